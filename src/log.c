@@ -14,6 +14,7 @@
 
 int dmfs_log_level_current = DMFS_LOG_WARN;
 static int log_to_syslog;
+static FILE *log_file; /* set once at start-up, before threads */
 
 void dmfs_log_set_level(int level)
 {
@@ -25,6 +26,16 @@ void dmfs_log_use_syslog(int on)
 	log_to_syslog = on;
 	if (on)
 		openlog("dmfs", LOG_PID, LOG_DAEMON);
+}
+
+int dmfs_log_to_file(const char *path)
+{
+	FILE *f = fopen(path, "ae");
+	if (!f)
+		return -1;
+	setvbuf(f, NULL, _IOLBF, 0);
+	log_file = f;
+	return 0;
 }
 
 void dmfs_log_write(int level, const char *fmt, ...)
@@ -40,7 +51,7 @@ void dmfs_log_write(int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if (log_to_syslog) {
+	if (log_to_syslog && !log_file) {
 		syslog(prio[level], "%s", line);
 		return;
 	}
@@ -50,6 +61,6 @@ void dmfs_log_write(int level, const char *fmt, ...)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
-	fprintf(stderr, "dmfs %s.%03ld %s: %s\n", stamp, ts.tv_nsec / 1000000,
-		names[level], line);
+	fprintf(log_file ? log_file : stderr, "dmfs %s.%03ld %s: %s\n", stamp,
+		ts.tv_nsec / 1000000, names[level], line);
 }

@@ -22,6 +22,10 @@ void dmfs_log_set_level(int level);
 /* Switch to syslog (after daemonizing). Cannot fail. */
 void dmfs_log_use_syslog(int on);
 
+/* Append log lines to a file instead (-o log_file=).  0, or -1 with errno.
+ * Call before starting threads. */
+int dmfs_log_to_file(const char *path);
+
 void dmfs_log_write(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

@@ -1,0 +1,12 @@
+/*
+ * cli.h - the dmfs subcommands (cli_*.c), dispatched from main.c.
+ * Each takes the arguments after its name and returns the exit status.
+ */
+#ifndef DMFS_CLI_H
+#define DMFS_CLI_H
+
+int cli_mount(int argc, char **argv);
+int cli_umount(int argc, char **argv);
+void cli_usage(FILE *f);
+
+#endif

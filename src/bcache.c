@@ -1,0 +1,1378 @@
+/*
+ * bcache.c - the block cache: file blocks in one LMDB environment.
+ *
+ * Layout.  One environment per cache directory, opened by every dmfs
+ * process on the machine at once (LMDB's lock file coordinates them; no
+ * MDB_NOLOCK).  Four named databases:
+ *
+ *   blocks  key -> 16-byte header {magic, version, header size, CRC-32C of
+ *           the data, data length}, then the data
+ *   lru     8-byte big-endian stamp || key -> empty: eviction order, oldest
+ *           first under a cursor
+ *   atime   key -> the same 8-byte stamp, to find a key's lru entry
+ *   meta    "bytes" (block data stored, all processes), "stamp" (the last
+ *           stamp handed out), "format"
+ *
+ * The total in meta is updated in the same transaction as every put and
+ * delete, so it is exact for the whole environment whichever process wrote.
+ *
+ * Stamps.  A counter kept in meta and advanced inside the write transaction
+ * that uses it, not the wall clock: write transactions are serialized across
+ * processes, so stamps are strictly increasing machine-wide and immune to
+ * clock steps.  A stamp is handed out when the writer applies an access,
+ * not when it happened; accesses wait at most BC_FLUSH_SEC in memory, and
+ * within one batch they are applied in the order they happened, so the
+ * order is exact in a process and right to a second between processes.
+ *
+ * Writes.  bcache_put() copies the block into a queue entry, links it in a
+ * FIFO and in a hash of pending keys, and returns.  One writer thread per
+ * process takes the FIFO in batches (BC_BATCH_OPS blocks or BC_BATCH_BYTES,
+ * whichever comes first), computes the checksums outside the transaction,
+ * and then in ONE write transaction applies the recorded hits, stores the
+ * blocks and, if the total passed the limit, evicts the oldest lru entries
+ * down to 90% of the limit.  Only after the commit does it unlink the
+ * entries from the pending hash, so a block is always visible either in
+ * the queue or in a read transaction begun after the commit: a put is
+ * readable at once and never disappears in between.  The queue holds at
+ * most BC_QUEUE_MAX bytes; bcache_put() waits for room beyond that.
+ * bcache_sync() queues a marker and waits until the writer has passed it.
+ *
+ * Reads.  bcache_get() looks in the pending hash first (newest entry for a
+ * key first; a reference keeps the entry alive while its data is copied
+ * out without the lock), then in a read-only transaction: header checked,
+ * CRC-32C of the whole data verified, only then anything copied.  A block
+ * that fails is deleted at once in a write transaction of its own (only
+ * if the stored value still fails, in case a good copy replaced it) and
+ * reported as DMFS_ERR_CORRUPT.  A hit only records the key in a bounded
+ * in-memory table (BC_HITS_MAX keys, later hits dropped until the writer
+ * empties it); the hit path never opens a write transaction.
+ *
+ * Full map or disk.  MDB_MAP_FULL aborts the batch; the writer clears stale
+ * readers (they pin old pages), evicts beyond the limit in a transaction
+ * of its own, and retries; then block by block; a block that still does
+ * not fit is dropped and counted in put_errors.  ENOSPC and other commit
+ * errors drop the batch.  Either is logged once until a commit succeeds
+ * again; reads go on working.
+ *
+ * Durability.  MDB_NOMETASYNC: each commit flushes the data pages but not
+ * the meta page, so a crash may forget the last transaction but never
+ * breaks the B-trees (MDB_NOSYNC could: checksums catch corrupt block data,
+ * not a corrupt tree).  Batching keeps it to one fdatasync per batch.
+ * MDB_WRITEMAP is not used: a stray write through a pointer must not be
+ * able to reach the file.
+ *
+ * Concurrency.  MDB_NOTLS ties read slots to transactions, not threads, so
+ * any FUSE thread may read.  Every transaction is begun under env_lock held
+ * for reading; it is taken for writing only to adopt a map size grown by
+ * another process (MDB_MAP_RESIZED), which LMDB allows only with no
+ * transaction active in the process.  Lock order: lock and hits_lock are
+ * never held while a transaction is begun, and never together.  Stale
+ * reader slots (processes killed inside a read) are cleared at open and
+ * every BC_READER_CHECK_SEC by the writer.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "dmfs/bcache.h"
+#include "dmfs/crc32c.h"
+#include "dmfs/log.h"
+
+#define MiB (1024ull * 1024)
+
+#define BC_VALUE_MAX (64 * MiB)	  /* largest block */
+#define BC_QUEUE_MAX (256 * MiB)  /* pending bytes before puts wait */
+#define BC_BATCH_BYTES (64 * MiB) /* per write transaction */
+#define BC_BATCH_OPS 64		  /* blocks per write transaction */
+#define BC_MAP_MIN (256 * MiB)	  /* smallest derived map size */
+#define BC_MAP_SLACK (64 * MiB)	  /* derived map: 2 * limit + this */
+#define BC_HASH_SIZE 4096	  /* pending buckets; power of two */
+#define BC_HITS_MAX 1024	  /* distinct keys remembered between flushes */
+#define BC_HIT_SLOTS 2048	  /* their open-addressing table; power of 2 */
+#define BC_FLUSH_SEC 1		  /* hits wait at most this long */
+#define BC_READER_CHECK_SEC 60	  /* stale reader sweep by the writer */
+#define BC_MAXDBS 32		  /* named DBs; other modules share the env */
+#define BC_MAXREADERS 1024	  /* read slots, all processes */
+
+#define BC_MAGIC 0x43424d44u /* "DMBC" read as little-endian */
+#define BC_VERSION 1
+#define BC_HDR 16   /* magic(4) version(2) hdr size(2) crc(4) length(4) */
+#define BC_FORMAT 1 /* meta "format" */
+#define BC_STAMP 8  /* big-endian stamp, prefix of lru keys */
+
+enum op_type {
+	OP_PUT,
+	OP_SYNC, /* marker: bcache_sync() waits until it is retired */
+};
+
+/*
+ * A queued put (or sync marker).  One allocation: the struct, the key, the
+ * data.  Referenced by the pending hash (one reference, dropped when
+ * retired) and by each reader copying its data out.
+ */
+struct op {
+	struct op *next;  /* FIFO; protected by bcache.lock while queued, the
+			     writer's own once taken into a batch */
+	struct op *hnext; /* hash chain; protected by bcache.lock */
+	unsigned refs;	  /* protected by bcache.lock */
+	uint32_t crc;	  /* writer thread only */
+	enum op_type type;
+	uint32_t hash;
+	uint64_t seq;
+	size_t klen;
+	size_t len;
+	unsigned char *data; /* points after key; contents immutable */
+	unsigned char key[];
+};
+
+/* Keys read since the last flush, by the time of their last read. */
+struct hit {
+	uint64_t seq;
+	uint16_t klen;
+	unsigned char key[BCACHE_KEY_MAX];
+};
+
+struct hits {
+	size_t n;
+	uint16_t slot[BC_HIT_SLOTS]; /* index + 1 into e[]; 0 = empty */
+	struct hit e[BC_HITS_MAX];
+};
+
+struct bcache {
+	/* set by bcache_open, immutable afterwards */
+	MDB_env *env;
+	MDB_dbi db_blocks, db_lru, db_atime, db_meta;
+	uint64_t limit;
+	char *dir;
+	pthread_t writer;
+	int writer_started;
+
+	/* read-held around every transaction; write-held to adopt a map size */
+	pthread_rwlock_t env_lock;
+
+	pthread_mutex_t lock;
+	pthread_cond_t wake;			/* writer: work, hits or stop */
+	pthread_cond_t room;			/* putters: queue shrank */
+	pthread_cond_t done;			/* syncers: seq_done advanced */
+	struct op *head, *tail;			/* protected by lock */
+	struct op *pending[BC_HASH_SIZE];	/* protected by lock */
+	uint64_t queued_bytes;			/* protected by lock */
+	uint64_t seq_last;			/* protected by lock */
+	uint64_t seq_done;			/* protected by lock */
+	int hits_wanted;			/* protected by lock */
+	int stopping;				/* protected by lock */
+
+	pthread_mutex_t hits_lock;
+	struct hits *hits;	/* protected by hits_lock (the table filled) */
+	uint64_t hit_clock;	/* protected by hits_lock */
+
+	/* writer thread only */
+	struct hits *hits_spare;
+	int full_logged;
+	struct timespec last_reader_check;
+
+	/* this process; atomic, relaxed */
+	_Atomic uint64_t n_hits, n_misses, n_evictions, n_corrupt, n_puts,
+		n_put_errors;
+};
+
+/* Byte order helpers: the stored format is fixed, whatever the CPU. */
+
+static void put_le16(unsigned char *p, uint16_t v)
+{
+	p[0] = v & 0xff;
+	p[1] = v >> 8;
+}
+
+static void put_le32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (v >> (8 * i)) & 0xff;
+}
+
+static uint16_t get_le16(const unsigned char *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t get_le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static void put_be64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (v >> (56 - 8 * i)) & 0xff;
+}
+
+static uint64_t get_be64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void count(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+static int key_ok(const void *key, size_t klen)
+{
+	return key && klen > 0 && klen <= BCACHE_KEY_MAX;
+}
+
+static uint32_t key_hash(const void *key, size_t klen)
+{
+	return crc32c(0, key, klen);
+}
+
+static int mdb_to_err(int rc)
+{
+	switch (rc) {
+	case 0:
+		return 0;
+	case MDB_NOTFOUND:
+		return DMFS_ERR_NOT_FOUND;
+	case ENOMEM:
+		return DMFS_ERR_NOMEM;
+	case MDB_MAP_FULL:
+	case ENOSPC:
+		return DMFS_ERR_NOSPC;
+	default:
+		return DMFS_ERR_IO;
+	}
+}
+
+/*
+ * Transactions.  Every one is begun and ended through these so env_lock is
+ * held while it lives.
+ */
+
+static void adopt_map_size(struct bcache *bc)
+{
+	int rc;
+
+	pthread_rwlock_wrlock(&bc->env_lock);
+	rc = mdb_env_set_mapsize(bc->env, 0);
+	pthread_rwlock_unlock(&bc->env_lock);
+	if (rc)
+		dmfs_log(DMFS_LOG_WARN, "block cache %s: adopting map size: %s",
+			 bc->dir, mdb_strerror(rc));
+	else
+		dmfs_log(DMFS_LOG_INFO,
+			 "block cache %s: map grown by another process",
+			 bc->dir);
+}
+
+static int txn_begin(struct bcache *bc, unsigned flags, MDB_txn **txn)
+{
+	int rc = 0;
+
+	for (int tries = 0; tries < 3; tries++) {
+		pthread_rwlock_rdlock(&bc->env_lock);
+		rc = mdb_txn_begin(bc->env, NULL, flags, txn);
+		if (!rc)
+			return 0;
+		pthread_rwlock_unlock(&bc->env_lock);
+		if (rc == MDB_MAP_RESIZED) {
+			adopt_map_size(bc);
+		} else if (rc == MDB_READERS_FULL) {
+			int dead = 0;
+
+			mdb_reader_check(bc->env, &dead);
+			if (!dead)
+				break;
+		} else {
+			break;
+		}
+	}
+	dmfs_log(DMFS_LOG_WARN, "block cache %s: begin transaction: %s",
+		 bc->dir, mdb_strerror(rc));
+	return rc;
+}
+
+static void txn_abort(struct bcache *bc, MDB_txn *txn)
+{
+	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&bc->env_lock);
+}
+
+/* Commit; the transaction is gone whatever the result. */
+static int txn_commit(struct bcache *bc, MDB_txn *txn)
+{
+	int rc = mdb_txn_commit(txn);
+
+	pthread_rwlock_unlock(&bc->env_lock);
+	return rc;
+}
+
+/* A meta counter; 0 when absent. */
+static uint64_t meta_get(struct bcache *bc, MDB_txn *txn, const char *name)
+{
+	MDB_val k = {strlen(name), (void *)name}, v;
+	uint64_t n = 0;
+
+	if (mdb_get(txn, bc->db_meta, &k, &v) == 0 && v.mv_size == 8)
+		n = get_be64(v.mv_data);
+	return n;
+}
+
+static int meta_put(struct bcache *bc, MDB_txn *txn, const char *name,
+		    uint64_t n)
+{
+	unsigned char buf[8];
+	MDB_val k = {strlen(name), (void *)name}, v = {8, buf};
+
+	put_be64(buf, n);
+	return mdb_put(txn, bc->db_meta, &k, &v, 0);
+}
+
+/* Bytes of block data in a stored value, from its size alone. */
+static size_t value_data_len(const MDB_val *v)
+{
+	return v->mv_size >= BC_HDR ? v->mv_size - BC_HDR : 0;
+}
+
+/*
+ * Whether a stored value is a well-formed block whose data matches its
+ * checksum.  Reads the whole value.
+ */
+static int block_ok(const MDB_val *v)
+{
+	const unsigned char *p = v->mv_data;
+
+	if (v->mv_size < BC_HDR || get_le32(p) != BC_MAGIC ||
+	    get_le16(p + 4) != BC_VERSION || get_le16(p + 6) != BC_HDR ||
+	    get_le32(p + 12) != v->mv_size - BC_HDR)
+		return 0;
+	return crc32c(0, p + BC_HDR, v->mv_size - BC_HDR) == get_le32(p + 8);
+}
+
+/*
+ * Write-transaction steps.  Each returns 0 or an LMDB error, after which
+ * the caller must abort.
+ */
+
+/* Give key the recency `stamp`: its lru entry and atime (none before). */
+static int stamp_set(struct bcache *bc, MDB_txn *txn, const void *key,
+		     size_t klen, uint64_t stamp)
+{
+	unsigned char lk[BC_STAMP + BCACHE_KEY_MAX];
+	MDB_val k = {klen, (void *)key}, l = {BC_STAMP + klen, lk};
+	MDB_val v = {BC_STAMP, lk}, empty = {0, NULL};
+	int rc;
+
+	put_be64(lk, stamp);
+	memcpy(lk + BC_STAMP, key, klen);
+	rc = mdb_put(txn, bc->db_lru, &l, &empty, 0);
+	if (!rc)
+		rc = mdb_put(txn, bc->db_atime, &k, &v, 0);
+	return rc;
+}
+
+/* Remove key's lru entry and atime, if any. */
+static int stamp_del(struct bcache *bc, MDB_txn *txn, const void *key,
+		     size_t klen)
+{
+	unsigned char lk[BC_STAMP + BCACHE_KEY_MAX];
+	MDB_val k = {klen, (void *)key}, l = {BC_STAMP + klen, lk}, v;
+	int rc;
+
+	rc = mdb_get(txn, bc->db_atime, &k, &v);
+	if (rc)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	if (v.mv_size == BC_STAMP) {
+		memcpy(lk, v.mv_data, BC_STAMP);
+		memcpy(lk + BC_STAMP, key, klen);
+		rc = mdb_del(txn, bc->db_lru, &l, NULL);
+		if (rc && rc != MDB_NOTFOUND)
+			return rc;
+	}
+	return mdb_del(txn, bc->db_atime, &k, NULL);
+}
+
+/* Delete a block and its recency; *total loses its length.  Absent is 0. */
+static int block_del(struct bcache *bc, MDB_txn *txn, const void *key,
+		     size_t klen, uint64_t *total)
+{
+	MDB_val k = {klen, (void *)key}, v;
+	int rc;
+
+	rc = mdb_get(txn, bc->db_blocks, &k, &v);
+	if (!rc) {
+		size_t n = value_data_len(&v);
+
+		*total = *total > n ? *total - n : 0;
+		rc = mdb_del(txn, bc->db_blocks, &k, NULL);
+	}
+	if (rc && rc != MDB_NOTFOUND)
+		return rc;
+	return stamp_del(bc, txn, key, klen);
+}
+
+/* Store a queued block (replacing any older copy) with recency `stamp`. */
+static int block_put(struct bcache *bc, MDB_txn *txn, const struct op *op,
+		     uint64_t stamp, uint64_t *total)
+{
+	MDB_val k = {op->klen, (void *)op->key}, v = {BC_HDR + op->len, NULL};
+	unsigned char *p;
+	int rc;
+
+	rc = block_del(bc, txn, op->key, op->klen, total);
+	if (!rc)
+		rc = mdb_put(txn, bc->db_blocks, &k, &v, MDB_RESERVE);
+	if (rc)
+		return rc;
+	p = v.mv_data;
+	put_le32(p, BC_MAGIC);
+	put_le16(p + 4, BC_VERSION);
+	put_le16(p + 6, BC_HDR);
+	put_le32(p + 8, op->crc);
+	put_le32(p + 12, (uint32_t)op->len);
+	memcpy(p + BC_HDR, op->data, op->len);
+	*total += op->len;
+	return stamp_set(bc, txn, op->key, op->klen, stamp);
+}
+
+/* Record a read of key; a key evicted or deleted meanwhile is skipped. */
+static int block_touch(struct bcache *bc, MDB_txn *txn, const void *key,
+		       size_t klen, uint64_t stamp)
+{
+	MDB_val k = {klen, (void *)key}, v;
+	int rc;
+
+	rc = mdb_get(txn, bc->db_atime, &k, &v);
+	if (rc)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	rc = stamp_del(bc, txn, key, klen);
+	if (!rc)
+		rc = stamp_set(bc, txn, key, klen, stamp);
+	return rc;
+}
+
+/*
+ * Evict least recently used blocks until *total <= target.  Blocks with no
+ * lru entry (none should exist) go next, in key order; if nothing is left
+ * the total is reset, so a drifted total heals itself.
+ */
+static int evict(struct bcache *bc, MDB_txn *txn, uint64_t target,
+		 uint64_t *total, uint64_t *evicted)
+{
+	unsigned char key[BC_STAMP + BCACHE_KEY_MAX];
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t n;
+	int rc;
+
+	rc = mdb_cursor_open(txn, bc->db_lru, &cur);
+	if (rc)
+		return rc;
+	while (*total > target) {
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+		if (rc)
+			break;
+		n = k.mv_size;
+		if (n <= BC_STAMP || n > sizeof(key)) {
+			rc = mdb_cursor_del(cur, 0); /* not ours: drop it */
+			if (rc)
+				break;
+			continue;
+		}
+		/* copy: the deletes below may move the page under k */
+		memcpy(key, k.mv_data, n);
+		rc = block_del(bc, txn, key + BC_STAMP, n - BC_STAMP, total);
+		if (rc)
+			break;
+		k.mv_size = n;
+		k.mv_data = key;
+		rc = mdb_del(txn, bc->db_lru, &k, NULL);
+		if (rc && rc != MDB_NOTFOUND)
+			break;
+		rc = 0;
+		(*evicted)++;
+	}
+	mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND)
+		return rc;
+
+	rc = mdb_cursor_open(txn, bc->db_blocks, &cur);
+	if (rc)
+		return rc;
+	while (*total > target) {
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+		if (rc)
+			break;
+		n = k.mv_size;
+		if (n > BCACHE_KEY_MAX) {
+			rc = mdb_cursor_del(cur, 0);
+			if (rc)
+				break;
+			continue;
+		}
+		memcpy(key, k.mv_data, n);
+		rc = block_del(bc, txn, key, n, total);
+		if (rc)
+			break;
+		(*evicted)++;
+	}
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND) {
+		*total = 0;
+		rc = 0;
+	}
+	return rc;
+}
+
+/*
+ * The pending queue.  Callers hold bc->lock.
+ */
+
+static struct op *pending_find(struct bcache *bc, const void *key,
+			       size_t klen, uint32_t hash)
+{
+	struct op *op = bc->pending[hash & (BC_HASH_SIZE - 1)];
+
+	for (; op; op = op->hnext)
+		if (op->hash == hash && op->klen == klen &&
+		    memcmp(op->key, key, klen) == 0)
+			return op;
+	return NULL;
+}
+
+static void pending_unlink(struct bcache *bc, struct op *op)
+{
+	struct op **pp = &bc->pending[op->hash & (BC_HASH_SIZE - 1)];
+
+	while (*pp && *pp != op)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = op->hnext;
+}
+
+static void op_unref(struct op *op)
+{
+	if (--op->refs == 0)
+		free(op);
+}
+
+static uint64_t op_cost(const struct op *op)
+{
+	return sizeof(*op) + op->klen + op->len;
+}
+
+/* Copy a queued block out, if one is queued.  0 or DMFS_ERR_NOT_FOUND. */
+static int pending_get(struct bcache *bc, const void *key, size_t klen,
+		       uint32_t hash, void *buf, size_t off, size_t len,
+		       size_t *got)
+{
+	struct op *op;
+
+	pthread_mutex_lock(&bc->lock);
+	op = pending_find(bc, key, klen, hash);
+	if (op)
+		op->refs++;
+	pthread_mutex_unlock(&bc->lock);
+	if (!op)
+		return DMFS_ERR_NOT_FOUND;
+	if (off < op->len && len) {
+		*got = op->len - off < len ? op->len - off : len;
+		memcpy(buf, op->data + off, *got);
+	}
+	pthread_mutex_lock(&bc->lock);
+	op_unref(op);
+	pthread_mutex_unlock(&bc->lock);
+	return 0;
+}
+
+/* Append to the FIFO (and the hash for puts); called with bc->lock held. */
+static void queue_add(struct bcache *bc, struct op *op)
+{
+	op->seq = ++bc->seq_last;
+	op->next = NULL;
+	if (bc->tail)
+		bc->tail->next = op;
+	else
+		bc->head = op;
+	bc->tail = op;
+	if (op->type == OP_PUT) {
+		struct op **b = &bc->pending[op->hash & (BC_HASH_SIZE - 1)];
+
+		op->hnext = *b; /* newest first */
+		*b = op;
+		bc->queued_bytes += op_cost(op);
+	}
+	pthread_cond_signal(&bc->wake);
+}
+
+/*
+ * Recent hits.
+ */
+
+static void hit_record(struct bcache *bc, const void *key, size_t klen,
+		       uint32_t hash)
+{
+	struct hits *h;
+	struct hit *e;
+	size_t i;
+	int wake = 0;
+
+	pthread_mutex_lock(&bc->hits_lock);
+	h = bc->hits;
+	for (i = hash & (BC_HIT_SLOTS - 1); h->slot[i];
+	     i = (i + 1) & (BC_HIT_SLOTS - 1)) {
+		e = &h->e[h->slot[i] - 1];
+		if (e->klen == klen && memcmp(e->key, key, klen) == 0) {
+			e->seq = ++bc->hit_clock;
+			goto out;
+		}
+	}
+	if (h->n < BC_HITS_MAX) { /* else dropped until the next flush */
+		e = &h->e[h->n];
+		e->seq = ++bc->hit_clock;
+		e->klen = (uint16_t)klen;
+		memcpy(e->key, key, klen);
+		h->slot[i] = (uint16_t)++h->n;
+		wake = h->n == BC_HITS_MAX / 2;
+	}
+out:
+	pthread_mutex_unlock(&bc->hits_lock);
+	if (wake) {
+		pthread_mutex_lock(&bc->lock);
+		bc->hits_wanted = 1;
+		pthread_cond_signal(&bc->wake);
+		pthread_mutex_unlock(&bc->lock);
+	}
+}
+
+struct hit_order {
+	uint64_t seq;
+	size_t i;
+};
+
+static int hit_order_cmp(const void *a, const void *b)
+{
+	const struct hit_order *x = a, *y = b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/*
+ * The writer thread.
+ */
+
+static void put_failed(struct bcache *bc, uint64_t nblocks, int rc)
+{
+	count(&bc->n_put_errors, nblocks);
+	if (bc->full_logged)
+		return;
+	bc->full_logged = 1;
+	dmfs_log(DMFS_LOG_WARN,
+		 "block cache %s: cannot store blocks: %s; reads go on, new "
+		 "blocks are not cached until space returns",
+		 bc->dir, mdb_strerror(rc));
+}
+
+/*
+ * One write transaction: the hits in h (in the order they happened), then
+ * the first n ops of the list, then eviction if the total passed the limit.
+ */
+static int batch_commit(struct bcache *bc, const struct hits *h,
+			struct hit_order *order, struct op *ops, size_t n)
+{
+	uint64_t total, stamp, evicted = 0;
+	MDB_txn *txn;
+	int rc;
+
+	rc = txn_begin(bc, 0, &txn);
+	if (rc)
+		return rc;
+	total = meta_get(bc, txn, "bytes");
+	stamp = meta_get(bc, txn, "stamp");
+	for (size_t i = 0; h && !rc && i < h->n; i++) {
+		const struct hit *e = &h->e[order[i].i];
+
+		rc = block_touch(bc, txn, e->key, e->klen, ++stamp);
+	}
+	for (struct op *op = ops; !rc && op && n; op = op->next, n--)
+		if (op->type == OP_PUT)
+			rc = block_put(bc, txn, op, ++stamp, &total);
+	if (!rc && total > bc->limit)
+		rc = evict(bc, txn, bc->limit / 10 * 9, &total, &evicted);
+	if (!rc)
+		rc = meta_put(bc, txn, "bytes", total);
+	if (!rc)
+		rc = meta_put(bc, txn, "stamp", stamp);
+	if (rc) {
+		txn_abort(bc, txn);
+		return rc;
+	}
+	rc = txn_commit(bc, txn);
+	if (!rc)
+		count(&bc->n_evictions, evicted);
+	return rc;
+}
+
+static void reader_check(struct bcache *bc)
+{
+	int dead = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &bc->last_reader_check);
+	if (mdb_reader_check(bc->env, &dead) == 0 && dead > 0)
+		dmfs_log(DMFS_LOG_INFO,
+			 "block cache %s: cleared %d stale reader slot(s)",
+			 bc->dir, dead);
+}
+
+/*
+ * The map is full: evict, in a transaction of its own, enough beyond the
+ * usual target that `need` bytes fit twice over.
+ */
+static void make_room(struct bcache *bc, uint64_t need)
+{
+	uint64_t total, target, evicted = 0;
+	MDB_txn *txn;
+	int rc;
+
+	reader_check(bc);
+	if (txn_begin(bc, 0, &txn))
+		return;
+	total = meta_get(bc, txn, "bytes");
+	target = total > 2 * need ? total - 2 * need : 0;
+	if (target > bc->limit / 10 * 9)
+		target = bc->limit / 10 * 9;
+	rc = evict(bc, txn, target, &total, &evicted);
+	if (!rc)
+		rc = meta_put(bc, txn, "bytes", total);
+	if (rc) {
+		txn_abort(bc, txn);
+	} else {
+		rc = txn_commit(bc, txn);
+		if (!rc)
+			count(&bc->n_evictions, evicted);
+	}
+	dmfs_log(DMFS_LOG_INFO,
+		 "block cache %s: map full, evicted %llu block(s): %s", bc->dir,
+		 (unsigned long long)evicted, rc ? mdb_strerror(rc) : "ok");
+}
+
+/* Write one batch (possibly empty) and the recorded hits. */
+static void batch_run(struct bcache *bc, struct op *ops)
+{
+	struct hit_order order[BC_HITS_MAX];
+	uint64_t bytes = 0;
+	size_t n = 0, nputs = 0;
+	struct hits *h;
+	struct op *op;
+	int rc;
+
+	/* take the hit table; readers go on filling the other one */
+	pthread_mutex_lock(&bc->hits_lock);
+	h = bc->hits;
+	bc->hits = bc->hits_spare;
+	pthread_mutex_unlock(&bc->hits_lock);
+	bc->hits_spare = h;
+	for (size_t i = 0; i < h->n; i++) {
+		order[i].seq = h->e[i].seq;
+		order[i].i = i;
+	}
+	qsort(order, h->n, sizeof(order[0]), hit_order_cmp);
+
+	for (op = ops; op; op = op->next, n++) {
+		if (op->type != OP_PUT)
+			continue;
+		op->crc = crc32c(0, op->data, op->len);
+		bytes += op->len;
+		nputs++;
+	}
+	if (!nputs && !h->n)
+		goto out;
+
+	rc = batch_commit(bc, h, order, ops, n);
+	if (rc == MDB_MAP_FULL) {
+		make_room(bc, bytes);
+		rc = batch_commit(bc, h, order, ops, n);
+	}
+	if (rc == MDB_MAP_FULL && nputs > 1) {
+		/* block by block; the recency updates are given up */
+		rc = 0;
+		for (op = ops; op; op = op->next) {
+			int rc1;
+
+			if (op->type != OP_PUT)
+				continue;
+			rc1 = batch_commit(bc, NULL, NULL, op, 1);
+			if (rc1 == MDB_MAP_FULL) {
+				make_room(bc, op->len);
+				rc1 = batch_commit(bc, NULL, NULL, op, 1);
+			}
+			if (rc1) {
+				put_failed(bc, 1, rc1);
+				rc = rc1;
+			}
+		}
+		if (!rc)
+			bc->full_logged = 0;
+	} else if (rc) {
+		put_failed(bc, nputs, rc);
+	} else {
+		bc->full_logged = 0;
+	}
+out:
+	h->n = 0;
+	memset(h->slot, 0, sizeof(h->slot));
+}
+
+/* Detach up to one batch from the FIFO; called with bc->lock held. */
+static struct op *batch_take(struct bcache *bc)
+{
+	struct op *first = bc->head, *last = NULL, *op;
+	uint64_t bytes = 0;
+	size_t n = 0;
+
+	for (op = bc->head; op; op = op->next) {
+		if (n && (n >= BC_BATCH_OPS || bytes + op->len > BC_BATCH_BYTES))
+			break;
+		bytes += op->len;
+		n++;
+		last = op;
+	}
+	if (!last)
+		return NULL;
+	bc->head = last->next;
+	if (!bc->head)
+		bc->tail = NULL;
+	last->next = NULL;
+	return first;
+}
+
+/* Forget a written batch; called with bc->lock held. */
+static void batch_retire(struct bcache *bc, struct op *ops)
+{
+	struct op *next;
+
+	for (struct op *op = ops; op; op = next) {
+		next = op->next;
+		if (op->type == OP_PUT) {
+			pending_unlink(bc, op);
+			bc->queued_bytes -= op_cost(op);
+		}
+		bc->seq_done = op->seq;
+		op_unref(op);
+	}
+	if (ops) {
+		pthread_cond_broadcast(&bc->room);
+		pthread_cond_broadcast(&bc->done);
+	}
+}
+
+static void *writer_main(void *arg)
+{
+	struct bcache *bc = arg;
+	struct timespec now, until;
+	struct op *batch;
+	int stop;
+
+	pthread_mutex_lock(&bc->lock);
+	for (;;) {
+		if (!bc->head && !bc->stopping && !bc->hits_wanted) {
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_sec += BC_FLUSH_SEC;
+			pthread_cond_timedwait(&bc->wake, &bc->lock, &until);
+		}
+		batch = batch_take(bc);
+		stop = bc->stopping && !bc->head;
+		bc->hits_wanted = 0;
+		pthread_mutex_unlock(&bc->lock);
+
+		batch_run(bc, batch);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - bc->last_reader_check.tv_sec >=
+		    BC_READER_CHECK_SEC)
+			reader_check(bc);
+
+		pthread_mutex_lock(&bc->lock);
+		batch_retire(bc, batch);
+		if (stop)
+			break;
+	}
+	pthread_mutex_unlock(&bc->lock);
+	return NULL;
+}
+
+/*
+ * Opening and closing.
+ */
+
+/* mkdir -p; new directories get mode 0700. */
+static int mkdir_p(const char *dir)
+{
+	char *path = strdup(dir), *p, c;
+	struct stat st;
+	int rc = 0;
+
+	if (!path)
+		return DMFS_ERR_NOMEM;
+	for (p = path + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		c = *p;
+		*p = '\0';
+		if (mkdir(path, 0700) && errno != EEXIST) {
+			rc = DMFS_ERR_IO;
+			break;
+		}
+		*p = c;
+		if (!c)
+			break;
+	}
+	if (!rc && (stat(dir, &st) || !S_ISDIR(st.st_mode)))
+		rc = DMFS_ERR_IO;
+	free(path);
+	return rc;
+}
+
+static uint64_t map_size_for(const struct bcache_opts *opts)
+{
+	uint64_t size = opts->map_size;
+
+	if (!size) {
+		if (opts->limit > (UINT64_MAX - BC_MAP_SLACK) / 2)
+			size = UINT64_MAX / 2;
+		else
+			size = opts->limit * 2 + BC_MAP_SLACK;
+		if (size < BC_MAP_MIN)
+			size = BC_MAP_MIN;
+	}
+	if (size > SIZE_MAX / 2)
+		size = SIZE_MAX / 2;
+	return (size + MiB - 1) / MiB * MiB;
+}
+
+/* Open the named databases and check the format, in one write txn. */
+static int open_dbs(struct bcache *bc)
+{
+	MDB_txn *txn;
+	uint64_t format;
+	int rc;
+
+	rc = txn_begin(bc, 0, &txn);
+	if (rc)
+		return rc;
+	rc = mdb_dbi_open(txn, "blocks", MDB_CREATE, &bc->db_blocks);
+	if (!rc)
+		rc = mdb_dbi_open(txn, "lru", MDB_CREATE, &bc->db_lru);
+	if (!rc)
+		rc = mdb_dbi_open(txn, "atime", MDB_CREATE, &bc->db_atime);
+	if (!rc)
+		rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &bc->db_meta);
+	if (!rc) {
+		format = meta_get(bc, txn, "format");
+		if (!format) {
+			rc = meta_put(bc, txn, "format", BC_FORMAT);
+		} else if (format != BC_FORMAT) {
+			dmfs_log(DMFS_LOG_ERROR,
+				 "block cache %s: format %llu, expected %d",
+				 bc->dir, (unsigned long long)format,
+				 BC_FORMAT);
+			rc = MDB_INCOMPATIBLE;
+		}
+	}
+	if (rc) {
+		txn_abort(bc, txn);
+		return rc;
+	}
+	return txn_commit(bc, txn);
+}
+
+static void bcache_free(struct bcache *bc)
+{
+	if (bc->env)
+		mdb_env_close(bc->env);
+	pthread_rwlock_destroy(&bc->env_lock);
+	pthread_mutex_destroy(&bc->lock);
+	pthread_cond_destroy(&bc->wake);
+	pthread_cond_destroy(&bc->room);
+	pthread_cond_destroy(&bc->done);
+	pthread_mutex_destroy(&bc->hits_lock);
+	free(bc->hits);
+	free(bc->hits_spare);
+	free(bc->dir);
+	free(bc);
+}
+
+int bcache_open(const struct bcache_opts *opts, struct bcache **out)
+{
+	pthread_rwlockattr_t rwa;
+	pthread_condattr_t ca;
+	struct bcache *bc;
+	int rc, dead = 0;
+
+	if (out)
+		*out = NULL;
+	if (!opts || !opts->dir || !*opts->dir || !out)
+		return DMFS_ERR_INVAL;
+	rc = mkdir_p(opts->dir);
+	if (rc) {
+		dmfs_log(DMFS_LOG_ERROR, "block cache %s: cannot create: %s",
+			 opts->dir, strerror(errno));
+		return rc;
+	}
+
+	bc = calloc(1, sizeof(*bc));
+	if (!bc)
+		return DMFS_ERR_NOMEM;
+	pthread_rwlockattr_init(&rwa);
+	/* a waiting map resize must not starve behind endless readers */
+	pthread_rwlockattr_setkind_np(&rwa,
+				      PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&bc->env_lock, &rwa);
+	pthread_rwlockattr_destroy(&rwa);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&bc->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&bc->room, NULL);
+	pthread_cond_init(&bc->done, NULL);
+	pthread_mutex_init(&bc->lock, NULL);
+	pthread_mutex_init(&bc->hits_lock, NULL);
+	bc->limit = opts->limit;
+	bc->dir = strdup(opts->dir);
+	bc->hits = calloc(1, sizeof(*bc->hits));
+	bc->hits_spare = calloc(1, sizeof(*bc->hits_spare));
+	if (!bc->dir || !bc->hits || !bc->hits_spare) {
+		bcache_free(bc);
+		return DMFS_ERR_NOMEM;
+	}
+
+	rc = mdb_env_create(&bc->env);
+	if (rc) {
+		bc->env = NULL;
+		goto fail;
+	}
+	rc = mdb_env_set_maxdbs(bc->env, BC_MAXDBS);
+	if (!rc)
+		rc = mdb_env_set_maxreaders(bc->env, BC_MAXREADERS);
+	if (!rc)
+		rc = mdb_env_set_mapsize(bc->env, map_size_for(opts));
+	if (!rc)
+		rc = mdb_env_open(bc->env, bc->dir, MDB_NOTLS | MDB_NOMETASYNC,
+				  0600);
+	if (rc)
+		goto fail;
+	rc = mdb_reader_check(bc->env, &dead);
+	if (rc)
+		goto fail;
+	clock_gettime(CLOCK_MONOTONIC, &bc->last_reader_check);
+	dmfs_log(DMFS_LOG_INFO,
+		 "block cache %s: opened, %d stale reader slot(s) cleared",
+		 bc->dir, dead);
+	rc = open_dbs(bc);
+	if (rc)
+		goto fail;
+	rc = pthread_create(&bc->writer, NULL, writer_main, bc);
+	if (rc) {
+		dmfs_log(DMFS_LOG_ERROR, "block cache %s: writer thread: %s",
+			 bc->dir, strerror(rc));
+		bcache_free(bc);
+		return DMFS_ERR_NOMEM;
+	}
+	bc->writer_started = 1;
+	*out = bc;
+	return 0;
+
+fail:
+	dmfs_log(DMFS_LOG_ERROR, "block cache %s: cannot open: %s", bc->dir,
+		 mdb_strerror(rc));
+	bcache_free(bc);
+	return rc == ENOMEM ? DMFS_ERR_NOMEM : DMFS_ERR_IO;
+}
+
+void bcache_close(struct bcache *bc)
+{
+	if (!bc)
+		return;
+	if (bc->writer_started) {
+		pthread_mutex_lock(&bc->lock);
+		bc->stopping = 1;
+		pthread_cond_signal(&bc->wake);
+		pthread_mutex_unlock(&bc->lock);
+		pthread_join(bc->writer, NULL);
+	}
+	bcache_free(bc);
+}
+
+/*
+ * The operations.
+ */
+
+/*
+ * Delete a block that failed its check, in a write transaction of its own,
+ * unless it is gone or a good copy replaced it meanwhile.
+ */
+static void drop_corrupt(struct bcache *bc, const void *key, size_t klen)
+{
+	MDB_val k = {klen, (void *)key}, v;
+	uint64_t total;
+	MDB_txn *txn;
+	int rc;
+
+	if (txn_begin(bc, 0, &txn))
+		return;
+	rc = mdb_get(txn, bc->db_blocks, &k, &v);
+	if (rc || block_ok(&v)) {
+		txn_abort(bc, txn);
+		return;
+	}
+	total = meta_get(bc, txn, "bytes");
+	rc = block_del(bc, txn, key, klen, &total);
+	if (!rc)
+		rc = meta_put(bc, txn, "bytes", total);
+	if (rc)
+		txn_abort(bc, txn);
+	else
+		rc = txn_commit(bc, txn);
+	if (rc)
+		dmfs_log(DMFS_LOG_WARN,
+			 "block cache %s: dropping a corrupt block: %s",
+			 bc->dir, mdb_strerror(rc));
+}
+
+int bcache_get(struct bcache *bc, const void *key, size_t klen, void *buf,
+	       size_t off, size_t len, size_t *got)
+{
+	MDB_val k = {klen, (void *)key}, v;
+	MDB_txn *txn;
+	uint32_t hash;
+	size_t n;
+	int rc;
+
+	if (got)
+		*got = 0;
+	if (!bc || !key_ok(key, klen) || !got || (!buf && len))
+		return DMFS_ERR_INVAL;
+	hash = key_hash(key, klen);
+	if (pending_get(bc, key, klen, hash, buf, off, len, got) == 0) {
+		count(&bc->n_hits, 1);
+		return 0;
+	}
+
+	rc = txn_begin(bc, MDB_RDONLY, &txn);
+	if (rc) {
+		count(&bc->n_misses, 1);
+		return mdb_to_err(rc);
+	}
+	rc = mdb_get(txn, bc->db_blocks, &k, &v);
+	if (rc) {
+		txn_abort(bc, txn);
+		count(&bc->n_misses, 1);
+		return rc == MDB_NOTFOUND ? DMFS_ERR_NOT_FOUND : DMFS_ERR_IO;
+	}
+	if (!block_ok(&v)) {
+		txn_abort(bc, txn);
+		count(&bc->n_corrupt, 1);
+		count(&bc->n_misses, 1);
+		dmfs_log(DMFS_LOG_WARN,
+			 "block cache %s: checksum mismatch, block dropped",
+			 bc->dir);
+		drop_corrupt(bc, key, klen);
+		return DMFS_ERR_CORRUPT;
+	}
+	n = value_data_len(&v);
+	if (off < n && len) {
+		*got = n - off < len ? n - off : len;
+		memcpy(buf, (const unsigned char *)v.mv_data + BC_HDR + off,
+		       *got);
+	}
+	txn_abort(bc, txn);
+	hit_record(bc, key, klen, hash);
+	count(&bc->n_hits, 1);
+	return 0;
+}
+
+int bcache_put(struct bcache *bc, const void *key, size_t klen,
+	       const void *data, size_t len)
+{
+	struct op *op;
+
+	if (!bc || !key_ok(key, klen) || len > BC_VALUE_MAX || (!data && len))
+		return DMFS_ERR_INVAL;
+	op = malloc(sizeof(*op) + klen + len);
+	if (!op) {
+		count(&bc->n_put_errors, 1);
+		return DMFS_ERR_NOMEM;
+	}
+	memset(op, 0, sizeof(*op));
+	op->type = OP_PUT;
+	op->refs = 1; /* the pending hash's */
+	op->hash = key_hash(key, klen);
+	op->klen = klen;
+	op->len = len;
+	op->data = op->key + klen;
+	memcpy(op->key, key, klen);
+	if (len)
+		memcpy(op->data, data, len);
+
+	pthread_mutex_lock(&bc->lock);
+	while (bc->queued_bytes &&
+	       bc->queued_bytes + op_cost(op) > BC_QUEUE_MAX)
+		pthread_cond_wait(&bc->room, &bc->lock);
+	queue_add(bc, op);
+	pthread_mutex_unlock(&bc->lock);
+	count(&bc->n_puts, 1);
+	return 0;
+}
+
+int bcache_contains(struct bcache *bc, const void *key, size_t klen)
+{
+	MDB_val k = {klen, (void *)key}, v;
+	MDB_txn *txn;
+	int found;
+
+	if (!bc || !key_ok(key, klen))
+		return 0;
+	pthread_mutex_lock(&bc->lock);
+	found = pending_find(bc, key, klen, key_hash(key, klen)) != NULL;
+	pthread_mutex_unlock(&bc->lock);
+	if (found)
+		return 1;
+	if (txn_begin(bc, MDB_RDONLY, &txn))
+		return 0;
+	found = mdb_get(txn, bc->db_blocks, &k, &v) == 0;
+	txn_abort(bc, txn);
+	return found;
+}
+
+/*
+ * Stored blocks under the prefix, by value size (no data page is touched),
+ * then each queued key under it: its queued length replaces the stored
+ * one.  Queued entries are held by reference, so the writer may retire them
+ * meanwhile without a block being counted twice or not at all.
+ */
+uint64_t bcache_bytes_with_prefix(struct bcache *bc, const void *prefix,
+				  size_t plen)
+{
+	struct op **mine = NULL, *op, *o;
+	size_t nmine = 0, cap = 0;
+	uint64_t total = 0;
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	MDB_val k, v;
+	int rc;
+
+	if (!bc || (!prefix && plen) || plen > BCACHE_KEY_MAX)
+		return 0;
+
+	pthread_mutex_lock(&bc->lock);
+	for (size_t b = 0; b < BC_HASH_SIZE; b++) {
+		for (op = bc->pending[b]; op; op = op->hnext) {
+			if (op->klen < plen || memcmp(op->key, prefix, plen))
+				continue;
+			for (o = bc->pending[b]; o != op; o = o->hnext)
+				if (o->klen == op->klen &&
+				    !memcmp(o->key, op->key, op->klen))
+					break;
+			if (o != op)
+				continue; /* an older copy of a newer put */
+			if (nmine == cap) {
+				size_t ncap = cap ? 2 * cap : 64;
+				struct op **m =
+					realloc(mine, ncap * sizeof(*mine));
+
+				if (!m)
+					continue; /* undercount, no crash */
+				mine = m;
+				cap = ncap;
+			}
+			op->refs++;
+			mine[nmine++] = op;
+		}
+	}
+	pthread_mutex_unlock(&bc->lock);
+
+	if (txn_begin(bc, MDB_RDONLY, &txn) == 0) {
+		rc = mdb_cursor_open(txn, bc->db_blocks, &cur);
+		if (!rc) {
+			k.mv_size = plen;
+			k.mv_data = (void *)prefix;
+			rc = mdb_cursor_get(cur, &k, &v,
+					    plen ? MDB_SET_RANGE : MDB_FIRST);
+			while (!rc && k.mv_size >= plen &&
+			       memcmp(k.mv_data, prefix, plen) == 0) {
+				total += value_data_len(&v);
+				rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+			}
+			mdb_cursor_close(cur);
+		}
+		for (size_t i = 0; i < nmine; i++) {
+			k.mv_size = mine[i]->klen;
+			k.mv_data = mine[i]->key;
+			if (mdb_get(txn, bc->db_blocks, &k, &v) == 0)
+				total -= value_data_len(&v);
+		}
+		txn_abort(bc, txn);
+	}
+
+	pthread_mutex_lock(&bc->lock);
+	for (size_t i = 0; i < nmine; i++) {
+		total += mine[i]->len;
+		op_unref(mine[i]);
+	}
+	pthread_mutex_unlock(&bc->lock);
+	free(mine);
+	return total;
+}
+
+void bcache_sync(struct bcache *bc)
+{
+	struct op *op;
+	uint64_t target;
+
+	if (!bc)
+		return;
+	op = calloc(1, sizeof(*op));
+	pthread_mutex_lock(&bc->lock);
+	if (op) {
+		/* a marker also makes the writer flush the hits now */
+		op->type = OP_SYNC;
+		op->refs = 1;
+		queue_add(bc, op);
+	}
+	target = bc->seq_last;
+	while (bc->seq_done < target)
+		pthread_cond_wait(&bc->done, &bc->lock);
+	pthread_mutex_unlock(&bc->lock);
+}
+
+void bcache_get_stats(struct bcache *bc, struct bcache_stats *out)
+{
+	MDB_txn *txn;
+
+	memset(out, 0, sizeof(*out));
+	if (!bc)
+		return;
+	out->limit = bc->limit;
+	out->hits = atomic_load_explicit(&bc->n_hits, memory_order_relaxed);
+	out->misses = atomic_load_explicit(&bc->n_misses, memory_order_relaxed);
+	out->evictions =
+		atomic_load_explicit(&bc->n_evictions, memory_order_relaxed);
+	out->corrupt = atomic_load_explicit(&bc->n_corrupt, memory_order_relaxed);
+	out->puts = atomic_load_explicit(&bc->n_puts, memory_order_relaxed);
+	out->put_errors =
+		atomic_load_explicit(&bc->n_put_errors, memory_order_relaxed);
+	if (txn_begin(bc, MDB_RDONLY, &txn) == 0) {
+		out->bytes = meta_get(bc, txn, "bytes");
+		txn_abort(bc, txn);
+	}
+}

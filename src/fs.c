@@ -1,0 +1,331 @@
+/*
+ * fs.c - the FUSE operations: split each path into its namespace and hand
+ * it to fs_live.c or fs_ctl.c.  Errors from the lower layers are turned into
+ * errno values at this boundary only (dmfs_err_to_errno, in the namespace
+ * files).  Everything that would modify the tree fails with EROFS: live/ is
+ * read-only in this version.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <time.h>
+
+#include "dmfs/fs.h"
+#include "dmfs/log.h"
+
+#define CTL_DIR ".dmfs"
+#define LIVE_DIR "live"
+
+static struct dmfs_fs *ctx_fs(void)
+{
+	return fuse_get_context()->private_data;
+}
+
+void fs_fill_dir_stat(struct dmfs_fs *fs, struct stat *st, mode_t perm)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_mode = S_IFDIR | perm;
+	st->st_nlink = 2;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_blksize = 4096;
+	/* S3 has no directory times: show when the mount started. */
+	st->st_mtim.tv_sec = fs->mounted_at;
+	st->st_ctim.tv_sec = fs->mounted_at;
+	st->st_atim.tv_sec = fs->mounted_at;
+}
+
+void fs_fill_file_stat(struct dmfs_fs *fs, struct stat *st, mode_t perm,
+		       uint64_t size, int64_t mtime)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_mode = S_IFREG | perm;
+	st->st_nlink = 1;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_size = (off_t)size;
+	st->st_blocks = (blkcnt_t)((size + 511) / 512);
+	st->st_blksize = (blksize_t)fs->opts->block_size;
+	st->st_mtim.tv_sec = mtime;
+	st->st_ctim.tv_sec = mtime;
+	st->st_atim.tv_sec = mtime;
+}
+
+/*
+ * Split a FUSE path.  For NS_LIVE, `sub` receives the object key (view
+ * base + rest, no leading or trailing '/'); for NS_CTL the name inside
+ * .dmfs/.  Returns the namespace, NS_NONE for a name that does not exist.
+ */
+static enum fs_ns resolve(struct dmfs_fs *fs, const char *path, char *sub,
+			  size_t subsz)
+{
+	const char *rest;
+
+	sub[0] = '\0';
+	if (path[0] == '/')
+		path++;
+	if (!strncmp(path, CTL_DIR, strlen(CTL_DIR)) &&
+	    (path[strlen(CTL_DIR)] == '\0' || path[strlen(CTL_DIR)] == '/')) {
+		rest = path + strlen(CTL_DIR);
+		snprintf(sub, subsz, "%s", *rest ? rest + 1 : "");
+		return NS_CTL;
+	}
+	if (fs->view_is_live) {
+		rest = path;
+	} else {
+		if (!*path)
+			return NS_ROOT;
+		if (strncmp(path, LIVE_DIR, strlen(LIVE_DIR)) ||
+		    (path[strlen(LIVE_DIR)] && path[strlen(LIVE_DIR)] != '/'))
+			return NS_NONE;
+		rest = path + strlen(LIVE_DIR);
+		if (*rest == '/')
+			rest++;
+	}
+	int n = snprintf(sub, subsz, "%s%s%s", fs->live_base,
+			 *fs->live_base && *rest ? "/" : "", rest);
+	if (n < 0 || (size_t)n >= subsz)
+		return NS_NONE;
+	return NS_LIVE;
+}
+
+#define KEYBUF 4096
+
+static int op_getattr(const char *path, struct stat *st,
+		      struct fuse_file_info *fi)
+{
+	struct dmfs_fs *fs = ctx_fs();
+	char sub[KEYBUF];
+
+	switch (resolve(fs, path, sub, sizeof(sub))) {
+	case NS_ROOT:
+		fs_fill_dir_stat(fs, st, 0755);
+		return 0;
+	case NS_LIVE:
+		return fs_live_getattr(fs, sub, st);
+	case NS_CTL:
+		return fs_ctl_getattr(fs, sub, st);
+	default:
+		return -ENOENT;
+	}
+}
+
+static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
+		      off_t offset, struct fuse_file_info *fi,
+		      enum fuse_readdir_flags flags)
+{
+	struct dmfs_fs *fs = ctx_fs();
+	char sub[KEYBUF];
+	struct stat st;
+
+	switch (resolve(fs, path, sub, sizeof(sub))) {
+	case NS_ROOT:
+		filler(buf, ".", NULL, 0, 0);
+		filler(buf, "..", NULL, 0, 0);
+		fs_fill_dir_stat(fs, &st, 0755);
+		filler(buf, LIVE_DIR, &st, 0, FUSE_FILL_DIR_PLUS);
+		/* .dmfs is hidden on purpose: open by name only. */
+		return 0;
+	case NS_LIVE:
+		return fs_live_readdir(fs, sub, buf, filler, flags);
+	case NS_CTL:
+		return fs_ctl_readdir(fs, sub, buf, filler);
+	default:
+		return -ENOENT;
+	}
+}
+
+static int op_open(const char *path, struct fuse_file_info *fi)
+{
+	struct dmfs_fs *fs = ctx_fs();
+	char sub[KEYBUF];
+	struct fs_handle *h;
+	int rc;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+		return -EROFS;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->ns = resolve(fs, path, sub, sizeof(sub));
+	switch (h->ns) {
+	case NS_ROOT:
+		rc = -EISDIR;
+		break;
+	case NS_LIVE:
+		rc = fs_live_open(fs, sub, fi, h);
+		break;
+	case NS_CTL:
+		rc = fs_ctl_open(fs, sub, fi, h);
+		break;
+	default:
+		rc = -ENOENT;
+	}
+	if (rc) {
+		free(h);
+		return rc;
+	}
+	fi->fh = (uint64_t)(uintptr_t)h;
+	return 0;
+}
+
+static int op_read(const char *path, char *buf, size_t size, off_t off,
+		   struct fuse_file_info *fi)
+{
+	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
+	size_t got = 0;
+
+	if (off < 0)
+		return -EINVAL;
+	if (h->ns == NS_CTL) {
+		if ((size_t)off >= h->len)
+			return 0;
+		got = h->len - (size_t)off < size ? h->len - (size_t)off : size;
+		memcpy(buf, h->data + off, got);
+		return (int)got;
+	}
+	int rc = reader_read(h->rf, buf, size, (uint64_t)off, &got);
+	if (rc) {
+		dmfs_log(DMFS_LOG_DEBUG, "read %s at %lld: %s", path,
+			 (long long)off, dmfs_strerror(rc));
+		return -dmfs_err_to_errno(rc);
+	}
+	return (int)got;
+}
+
+static int op_release(const char *path, struct fuse_file_info *fi)
+{
+	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
+	if (!h)
+		return 0;
+	reader_close(h->rf);
+	free(h->data);
+	free(h);
+	return 0;
+}
+
+static int op_getxattr(const char *path, const char *name, char *value,
+		       size_t size)
+{
+	struct dmfs_fs *fs = ctx_fs();
+	char sub[KEYBUF];
+	if (resolve(fs, path, sub, sizeof(sub)) != NS_LIVE)
+		return -ENODATA;
+	return fs_live_getxattr(fs, sub, name, value, size);
+}
+
+static int op_listxattr(const char *path, char *list, size_t size)
+{
+	struct dmfs_fs *fs = ctx_fs();
+	char sub[KEYBUF];
+	if (resolve(fs, path, sub, sizeof(sub)) != NS_LIVE)
+		return 0;
+	return fs_live_listxattr(fs, sub, list, size);
+}
+
+static int op_statfs(const char *path, struct statvfs *sv)
+{
+	struct dmfs_fs *fs = ctx_fs();
+	memset(sv, 0, sizeof(*sv));
+	/* A bucket has no size: report a large, mostly free filesystem so
+	 * tools that check free space before copying do not refuse. */
+	sv->f_bsize = (unsigned long)fs->opts->block_size;
+	sv->f_frsize = (unsigned long)fs->opts->block_size;
+	sv->f_blocks = 1ull << 30;
+	sv->f_bfree = 1ull << 30;
+	sv->f_bavail = 1ull << 30;
+	sv->f_files = 1ull << 30;
+	sv->f_ffree = 1ull << 30;
+	sv->f_namemax = 1024;
+	return 0;
+}
+
+static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	struct dmfs_fs *fs = ctx_fs();
+	double ttl = fs->opts->stat_ttl;
+
+	cfg->use_ino = 0;
+	cfg->entry_timeout = ttl;
+	cfg->attr_timeout = ttl;
+	cfg->negative_timeout = ttl < 1 ? ttl : 1;
+	cfg->kernel_cache = 0;
+	cfg->auto_cache = 0;
+	conn->max_background = 64;
+	conn->congestion_threshold = 48;
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	if (conn->capable & FUSE_CAP_ASYNC_READ)
+		conn->want |= FUSE_CAP_ASYNC_READ;
+	return fs;
+}
+
+static int op_erofs_mode(const char *p, mode_t m) { return -EROFS; }
+static int op_erofs_path(const char *p) { return -EROFS; }
+static int op_erofs_2path(const char *a, const char *b) { return -EROFS; }
+static int op_erofs_rename(const char *a, const char *b, unsigned f)
+{
+	return -EROFS;
+}
+static int op_erofs_chmod(const char *p, mode_t m, struct fuse_file_info *fi)
+{
+	return -EROFS;
+}
+static int op_erofs_chown(const char *p, uid_t u, gid_t g,
+			  struct fuse_file_info *fi)
+{
+	return -EROFS;
+}
+static int op_erofs_truncate(const char *p, off_t o, struct fuse_file_info *fi)
+{
+	return -EROFS;
+}
+static int op_erofs_create(const char *p, mode_t m, struct fuse_file_info *fi)
+{
+	return -EROFS;
+}
+static int op_erofs_setxattr(const char *p, const char *n, const char *v,
+			     size_t s, int f)
+{
+	return -EROFS;
+}
+static int op_erofs_removexattr(const char *p, const char *n)
+{
+	return -EROFS;
+}
+static int op_erofs_utimens(const char *p, const struct timespec tv[2],
+			    struct fuse_file_info *fi)
+{
+	return -EROFS;
+}
+static int op_erofs_mknod(const char *p, mode_t m, dev_t d) { return -EROFS; }
+
+const struct fuse_operations dmfs_fuse_ops = {
+	.init = op_init,
+	.getattr = op_getattr,
+	.readdir = op_readdir,
+	.open = op_open,
+	.read = op_read,
+	.release = op_release,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.statfs = op_statfs,
+	.mkdir = op_erofs_mode,
+	.mknod = op_erofs_mknod,
+	.unlink = op_erofs_path,
+	.rmdir = op_erofs_path,
+	.symlink = op_erofs_2path,
+	.link = op_erofs_2path,
+	.rename = op_erofs_rename,
+	.chmod = op_erofs_chmod,
+	.chown = op_erofs_chown,
+	.truncate = op_erofs_truncate,
+	.create = op_erofs_create,
+	.setxattr = op_erofs_setxattr,
+	.removexattr = op_erofs_removexattr,
+	.utimens = op_erofs_utimens,
+};

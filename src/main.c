@@ -1,0 +1,71 @@
+/*
+ * main.c - the dmfs program: pick the subcommand.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "dmfs/cli.h"
+#include "dmfs/options.h"
+
+void cli_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: dmfs mount STORE MOUNTPOINT [-f] [-o OPT[,OPT...]]\n"
+		"       dmfs umount MOUNTPOINT\n"
+		"       dmfs --help | --version\n"
+		"\n"
+		"STORE is s3://BUCKET[/PREFIX] or file:///DIR (a local "
+		"directory laid out\nas a bucket).  The mount shows live/ (the "
+		"store as it is now) and, open by\nname only, .dmfs/status.\n"
+		"\n"
+		"  -f            stay in the foreground, log to stderr\n"
+		"  -d            debug: log every operation (implies -f)\n"
+		"  -o OPTIONS    comma-separated mount options:\n");
+	dmfs_options_print_help(f);
+	fprintf(f,
+		"\nEnvironment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
+		"AWS_SESSION_TOKEN,\nAWS_PROFILE, AWS_SHARED_CREDENTIALS_FILE, "
+		"AWS_ENDPOINT_URL, AWS_REGION,\nAWS_DEFAULT_REGION, "
+		"AWS_CA_BUNDLE, XDG_CACHE_HOME.  See dmfs(1).\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		cli_usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") ||
+	    !strcmp(cmd, "help")) {
+		cli_usage(stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
+		printf("dmfs %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	if (!strcmp(cmd, "--list-options")) {
+		for (const char *const *n = dmfs_options_names(); *n; n++)
+			puts(*n);
+		return 0;
+	}
+	if (!strcmp(cmd, "mount")) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			fprintf(stderr, "dmfs: cannot initialise libcurl\n");
+			return 1;
+		}
+		int rc = cli_mount(argc - 2, argv + 2);
+		curl_global_cleanup();
+		return rc;
+	}
+	if (!strcmp(cmd, "umount") || !strcmp(cmd, "unmount"))
+		return cli_umount(argc - 2, argv + 2);
+	fprintf(stderr, "dmfs: unknown command '%s'\n\n", cmd);
+	cli_usage(stderr);
+	return 2;
+}

@@ -1,0 +1,415 @@
+/*
+ * store_file.c - the store interface over a local directory.
+ *
+ * Keys map to paths below the root; directories play the part of S3's
+ * common prefixes, and an empty directory shows as a "dir/" marker, as an
+ * s3fs-made directory would.  ETags are derived from (inode, size, mtime in
+ * nanoseconds): they change whenever the file is replaced or rewritten,
+ * which is all the block cache needs from them.
+ *
+ * Listing sorts names in byte order, like S3, and pages by "start after
+ * the last key returned" (the continuation token is that key).
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dmfs/log.h"
+#include "dmfs/stats.h"
+#include "dmfs/store_file.h"
+
+#define WALK_MAX_ENTRIES 10000000u /* bound on one listing's collection */
+
+struct file_store {
+	struct dmfs_store base;
+	char *root; /* absolute, no trailing '/' */
+};
+
+/* One collected name: a key, and whether it is a common prefix. */
+struct entry {
+	char *key;
+	int is_prefix;
+	struct stat st;
+};
+
+struct collect {
+	struct entry *v;
+	size_t n, cap;
+};
+
+static int errno_to_err(int e)
+{
+	switch (e) {
+	case ENOENT:
+		return DMFS_ERR_NOT_FOUND;
+	case ENOTDIR:
+		return DMFS_ERR_NOT_FOUND; /* "a/b" where a is a file */
+	case EACCES:
+	case EPERM:
+		return DMFS_ERR_DENIED;
+	case ENOMEM:
+		return DMFS_ERR_NOMEM;
+	case ENOSPC:
+		return DMFS_ERR_NOSPC;
+	default:
+		return DMFS_ERR_IO;
+	}
+}
+
+/* Keys are relative and never climb out of the root. */
+static int key_is_safe(const char *key)
+{
+	if (key[0] == '/')
+		return 0;
+	for (const char *p = key; *p;) {
+		const char *e = strchrnul(p, '/');
+		if ((e - p == 2 && p[0] == '.' && p[1] == '.') ||
+		    (e - p == 1 && p[0] == '.'))
+			return 0;
+		p = *e ? e + 1 : e;
+	}
+	return 1;
+}
+
+/* root + "/" + key.  Caller frees with free(). */
+static char *key_path(struct file_store *s, const char *key)
+{
+	size_t n = strlen(s->root) + strlen(key) + 2;
+	char *p = malloc(n);
+	if (p)
+		snprintf(p, n, "%s/%s", s->root, key);
+	return p;
+}
+
+static void etag_of(const struct stat *st, char out[DMFS_ETAG_MAX])
+{
+	snprintf(out, DMFS_ETAG_MAX, "%llx-%llx-%llx%09lx",
+		 (unsigned long long)st->st_ino,
+		 (unsigned long long)st->st_size,
+		 (unsigned long long)st->st_mtim.tv_sec,
+		 (unsigned long)st->st_mtim.tv_nsec);
+}
+
+static int collect_add(struct collect *c, char *key, int is_prefix,
+		       const struct stat *st)
+{
+	if (c->n >= WALK_MAX_ENTRIES) {
+		free(key);
+		return DMFS_ERR_TOO_BIG;
+	}
+	if (c->n == c->cap) {
+		size_t ncap = c->cap ? c->cap * 2 : 256;
+		struct entry *nv = realloc(c->v, ncap * sizeof(*nv));
+		if (!nv) {
+			free(key);
+			return DMFS_ERR_NOMEM;
+		}
+		c->v = nv;
+		c->cap = ncap;
+	}
+	c->v[c->n].key = key;
+	c->v[c->n].is_prefix = is_prefix;
+	c->v[c->n].st = *st;
+	c->n++;
+	return 0;
+}
+
+static char *join(const char *a, const char *b, const char *c)
+{
+	size_t n = strlen(a) + strlen(b) + strlen(c) + 1;
+	char *r = malloc(n);
+	if (r)
+		snprintf(r, n, "%s%s%s", a, b, c);
+	return r;
+}
+
+/*
+ * Collect names below directory `dirkey` ("" or "a/b/") that start with
+ * dirkey+namepart.  With a delimiter, subdirectories become prefixes;
+ * without, they are walked (an empty one shows as a "dir/" marker).
+ */
+static int walk(struct file_store *s, const char *dirkey, const char *namepart,
+		int delimited, struct collect *c)
+{
+	char *dpath = key_path(s, dirkey);
+	DIR *d;
+	struct dirent *de;
+	int rc = 0, any = 0;
+
+	if (!dpath)
+		return DMFS_ERR_NOMEM;
+	d = opendir(dpath);
+	if (!d) {
+		rc = (errno == ENOENT || errno == ENOTDIR) ? 0
+							   : errno_to_err(errno);
+		free(dpath);
+		return rc;
+	}
+	while (!rc && (de = readdir(d))) {
+		struct stat st;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		any = 1;
+		if (strncmp(de->d_name, namepart, strlen(namepart)) != 0)
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, 0) != 0)
+			continue; /* vanished or a dangling link */
+		if (S_ISDIR(st.st_mode)) {
+			char *sub = join(dirkey, de->d_name, "/");
+			if (!sub) {
+				rc = DMFS_ERR_NOMEM;
+			} else if (delimited) {
+				rc = collect_add(c, sub, 1, &st);
+			} else {
+				rc = walk(s, sub, "", 0, c);
+				free(sub);
+			}
+		} else if (S_ISREG(st.st_mode)) {
+			char *k = join(dirkey, de->d_name, "");
+			rc = k ? collect_add(c, k, 0, &st) : DMFS_ERR_NOMEM;
+		}
+	}
+	closedir(d);
+	free(dpath);
+	if (!rc && !any && !delimited && *dirkey && !*namepart) {
+		/* An empty directory: show it as its marker object. */
+		struct stat st = {0};
+		char *k = strdup(dirkey);
+		rc = k ? collect_add(c, k, 0, &st) : DMFS_ERR_NOMEM;
+	}
+	return rc;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct entry *)a)->key,
+		      ((const struct entry *)b)->key);
+}
+
+static int file_list(struct dmfs_store *st, const char *prefix,
+		     const char *delimiter, const char *token, size_t max_keys,
+		     struct dmfs_list_page *out, struct dmfs_err_detail *d)
+{
+	struct file_store *s = (struct file_store *)st;
+	struct collect c = {0};
+	const char *slash = strrchr(prefix, '/');
+	size_t dl = slash ? (size_t)(slash - prefix + 1) : 0;
+	char *dirkey = strndup(prefix, dl);
+	int delimited = delimiter && !strcmp(delimiter, "/");
+	size_t start = 0, i;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!dirkey)
+		return DMFS_ERR_NOMEM;
+	if (delimiter && *delimiter && !delimited) {
+		free(dirkey);
+		return DMFS_ERR_UNSUPPORTED;
+	}
+	if (!key_is_safe(prefix) && *prefix) {
+		free(dirkey);
+		return DMFS_ERR_INVAL;
+	}
+	if (!max_keys)
+		max_keys = 1000;
+	DMFS_STAT_ADD(requests, 1);
+	rc = walk(s, dirkey, prefix + dl, delimited, &c);
+	if (!rc)
+		qsort(c.v, c.n, sizeof(*c.v), entry_cmp);
+	if (!rc && token)
+		while (start < c.n && strcmp(c.v[start].key, token) <= 0)
+			start++;
+	size_t end = start + max_keys < c.n ? start + max_keys : c.n;
+	if (!rc && end > start) {
+		out->objs = calloc(end - start, sizeof(*out->objs));
+		out->prefixes = calloc(end - start, sizeof(*out->prefixes));
+		if (!out->objs || !out->prefixes)
+			rc = DMFS_ERR_NOMEM;
+	}
+	for (i = start; !rc && i < end; i++) {
+		struct entry *e = &c.v[i];
+		if (e->is_prefix) {
+			out->prefixes[out->nprefixes++] = e->key;
+		} else {
+			struct dmfs_obj_info *o = &out->objs[out->nobjs++];
+			o->key = e->key;
+			o->size = (uint64_t)e->st.st_size;
+			o->mtime = e->st.st_mtim.tv_sec;
+			etag_of(&e->st, o->etag);
+		}
+		e->key = NULL;
+	}
+	if (!rc && end < c.n) {
+		out->truncated = true;
+		/* The token is the last key returned (moved into out). */
+		const char *last_key =
+			out->nobjs &&
+					(!out->nprefixes ||
+					 strcmp(out->objs[out->nobjs - 1].key,
+						out->prefixes[out->nprefixes - 1]) > 0)
+				? out->objs[out->nobjs - 1].key
+				: out->prefixes[out->nprefixes - 1];
+		out->next_token = strdup(last_key);
+		if (!out->next_token)
+			rc = DMFS_ERR_NOMEM;
+	}
+	for (i = 0; i < c.n; i++)
+		free(c.v[i].key);
+	free(c.v);
+	free(dirkey);
+	if (rc) {
+		dmfs_list_page_free(out);
+		snprintf(d->message, sizeof(d->message), "listing %s: %s",
+			 prefix, dmfs_strerror(rc));
+	}
+	return rc;
+}
+
+static int file_head(struct dmfs_store *st, const char *key,
+		     struct dmfs_obj_info *out, struct dmfs_err_detail *d)
+{
+	struct file_store *s = (struct file_store *)st;
+	struct stat sb;
+	size_t kl = strlen(key);
+	char *p;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!kl || !key_is_safe(key))
+		return DMFS_ERR_NOT_FOUND;
+	p = key_path(s, key);
+	if (!p)
+		return DMFS_ERR_NOMEM;
+	DMFS_STAT_ADD(requests, 1);
+	if (stat(p, &sb) != 0)
+		rc = errno_to_err(errno);
+	else if (S_ISDIR(sb.st_mode) != (key[kl - 1] == '/'))
+		rc = DMFS_ERR_NOT_FOUND; /* "a" is no object when a/ is a dir */
+	else if (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode))
+		rc = DMFS_ERR_NOT_FOUND;
+	free(p);
+	if (rc)
+		return rc;
+	out->key = strdup(key);
+	if (!out->key)
+		return DMFS_ERR_NOMEM;
+	out->size = S_ISDIR(sb.st_mode) ? 0 : (uint64_t)sb.st_size;
+	out->mtime = sb.st_mtim.tv_sec;
+	etag_of(&sb, out->etag);
+	return 0;
+}
+
+static int file_get_range(struct dmfs_store *st, const char *key,
+			  const char *if_match, uint64_t off, size_t len,
+			  void *buf, size_t *got, struct dmfs_err_detail *d)
+{
+	struct file_store *s = (struct file_store *)st;
+	struct stat sb;
+	char etag[DMFS_ETAG_MAX];
+	char *p;
+	int fd, rc = 0;
+	size_t done = 0;
+
+	*got = 0;
+	if (!key_is_safe(key))
+		return DMFS_ERR_NOT_FOUND;
+	p = key_path(s, key);
+	if (!p)
+		return DMFS_ERR_NOMEM;
+	DMFS_STAT_ADD(requests, 1);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	free(p);
+	if (fd < 0)
+		return errno_to_err(errno);
+	if (fstat(fd, &sb) != 0) {
+		rc = errno_to_err(errno);
+		goto out;
+	}
+	etag_of(&sb, etag);
+	if (if_match && strcmp(if_match, etag) != 0) {
+		rc = DMFS_ERR_CHANGED;
+		goto out;
+	}
+	while (done < len) {
+		ssize_t n = pread(fd, (char *)buf + done, len - done,
+				  (off_t)(off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = errno_to_err(errno);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	*got = done;
+	DMFS_STAT_ADD(bytes_fetched, done);
+out:
+	close(fd);
+	if (rc && rc != DMFS_ERR_NOT_FOUND) {
+		DMFS_STAT_ADD(errors, 1);
+		dmfs_log(DMFS_LOG_ERROR, "file store: reading %s: %s", key,
+			 dmfs_strerror(rc));
+	}
+	return rc;
+}
+
+static char *file_uri(struct dmfs_store *st, const char *key)
+{
+	struct file_store *s = (struct file_store *)st;
+	size_t n = strlen(s->root) + strlen(key) + 9;
+	char *u = malloc(n);
+	if (u)
+		snprintf(u, n, "file://%s/%s", s->root, key);
+	return u;
+}
+
+static void file_destroy(struct dmfs_store *st)
+{
+	struct file_store *s = (struct file_store *)st;
+	if (!s)
+		return;
+	free(s->root);
+	free(s);
+}
+
+static const struct dmfs_store_ops file_ops = {
+	.scheme = "file",
+	.list = file_list,
+	.head = file_head,
+	.get_range = file_get_range,
+	.uri = file_uri,
+	.destroy = file_destroy,
+};
+
+int store_file_new(const char *dir, struct dmfs_store **out, char *msg,
+		   size_t msgsz)
+{
+	struct stat sb;
+	struct file_store *s;
+	char *root = realpath(dir, NULL);
+
+	if (!root || stat(root, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+		snprintf(msg, msgsz, "file store %s: %s", dir,
+			 root ? "not a directory" : strerror(errno));
+		free(root);
+		return DMFS_ERR_CONFIG;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		free(root);
+		return DMFS_ERR_NOMEM;
+	}
+	s->base.ops = &file_ops;
+	s->root = root;
+	*out = &s->base;
+	return 0;
+}

@@ -1,0 +1,591 @@
+/*
+ * store_s3.c - the store interface over S3's REST API.
+ *
+ * This file knows S3: how URLs are addressed (path-style or
+ * virtual-hosted), how requests are signed, what ListObjectsV2 looks like,
+ * and what S3 error codes mean (s3_status_to_err).  It does not retry:
+ * http.c does, for every request, by one policy.  A request that finally
+ * fails is logged here once, with its S3 code and request id; secrets and
+ * signatures never reach the log.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <arpa/inet.h>
+#include <openssl/crypto.h>
+
+#include "dmfs/log.h"
+#include "dmfs/s3_xml.h"
+#include "dmfs/sigv4.h"
+#include "dmfs/stats.h"
+#include "dmfs/store_s3.h"
+
+#define LIST_BODY_MAX (16u << 20) /* a listing page is ~1000 keys */
+#define EMPTY_SHA256                                                           \
+	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+struct s3_store {
+	struct dmfs_store base;
+	struct http_pool *http;
+	char *bucket;
+	char *prefix;	  /* "" or "a/b/" (with the trailing '/') */
+	char *scheme;	  /* "http" / "https" */
+	char *host;	  /* host[:port] as sent in Host (with the bucket
+			     in front when virtual-hosted) */
+	char *region;
+	int path_style;
+	struct dmfs_creds creds; /* wiped in destroy */
+};
+
+/* What a request needs to be signed again on each attempt. */
+struct s3_req {
+	struct s3_store *s;
+	const char *method;
+	const char *path;	       /* raw, unencoded */
+	const struct sigv4_kv *query;  /* raw */
+	size_t nquery;
+	const char *range;	       /* "bytes=a-b" or NULL */
+	const char *if_match;	       /* ETag without quotes, or NULL */
+};
+
+int s3_status_to_err(long status, const char *code)
+{
+	if (code && *code) {
+		if (!strcmp(code, "SlowDown") || !strcmp(code, "Throttling") ||
+		    !strcmp(code, "RequestLimitExceeded") ||
+		    !strcmp(code, "ServiceUnavailable"))
+			return DMFS_ERR_THROTTLED;
+		if (!strcmp(code, "NoSuchKey") || !strcmp(code, "NoSuchBucket"))
+			return DMFS_ERR_NOT_FOUND;
+		if (!strcmp(code, "AccessDenied") ||
+		    !strcmp(code, "InvalidAccessKeyId") ||
+		    !strcmp(code, "SignatureDoesNotMatch") ||
+		    !strcmp(code, "ExpiredToken") ||
+		    !strcmp(code, "InvalidToken") ||
+		    !strcmp(code, "RequestTimeTooSkewed"))
+			return DMFS_ERR_DENIED;
+		if (!strcmp(code, "PreconditionFailed"))
+			return DMFS_ERR_CHANGED;
+		if (!strcmp(code, "InvalidRange"))
+			return DMFS_ERR_RANGE;
+		if (!strcmp(code, "InternalError"))
+			return DMFS_ERR_SERVER;
+	}
+	if (status >= 200 && status <= 299)
+		return 0;
+	switch (status) {
+	case 404:
+		return DMFS_ERR_NOT_FOUND;
+	case 401:
+	case 403:
+		return DMFS_ERR_DENIED;
+	case 412:
+		return DMFS_ERR_CHANGED;
+	case 416:
+		return DMFS_ERR_RANGE;
+	case 429:
+	case 503:
+		return DMFS_ERR_THROTTLED;
+	case 301:
+	case 307:
+	case 400:
+		return DMFS_ERR_INVAL;
+	default:
+		return status >= 500 ? DMFS_ERR_SERVER : DMFS_ERR_PROTOCOL;
+	}
+}
+
+static void amz_now(char out[17])
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);
+}
+
+static int add_header(struct curl_slist **h, const char *name,
+		      const char *value)
+{
+	char line[4300];
+	int n = snprintf(line, sizeof(line), "%s: %s", name, value);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return DMFS_ERR_TOO_BIG;
+	struct curl_slist *nh = curl_slist_append(*h, line);
+	if (!nh)
+		return DMFS_ERR_NOMEM;
+	*h = nh;
+	return 0;
+}
+
+/* http_sign_fn: the headers for one attempt, signed with a fresh date. */
+static int s3_sign(void *ctx, struct curl_slist **out)
+{
+	struct s3_req *r = ctx;
+	struct s3_store *s = r->s;
+	struct curl_slist *h = NULL;
+	char date[17], etag_q[DMFS_ETAG_MAX + 2];
+	struct sigv4_kv signed_h[4];
+	size_t nh = 0;
+	int rc = 0;
+
+	amz_now(date);
+	signed_h[nh++] = (struct sigv4_kv){"host", s->host};
+	signed_h[nh++] = (struct sigv4_kv){"x-amz-content-sha256", EMPTY_SHA256};
+	signed_h[nh++] = (struct sigv4_kv){"x-amz-date", date};
+	if (s->creds.session_token[0])
+		signed_h[nh++] = (struct sigv4_kv){"x-amz-security-token",
+						   s->creds.session_token};
+	for (size_t i = 0; i < nh && !rc; i++)
+		rc = add_header(&h, signed_h[i].name, signed_h[i].value);
+	if (!rc && r->range)
+		rc = add_header(&h, "Range", r->range);
+	if (!rc && r->if_match) {
+		snprintf(etag_q, sizeof(etag_q), "\"%s\"", r->if_match);
+		rc = add_header(&h, "If-Match", etag_q);
+	}
+	/* curl adds Accept; GETs send no Expect header. */
+	if (!rc && !s->creds.anonymous) {
+		struct sigv4_request sr = {
+			.method = r->method,
+			.path = r->path,
+			.query = r->query,
+			.nquery = r->nquery,
+			.headers = signed_h,
+			.nheaders = nh,
+			.payload_hash = EMPTY_SHA256,
+			.amz_date = date,
+			.region = s->region,
+			.service = "s3",
+		};
+		struct sigv4_creds c = {s->creds.access_key,
+					s->creds.secret_key,
+					s->creds.session_token[0]
+						? s->creds.session_token
+						: NULL};
+		char *auth = sigv4_authorization(&sr, &c);
+		if (!auth)
+			rc = DMFS_ERR_NOMEM;
+		else
+			rc = add_header(&h, "Authorization", auth);
+		if (auth) {
+			OPENSSL_cleanse(auth, strlen(auth));
+			free(auth);
+		}
+	}
+	if (rc) {
+		curl_slist_free_all(h);
+		return rc;
+	}
+	*out = h;
+	return 0;
+}
+
+/* "/bucket/key" (path style) or "/key" (virtual-hosted), raw.
+ * Caller frees with free(). */
+static char *request_path(struct s3_store *s, const char *full_key)
+{
+	size_t n = strlen(s->bucket) + strlen(full_key) + 3;
+	char *p = malloc(n);
+	if (!p)
+		return NULL;
+	if (s->path_style)
+		snprintf(p, n, "/%s/%s", s->bucket, full_key);
+	else
+		snprintf(p, n, "/%s", full_key);
+	return p;
+}
+
+/* The URL for a raw path and query.  Caller frees with free(). */
+static char *request_url(struct s3_store *s, const char *path,
+			 const struct sigv4_kv *q, size_t nq)
+{
+	char *epath = sigv4_uri_encode(path, true);
+	size_t cap, len;
+	char *url = NULL;
+	int ok = epath != NULL;
+
+	if (!ok)
+		return NULL;
+	cap = strlen(s->scheme) + strlen(s->host) + strlen(s->bucket) +
+	      strlen(epath) + 16;
+	for (size_t i = 0; i < nq; i++)
+		cap += 3 * (strlen(q[i].name) + strlen(q[i].value)) + 2;
+	url = malloc(cap);
+	if (!url)
+		goto out;
+	len = (size_t)snprintf(url, cap, "%s://%s%s", s->scheme, s->host,
+			       epath);
+	for (size_t i = 0; i < nq && ok; i++) {
+		char *en = sigv4_uri_encode(q[i].name, false);
+		char *ev = sigv4_uri_encode(q[i].value, false);
+		ok = en && ev;
+		if (ok)
+			len += (size_t)snprintf(url + len, cap - len, "%c%s=%s",
+						i ? '&' : '?', en, ev);
+		free(en);
+		free(ev);
+	}
+	if (!ok) {
+		free(url);
+		url = NULL;
+	}
+out:
+	free(epath);
+	return url;
+}
+
+/* Log a request that finally failed, once, and count it. */
+static void log_failure(const char *what, const char *key, int rc,
+			const struct http_response *resp,
+			const struct dmfs_err_detail *d)
+{
+	if (rc == DMFS_ERR_NOT_FOUND) {
+		DMFS_STAT_ADD(not_found, 1);
+		return; /* lookups of missing names are normal */
+	}
+	DMFS_STAT_ADD(errors, 1);
+	dmfs_log(rc == DMFS_ERR_CHANGED ? DMFS_LOG_WARN : DMFS_LOG_ERROR,
+		 "S3 %s %s failed: %s (HTTP %ld, code %s, request id %s, "
+		 "after %d attempt%s)%s%s",
+		 what, key, dmfs_strerror(rc), resp->status,
+		 d->s3_code[0] ? d->s3_code : "-",
+		 d->request_id[0] ? d->request_id : "-", resp->attempts,
+		 resp->attempts == 1 ? "" : "s", d->message[0] ? ": " : "",
+		 d->message);
+}
+
+/* Turn a finished exchange into a dmfs error, filling d. */
+static int exchange_result(int rc, struct http_response *resp,
+			   struct dmfs_err_detail *d)
+{
+	if (rc)
+		return rc;
+	d->http_status = (int)resp->status;
+	if (resp->request_id[0])
+		snprintf(d->request_id, sizeof(d->request_id), "%s",
+			 resp->request_id);
+	if (resp->status >= 200 && resp->status <= 299)
+		return 0;
+	if (resp->errlen)
+		(void)s3_xml_parse_error(resp->errbody, resp->errlen, d);
+	return s3_status_to_err(resp->status, d->s3_code);
+}
+
+static int s3_perform(struct s3_store *s, const char *what, const char *key,
+		      struct s3_req *r, struct http_request *hr,
+		      struct http_response *resp, struct dmfs_err_detail *d)
+{
+	char *path = request_path(s, key);
+	char *url = path ? request_url(s, path, r->query, r->nquery) : NULL;
+	int rc;
+
+	if (!url) {
+		free(path);
+		return DMFS_ERR_NOMEM;
+	}
+	r->s = s;
+	r->path = path;
+	hr->method = r->method;
+	hr->url = url;
+	hr->sign = s3_sign;
+	hr->sign_ctx = r;
+	rc = http_perform(s->http, hr, resp, d);
+	rc = exchange_result(rc, resp, d);
+	if (rc)
+		log_failure(what, key, rc, resp, d);
+	else
+		dmfs_log(DMFS_LOG_DEBUG, "S3 %s %s: HTTP %ld, %zu bytes", what,
+			 key, resp->status, resp->len);
+	free(url);
+	free(path);
+	return rc;
+}
+
+/* Prepend the store prefix.  Caller frees with free(). */
+static char *full_key(struct s3_store *s, const char *key)
+{
+	size_t n = strlen(s->prefix) + strlen(key) + 1;
+	char *k = malloc(n);
+	if (k)
+		snprintf(k, n, "%s%s", s->prefix, key);
+	return k;
+}
+
+/* Strip the store prefix in place; 0 if the key was outside it. */
+static int strip_prefix(struct s3_store *s, char **key)
+{
+	size_t pl = strlen(s->prefix);
+	if (strncmp(*key, s->prefix, pl) != 0)
+		return 0;
+	memmove(*key, *key + pl, strlen(*key + pl) + 1);
+	return 1;
+}
+
+static int s3_list(struct dmfs_store *st, const char *prefix,
+		   const char *delimiter, const char *token, size_t max_keys,
+		   struct dmfs_list_page *out, struct dmfs_err_detail *d)
+{
+	struct s3_store *s = (struct s3_store *)st;
+	struct sigv4_kv q[6];
+	size_t nq = 0;
+	char maxk[24];
+	char *fprefix = full_key(s, prefix);
+	struct http_response resp = {0};
+	struct http_request hr = {.cap = LIST_BODY_MAX};
+	struct s3_req r = {.method = "GET"};
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!fprefix)
+		return DMFS_ERR_NOMEM;
+	snprintf(maxk, sizeof(maxk), "%zu", max_keys ? max_keys : 1000);
+	q[nq++] = (struct sigv4_kv){"list-type", "2"};
+	q[nq++] = (struct sigv4_kv){"prefix", fprefix};
+	if (delimiter && *delimiter)
+		q[nq++] = (struct sigv4_kv){"delimiter", delimiter};
+	q[nq++] = (struct sigv4_kv){"max-keys", maxk};
+	q[nq++] = (struct sigv4_kv){"encoding-type", "url"};
+	if (token)
+		q[nq++] = (struct sigv4_kv){"continuation-token", token};
+	r.query = q;
+	r.nquery = nq;
+	rc = s3_perform(s, "LIST", fprefix, &r, &hr, &resp, d);
+	if (!rc) {
+		rc = s3_xml_parse_list(resp.body ? resp.body : "", resp.len,
+				       out);
+		if (rc)
+			dmfs_log(DMFS_LOG_ERROR,
+				 "S3 LIST %s: cannot parse the answer: %s",
+				 fprefix, dmfs_strerror(rc));
+	}
+	if (!rc) {
+		/* Keep only names under the store prefix, relative to it. */
+		size_t j = 0;
+		for (size_t i = 0; i < out->nobjs; i++) {
+			if (strip_prefix(s, &out->objs[i].key))
+				out->objs[j++] = out->objs[i];
+			else
+				free(out->objs[i].key);
+		}
+		out->nobjs = j;
+		j = 0;
+		for (size_t i = 0; i < out->nprefixes; i++) {
+			if (strip_prefix(s, &out->prefixes[i]))
+				out->prefixes[j++] = out->prefixes[i];
+			else
+				free(out->prefixes[i]);
+		}
+		out->nprefixes = j;
+	}
+	if (rc)
+		dmfs_list_page_free(out);
+	http_response_free(&resp);
+	free(fprefix);
+	return rc;
+}
+
+static int s3_head(struct dmfs_store *st, const char *key,
+		   struct dmfs_obj_info *out, struct dmfs_err_detail *d)
+{
+	struct s3_store *s = (struct s3_store *)st;
+	char *fk = full_key(s, key);
+	struct http_response resp = {0};
+	struct http_request hr = {.cap = 0};
+	struct s3_req r = {.method = "HEAD"};
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!fk)
+		return DMFS_ERR_NOMEM;
+	rc = s3_perform(s, "HEAD", fk, &r, &hr, &resp, d);
+	if (!rc) {
+		out->key = strdup(key);
+		if (!out->key)
+			rc = DMFS_ERR_NOMEM;
+		out->size = resp.content_length > 0
+				    ? (uint64_t)resp.content_length
+				    : 0;
+		out->mtime = resp.last_modified > 0 ? resp.last_modified : 0;
+		snprintf(out->etag, sizeof(out->etag), "%s", resp.etag);
+	}
+	http_response_free(&resp);
+	free(fk);
+	return rc;
+}
+
+static int s3_get_range(struct dmfs_store *st, const char *key,
+			const char *if_match, uint64_t off, size_t len,
+			void *buf, size_t *got, struct dmfs_err_detail *d)
+{
+	struct s3_store *s = (struct s3_store *)st;
+	char range[64];
+	char *fk;
+	struct http_response resp = {0};
+	struct http_request hr = {.buf = buf, .cap = len, .want_range = true};
+	struct s3_req r = {.method = "GET", .if_match = if_match};
+	int rc;
+
+	*got = 0;
+	if (len == 0)
+		return 0;
+	fk = full_key(s, key);
+	if (!fk)
+		return DMFS_ERR_NOMEM;
+	snprintf(range, sizeof(range), "bytes=%llu-%llu",
+		 (unsigned long long)off,
+		 (unsigned long long)(off + len - 1));
+	r.range = range;
+	rc = s3_perform(s, "GET", fk, &r, &hr, &resp, d);
+	if (!rc && resp.status == 200 && off != 0) {
+		/* The server ignored Range: these bytes are not ours. */
+		dmfs_log(DMFS_LOG_ERROR, "S3 GET %s: range ignored by server",
+			 fk);
+		rc = DMFS_ERR_PROTOCOL;
+	}
+	if (!rc && resp.status == 206 && resp.range_total >= 0) {
+		uint64_t want = (uint64_t)resp.range_total > off
+					? (uint64_t)resp.range_total - off
+					: 0;
+		if (want > len)
+			want = len;
+		if (resp.len != want) {
+			dmfs_log(DMFS_LOG_ERROR,
+				 "S3 GET %s: short body (%zu of %llu bytes)",
+				 fk, resp.len, (unsigned long long)want);
+			rc = DMFS_ERR_PROTOCOL;
+		}
+	}
+	if (!rc)
+		*got = resp.len;
+	http_response_free(&resp);
+	free(fk);
+	return rc;
+}
+
+static char *s3_uri(struct dmfs_store *st, const char *key)
+{
+	struct s3_store *s = (struct s3_store *)st;
+	size_t n = strlen(s->bucket) + strlen(s->prefix) + strlen(key) + 8;
+	char *u = malloc(n);
+	if (u)
+		snprintf(u, n, "s3://%s/%s%s", s->bucket, s->prefix, key);
+	return u;
+}
+
+static void s3_destroy(struct dmfs_store *st)
+{
+	struct s3_store *s = (struct s3_store *)st;
+	if (!s)
+		return;
+	http_pool_free(s->http);
+	dmfs_creds_wipe(&s->creds);
+	free(s->bucket);
+	free(s->prefix);
+	free(s->scheme);
+	free(s->host);
+	free(s->region);
+	free(s);
+}
+
+static const struct dmfs_store_ops s3_ops = {
+	.scheme = "s3",
+	.list = s3_list,
+	.head = s3_head,
+	.get_range = s3_get_range,
+	.uri = s3_uri,
+	.destroy = s3_destroy,
+};
+
+/* Whether a host (without port) is an IP literal or localhost, where
+ * virtual-hosted addressing cannot work. */
+static int host_is_ip(const char *hostport)
+{
+	char h[256];
+	struct in6_addr a6;
+	struct in_addr a4;
+	if (hostport[0] == '[')
+		return 1;
+	snprintf(h, sizeof(h), "%s", hostport);
+	char *colon = strrchr(h, ':');
+	if (colon)
+		*colon = '\0';
+	return inet_pton(AF_INET, h, &a4) == 1 ||
+	       inet_pton(AF_INET6, h, &a6) == 1 || !strcmp(h, "localhost");
+}
+
+int store_s3_new(const struct s3_config *cfg, struct dmfs_store **out,
+		 char *msg, size_t msgsz)
+{
+	struct s3_store *s = calloc(1, sizeof(*s));
+	char hostbuf[512];
+	const char *ep = cfg->endpoint;
+	int rc;
+
+	if (!s)
+		return DMFS_ERR_NOMEM;
+	s->base.ops = &s3_ops;
+	s->creds = cfg->creds;
+	s->region = strdup(cfg->region ? cfg->region : "us-east-1");
+	s->bucket = strdup(cfg->bucket);
+	size_t pl = strlen(cfg->prefix ? cfg->prefix : "");
+	s->prefix = malloc(pl + 2);
+	if (s->prefix)
+		snprintf(s->prefix, pl + 2, "%s%s", pl ? cfg->prefix : "",
+			 pl ? "/" : "");
+	if (ep && *ep) {
+		const char *sep = strstr(ep, "://");
+		if (!sep || (strncmp(ep, "http", 4) != 0)) {
+			snprintf(msg, msgsz,
+				 "endpoint %s: expected http://HOST[:PORT] or "
+				 "https://HOST[:PORT]",
+				 ep);
+			s3_destroy(&s->base);
+			return DMFS_ERR_CONFIG;
+		}
+		s->scheme = strndup(ep, (size_t)(sep - ep));
+		snprintf(hostbuf, sizeof(hostbuf), "%s", sep + 3);
+		char *slash = strchr(hostbuf, '/');
+		if (slash)
+			*slash = '\0'; /* a path on the endpoint is ignored */
+	} else {
+		s->scheme = strdup("https");
+		snprintf(hostbuf, sizeof(hostbuf), "s3.%s.amazonaws.com",
+			 s->region ? s->region : "us-east-1");
+	}
+	s->host = strdup(hostbuf);
+	if (!s->region || !s->bucket || !s->prefix || !s->scheme || !s->host) {
+		s3_destroy(&s->base);
+		return DMFS_ERR_NOMEM;
+	}
+	if (strcmp(s->scheme, "http") != 0 && strcmp(s->scheme, "https") != 0) {
+		snprintf(msg, msgsz, "endpoint: unknown scheme %s", s->scheme);
+		s3_destroy(&s->base);
+		return DMFS_ERR_CONFIG;
+	}
+	s->path_style = cfg->path_style >= 0 ? cfg->path_style
+					     : host_is_ip(s->host) ||
+						       strchr(s->bucket, '.');
+	if (!s->path_style) {
+		/* Virtual-hosted: the bucket is part of the host name. */
+		char *vh = malloc(strlen(s->bucket) + strlen(s->host) + 2);
+		if (!vh) {
+			s3_destroy(&s->base);
+			return DMFS_ERR_NOMEM;
+		}
+		sprintf(vh, "%s.%s", s->bucket, s->host);
+		free(s->host);
+		s->host = vh;
+	}
+	rc = http_pool_new(&cfg->http, &s->http);
+	if (rc) {
+		s3_destroy(&s->base);
+		return rc;
+	}
+	*out = &s->base;
+	return 0;
+}
