@@ -54,12 +54,17 @@
  * errors drop the batch.  Either is logged once until a commit succeeds
  * again; reads go on working.
  *
- * Durability.  MDB_NOMETASYNC: each commit flushes the data pages but not
- * the meta page, so a crash may forget the last transaction but never
- * breaks the B-trees (MDB_NOSYNC could: checksums catch corrupt block data,
- * not a corrupt tree).  Batching keeps it to one fdatasync per batch.
+ * Limits.  Each process evicts to its own limit when it commits; processes
+ * sharing a directory should be given the same one.
+ *
+ * Durability.  MDB_NOSYNC: commits reach the page cache only, and the
+ * environment is synced once at close.  A killed process loses nothing
+ * (the kernel keeps its pages); a power loss could leave a broken tree,
+ * which the block checksums would not catch, so bcache_guard.c discards a
+ * cache that was open when the machine went down.  Syncing each commit
+ * instead halved cold reads here (the disk's sync speed, ~300 MB/s).
  * MDB_WRITEMAP is not used: a stray write through a pointer must not be
- * able to reach the file.
+ * able to reach the file, and a full disk must be an error, not SIGBUS.
  *
  * Concurrency.  MDB_NOTLS ties read slots to transactions, not threads, so
  * any FUSE thread may read.  Every transaction is begun under env_lock held
@@ -81,6 +86,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "bcache_guard.h"
 #include "dmfs/bcache.h"
 #include "dmfs/crc32c.h"
 #include "dmfs/log.h"
@@ -123,12 +129,13 @@ struct op {
 	struct op *hnext; /* hash chain; protected by bcache.lock */
 	unsigned refs;	  /* protected by bcache.lock */
 	uint32_t crc;	  /* writer thread only */
+	/* the rest is immutable once queued */
 	enum op_type type;
 	uint32_t hash;
 	uint64_t seq;
 	size_t klen;
 	size_t len;
-	unsigned char *data; /* points after key; contents immutable */
+	unsigned char *data; /* points after key */
 	unsigned char key[];
 };
 
@@ -153,25 +160,26 @@ struct bcache {
 	char *dir;
 	pthread_t writer;
 	int writer_started;
+	struct bcache_guard *guard; /* this process's writer marker */
 
 	/* read-held around every transaction; write-held to adopt a map size */
 	pthread_rwlock_t env_lock;
 
 	pthread_mutex_t lock;
-	pthread_cond_t wake;			/* writer: work, hits or stop */
-	pthread_cond_t room;			/* putters: queue shrank */
-	pthread_cond_t done;			/* syncers: seq_done advanced */
-	struct op *head, *tail;			/* protected by lock */
-	struct op *pending[BC_HASH_SIZE];	/* protected by lock */
-	uint64_t queued_bytes;			/* protected by lock */
-	uint64_t seq_last;			/* protected by lock */
-	uint64_t seq_done;			/* protected by lock */
-	int hits_wanted;			/* protected by lock */
-	int stopping;				/* protected by lock */
+	pthread_cond_t wake;		  /* writer: work, hits or stop */
+	pthread_cond_t room;		  /* putters: queue shrank */
+	pthread_cond_t done;		  /* syncers: seq_done advanced */
+	struct op *head, *tail;		  /* protected by lock */
+	struct op *pending[BC_HASH_SIZE]; /* protected by lock */
+	uint64_t queued_bytes;		  /* protected by lock */
+	uint64_t seq_last;		  /* protected by lock */
+	uint64_t seq_done;		  /* protected by lock */
+	int hits_wanted;		  /* protected by lock */
+	int stopping;			  /* protected by lock */
 
 	pthread_mutex_t hits_lock;
-	struct hits *hits;	/* protected by hits_lock (the table filled) */
-	uint64_t hit_clock;	/* protected by hits_lock */
+	struct hits *hits;  /* protected by hits_lock (the table filled) */
+	uint64_t hit_clock; /* protected by hits_lock */
 
 	/* writer thread only */
 	struct hits *hits_spare;
@@ -180,7 +188,7 @@ struct bcache {
 
 	/* this process; atomic, relaxed */
 	_Atomic uint64_t n_hits, n_misses, n_evictions, n_corrupt, n_puts,
-		n_put_errors;
+	    n_put_errors;
 };
 
 /* Byte order helpers: the stored format is fixed, whatever the CPU. */
@@ -539,8 +547,8 @@ static int evict(struct bcache *bc, MDB_txn *txn, uint64_t target,
  * The pending queue.  Callers hold bc->lock.
  */
 
-static struct op *pending_find(struct bcache *bc, const void *key,
-			       size_t klen, uint32_t hash)
+static struct op *pending_find(struct bcache *bc, const void *key, size_t klen,
+			       uint32_t hash)
 {
 	struct op *op = bc->pending[hash & (BC_HASH_SIZE - 1)];
 
@@ -762,6 +770,17 @@ static void make_room(struct bcache *bc, uint64_t need)
 		if (!rc)
 			count(&bc->n_evictions, evicted);
 	}
+	/*
+	 * Pages freed by transaction N are reused from N + 2 on (N + 1 still
+	 * reads N's snapshot): one more small commit makes them available to
+	 * the retry.
+	 */
+	if (!rc && evicted && txn_begin(bc, 0, &txn) == 0) {
+		if (meta_put(bc, txn, "stamp", meta_get(bc, txn, "stamp")))
+			txn_abort(bc, txn);
+		else
+			txn_commit(bc, txn);
+	}
 	dmfs_log(DMFS_LOG_INFO,
 		 "block cache %s: map full, evicted %llu block(s): %s", bc->dir,
 		 (unsigned long long)evicted, rc ? mdb_strerror(rc) : "ok");
@@ -787,7 +806,8 @@ static void batch_run(struct bcache *bc, struct op *ops)
 		order[i].seq = h->e[i].seq;
 		order[i].i = i;
 	}
-	qsort(order, h->n, sizeof(order[0]), hit_order_cmp);
+	if (h->n > 1)
+		qsort(order, h->n, sizeof(order[0]), hit_order_cmp);
 
 	for (op = ops; op; op = op->next, n++) {
 		if (op->type != OP_PUT)
@@ -824,8 +844,11 @@ static void batch_run(struct bcache *bc, struct op *ops)
 		}
 		if (!rc)
 			bc->full_logged = 0;
-	} else if (rc) {
+	} else if (rc && nputs) {
 		put_failed(bc, nputs, rc);
+	} else if (rc) {
+		dmfs_log(DMFS_LOG_DEBUG, "block cache %s: recording hits: %s",
+			 bc->dir, mdb_strerror(rc));
 	} else {
 		bc->full_logged = 0;
 	}
@@ -842,7 +865,8 @@ static struct op *batch_take(struct bcache *bc)
 	size_t n = 0;
 
 	for (op = bc->head; op; op = op->next) {
-		if (n && (n >= BC_BATCH_OPS || bytes + op->len > BC_BATCH_BYTES))
+		if (n &&
+		    (n >= BC_BATCH_OPS || bytes + op->len > BC_BATCH_BYTES))
 			break;
 		bytes += op->len;
 		n++;
@@ -881,11 +905,12 @@ static void *writer_main(void *arg)
 {
 	struct bcache *bc = arg;
 	struct timespec now, until;
-	struct op *batch;
-	int stop;
 
 	pthread_mutex_lock(&bc->lock);
 	for (;;) {
+		struct op *batch;
+		int stop;
+
 		if (!bc->head && !bc->stopping && !bc->hits_wanted) {
 			clock_gettime(CLOCK_MONOTONIC, &until);
 			until.tv_sec += BC_FLUSH_SEC;
@@ -930,6 +955,8 @@ static int mkdir_p(const char *dir)
 		c = *p;
 		*p = '\0';
 		if (mkdir(path, 0700) && errno != EEXIST) {
+			dmfs_log(DMFS_LOG_ERROR, "block cache: mkdir %s: %s",
+				 path, strerror(errno));
 			rc = DMFS_ERR_IO;
 			break;
 		}
@@ -937,8 +964,11 @@ static int mkdir_p(const char *dir)
 		if (!c)
 			break;
 	}
-	if (!rc && (stat(dir, &st) || !S_ISDIR(st.st_mode)))
+	if (!rc && (stat(dir, &st) || !S_ISDIR(st.st_mode))) {
+		dmfs_log(DMFS_LOG_ERROR, "block cache %s: not a directory",
+			 dir);
 		rc = DMFS_ERR_IO;
+	}
 	free(path);
 	return rc;
 }
@@ -964,7 +994,6 @@ static uint64_t map_size_for(const struct bcache_opts *opts)
 static int open_dbs(struct bcache *bc)
 {
 	MDB_txn *txn;
-	uint64_t format;
 	int rc;
 
 	rc = txn_begin(bc, 0, &txn);
@@ -978,7 +1007,8 @@ static int open_dbs(struct bcache *bc)
 	if (!rc)
 		rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &bc->db_meta);
 	if (!rc) {
-		format = meta_get(bc, txn, "format");
+		uint64_t format = meta_get(bc, txn, "format");
+
 		if (!format) {
 			rc = meta_put(bc, txn, "format", BC_FORMAT);
 		} else if (format != BC_FORMAT) {
@@ -998,8 +1028,17 @@ static int open_dbs(struct bcache *bc)
 
 static void bcache_free(struct bcache *bc)
 {
-	if (bc->env)
+	if (bc->env) {
+		/* MDB_NOSYNC: this is where the data reaches the disk. */
+		int src = mdb_env_sync(bc->env, 1);
 		mdb_env_close(bc->env);
+		if (src == 0)
+			bcache_guard_leave(bc->guard);
+		else
+			free(bc->guard); /* keep the marker: not synced */
+	} else {
+		bcache_guard_leave(bc->guard);
+	}
 	pthread_rwlock_destroy(&bc->env_lock);
 	pthread_mutex_destroy(&bc->lock);
 	pthread_cond_destroy(&bc->wake);
@@ -1024,19 +1063,16 @@ int bcache_open(const struct bcache_opts *opts, struct bcache **out)
 	if (!opts || !opts->dir || !*opts->dir || !out)
 		return DMFS_ERR_INVAL;
 	rc = mkdir_p(opts->dir);
-	if (rc) {
-		dmfs_log(DMFS_LOG_ERROR, "block cache %s: cannot create: %s",
-			 opts->dir, strerror(errno));
+	if (rc)
 		return rc;
-	}
 
 	bc = calloc(1, sizeof(*bc));
 	if (!bc)
 		return DMFS_ERR_NOMEM;
 	pthread_rwlockattr_init(&rwa);
 	/* a waiting map resize must not starve behind endless readers */
-	pthread_rwlockattr_setkind_np(&rwa,
-				      PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlockattr_setkind_np(
+	    &rwa, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_rwlock_init(&bc->env_lock, &rwa);
 	pthread_rwlockattr_destroy(&rwa);
 	pthread_condattr_init(&ca);
@@ -1056,6 +1092,13 @@ int bcache_open(const struct bcache_opts *opts, struct bcache **out)
 		return DMFS_ERR_NOMEM;
 	}
 
+	rc = bcache_guard_enter(bc->dir, &bc->guard);
+	if (rc) {
+		dmfs_log(DMFS_LOG_ERROR, "block cache %s: %s", bc->dir,
+			 dmfs_strerror(rc));
+		bcache_free(bc);
+		return rc;
+	}
 	rc = mdb_env_create(&bc->env);
 	if (rc) {
 		bc->env = NULL;
@@ -1067,7 +1110,7 @@ int bcache_open(const struct bcache_opts *opts, struct bcache **out)
 	if (!rc)
 		rc = mdb_env_set_mapsize(bc->env, map_size_for(opts));
 	if (!rc)
-		rc = mdb_env_open(bc->env, bc->dir, MDB_NOTLS | MDB_NOMETASYNC,
+		rc = mdb_env_open(bc->env, bc->dir, MDB_NOTLS | MDB_NOSYNC,
 				  0600);
 	if (rc)
 		goto fail;
@@ -1269,7 +1312,6 @@ uint64_t bcache_bytes_with_prefix(struct bcache *bc, const void *prefix,
 	MDB_cursor *cur;
 	MDB_txn *txn;
 	MDB_val k, v;
-	int rc;
 
 	if (!bc || (!prefix && plen) || plen > BCACHE_KEY_MAX)
 		return 0;
@@ -1288,7 +1330,7 @@ uint64_t bcache_bytes_with_prefix(struct bcache *bc, const void *prefix,
 			if (nmine == cap) {
 				size_t ncap = cap ? 2 * cap : 64;
 				struct op **m =
-					realloc(mine, ncap * sizeof(*mine));
+				    realloc(mine, ncap * sizeof(*mine));
 
 				if (!m)
 					continue; /* undercount, no crash */
@@ -1302,7 +1344,8 @@ uint64_t bcache_bytes_with_prefix(struct bcache *bc, const void *prefix,
 	pthread_mutex_unlock(&bc->lock);
 
 	if (txn_begin(bc, MDB_RDONLY, &txn) == 0) {
-		rc = mdb_cursor_open(txn, bc->db_blocks, &cur);
+		int rc = mdb_cursor_open(txn, bc->db_blocks, &cur);
+
 		if (!rc) {
 			k.mv_size = plen;
 			k.mv_data = (void *)prefix;
@@ -1366,11 +1409,12 @@ void bcache_get_stats(struct bcache *bc, struct bcache_stats *out)
 	out->hits = atomic_load_explicit(&bc->n_hits, memory_order_relaxed);
 	out->misses = atomic_load_explicit(&bc->n_misses, memory_order_relaxed);
 	out->evictions =
-		atomic_load_explicit(&bc->n_evictions, memory_order_relaxed);
-	out->corrupt = atomic_load_explicit(&bc->n_corrupt, memory_order_relaxed);
+	    atomic_load_explicit(&bc->n_evictions, memory_order_relaxed);
+	out->corrupt =
+	    atomic_load_explicit(&bc->n_corrupt, memory_order_relaxed);
 	out->puts = atomic_load_explicit(&bc->n_puts, memory_order_relaxed);
 	out->put_errors =
-		atomic_load_explicit(&bc->n_put_errors, memory_order_relaxed);
+	    atomic_load_explicit(&bc->n_put_errors, memory_order_relaxed);
 	if (txn_begin(bc, MDB_RDONLY, &txn) == 0) {
 		out->bytes = meta_get(bc, txn, "bytes");
 		txn_abort(bc, txn);

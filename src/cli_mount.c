@@ -136,16 +136,20 @@ static char *view_base(const char *view)
 
 /*
  * Raise the kernel read-ahead of this mount's backing device (only root
- * may).  Found through /proc/self/mountinfo, not stat(): the FUSE loop is
- * not running yet, so a stat of the mount point would wait for ourselves.
+ * may).  Found through /proc/self/mountinfo, not stat(), which would call
+ * into ourselves.  Must run after the kernel has processed FUSE_INIT: the
+ * INIT reply lowers read-ahead to what the kernel proposed at mount time
+ * (128 KiB), so fs.c calls this on the first operation.
  */
-static void tune_read_ahead(const char *mountpoint, int kb)
+void fs_tune_read_ahead(const char *mountpoint, int kb)
 {
-	char real[PATH_MAX], line[8192], path[128];
+	char line[8192], path[128];
 	unsigned maj, min;
 	FILE *f;
 
-	if (kb <= 0 || geteuid() != 0 || !realpath(mountpoint, real))
+	/* mountpoint is absolute already: realpath() here would stat the
+	 * mount and call into this very filesystem. */
+	if (kb <= 0 || geteuid() != 0)
 		return;
 	f = fopen("/proc/self/mountinfo", "re");
 	if (!f)
@@ -154,7 +158,7 @@ static void tune_read_ahead(const char *mountpoint, int kb)
 	while (fgets(line, sizeof(line), f)) {
 		char mp[PATH_MAX];
 		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, mp) == 3 &&
-		    !strcmp(mp, real))
+		    !strcmp(mp, mountpoint))
 			found = 1; /* the last match is the newest mount */
 		if (found == 1) {
 			found = 2;
@@ -166,8 +170,11 @@ static void tune_read_ahead(const char *mountpoint, int kb)
 	if (!found)
 		return;
 	FILE *ra = fopen(path, "we");
-	if (!ra)
+	if (!ra) {
+		dmfs_log(DMFS_LOG_DEBUG, "cannot open %s: %s", path,
+			 strerror(errno));
 		return;
+	}
 	fprintf(ra, "%d\n", kb);
 	if (fclose(ra) != 0)
 		dmfs_log(DMFS_LOG_DEBUG, "cannot set %s", path);
@@ -240,6 +247,7 @@ static int run_mount(struct dmfs_options *o, const struct mount_args *ma,
 	fs.view_is_live = o->view != NULL;
 	fs.live_base = view_base(o->view);
 	fs.store_uri = strdup(ma->store);
+	fs.mountpoint = realpath(ma->mountpoint, NULL); /* before mounting */
 	if (!fs.live_base || !fs.store_uri) {
 		rc = DMFS_ERR_NOMEM;
 		goto out;
@@ -287,7 +295,6 @@ static int run_mount(struct dmfs_options *o, const struct mount_args *ma,
 		rc = DMFS_ERR_IO;
 		goto out;
 	}
-	tune_read_ahead(ma->mountpoint, o->read_ahead_kb);
 	dmfs_log(DMFS_LOG_INFO, "mounted %s on %s", ma->store, ma->mountpoint);
 	if (!o->foreground) {
 		int nul = open("/dev/null", O_RDWR);
@@ -340,6 +347,7 @@ out:
 		fs.store->ops->destroy(fs.store);
 	free(fs.live_base);
 	free(fs.store_uri);
+	free(fs.mountpoint);
 	return rc ? 1 : 0;
 }
 
@@ -390,11 +398,13 @@ int cli_mount(int argc, char **argv)
 		 * and every operation will answer EACCES with this reason
 		 * in the log. */
 		fprintf(stderr, "dmfs: warning: %s\n", msg);
-		dmfs_log(DMFS_LOG_ERROR, "%s", msg);
+		if (o.log_file)
+			dmfs_log(DMFS_LOG_ERROR, "%s", msg);
 		rc = 0;
 	} else if (rc) {
 		fprintf(stderr, "dmfs: %s\n", msg);
-		dmfs_log(DMFS_LOG_ERROR, "%s", msg);
+		if (o.log_file)
+			dmfs_log(DMFS_LOG_ERROR, "%s", msg);
 		rc = 1;
 		goto out;
 	}

@@ -179,8 +179,8 @@ crc32c_hw(uint32_t crc32, const unsigned char *p, size_t len)
 		do {
 			crc0 = _mm_crc32_u64(crc0, load64(p));
 			crc1 = _mm_crc32_u64(crc1, load64(p + CRC32C_SHORT));
-			crc2 = _mm_crc32_u64(crc2,
-					     load64(p + 2 * CRC32C_SHORT));
+			crc2 =
+			    _mm_crc32_u64(crc2, load64(p + 2 * CRC32C_SHORT));
 			p += 8;
 		} while (p < end);
 		crc0 = crc32c_shift(crc32c_zeros_short, (uint32_t)crc0) ^ crc1;

@@ -22,7 +22,13 @@
 
 static struct dmfs_fs *ctx_fs(void)
 {
-	return fuse_get_context()->private_data;
+	struct dmfs_fs *fs = fuse_get_context()->private_data;
+	/* The first operation runs after FUSE_INIT has been answered: only
+	 * now does a larger kernel read-ahead stick (see cli_mount.c). */
+	if (!atomic_load_explicit(&fs->tuned, memory_order_relaxed) &&
+	    !atomic_exchange(&fs->tuned, 1) && fs->mountpoint)
+		fs_tune_read_ahead(fs->mountpoint, fs->opts->read_ahead_kb);
+	return fs;
 }
 
 void fs_fill_dir_stat(struct dmfs_fs *fs, struct stat *st, mode_t perm)
@@ -188,6 +194,8 @@ static int op_read(const char *path, char *buf, size_t size, off_t off,
 		memcpy(buf, h->data + off, got);
 		return (int)got;
 	}
+	dmfs_log(DMFS_LOG_DEBUG, "read %s %zu@%lld", path, size,
+		 (long long)off);
 	int rc = reader_read(h->rf, buf, size, (uint64_t)off, &got);
 	if (rc) {
 		dmfs_log(DMFS_LOG_DEBUG, "read %s at %lld: %s", path,
@@ -246,7 +254,8 @@ static int op_statfs(const char *path, struct statvfs *sv)
 
 static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
-	struct dmfs_fs *fs = ctx_fs();
+	/* Not ctx_fs(): read-ahead must be raised after INIT, not during. */
+	struct dmfs_fs *fs = fuse_get_context()->private_data;
 	double ttl = fs->opts->stat_ttl;
 
 	cfg->use_ino = 0;

@@ -168,7 +168,8 @@ static size_t body_cb(char *data, size_t size, size_t n, void *userp)
 		r->body[r->len + len] = '\0';
 	}
 	r->len += len;
-	DMFS_STAT_ADD(bytes_fetched, len);
+	if (t->req->buf) /* object data, not listings */
+		DMFS_STAT_ADD(bytes_fetched, len);
 	return len;
 }
 

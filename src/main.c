@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -55,6 +56,11 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(cmd, "mount")) {
+		/* Blocks of 1-8 MiB are allocated and freed all the time: keep
+		 * them in the heap instead of a fresh mmap (and a page fault
+		 * per 4 KiB) for each one. */
+		mallopt(M_MMAP_THRESHOLD, 64 << 20);
+		mallopt(M_TRIM_THRESHOLD, 512 << 20);
 		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 			fprintf(stderr, "dmfs: cannot initialise libcurl\n");
 			return 1;

@@ -229,25 +229,30 @@ static void run_job(struct reader *r, struct job *j)
 			 got, (unsigned long long)off, want);
 		rc = DMFS_ERR_PROTOCOL;
 	}
-	if (!rc) {
+	if (!rc)
 		j->len = got;
-		for (uint32_t i = 0; i < j->nblocks; i++) {
-			unsigned char k[KEY_LEN];
-			size_t boff = (size_t)i * bs;
-			size_t blen = got - boff < bs ? got - boff : bs;
-			block_key(j->prefix, j->first + i, k);
-			/* A block that cannot be cached is still returned
-			 * to its readers; bcache counts the failure. */
-			(void)bcache_put(r->bc, k, sizeof(k), j->buf + boff,
-					 blen);
-		}
-	}
+	/* Wake the readers first: they copy from j->buf, and must not wait
+	 * for the cache to store the blocks. */
 	pthread_mutex_lock(&r->lock);
 	j->rc = rc;
 	j->done = 1;
+	pthread_cond_broadcast(&j->cv);
+	pthread_mutex_unlock(&r->lock);
+	for (uint32_t i = 0; !rc && i < j->nblocks; i++) {
+		unsigned char k[KEY_LEN];
+		size_t boff = (size_t)i * bs;
+		size_t blen = got - boff < bs ? got - boff : bs;
+		block_key(j->prefix, j->first + i, k);
+		/* A block that cannot be cached is still returned to its
+		 * readers; bcache counts the failure. */
+		(void)bcache_put(r->bc, k, sizeof(k), j->buf + boff, blen);
+	}
+	/* Only now leave the in-flight table: until the puts are queued, a
+	 * new reader of these blocks must find the job, not miss the cache
+	 * and fetch again. */
+	pthread_mutex_lock(&r->lock);
 	for (uint32_t i = 0; i < j->nblocks; i++)
 		inflight_remove(r, j, j->first + i);
-	pthread_cond_broadcast(&j->cv);
 	job_unref_locked(j);
 	pthread_mutex_unlock(&r->lock);
 }
@@ -363,7 +368,8 @@ static int schedule(struct rd_file *f, uint64_t first, uint64_t last,
 	struct reader *r = f->r;
 	const uint64_t run_max = r->o.fetch_max / r->o.block_size;
 	unsigned char k[KEY_LEN];
-	struct job *cur = NULL;
+	struct job *cur = NULL; /* the run being built: not queued yet, so no
+				   fetch thread can see its size change */
 	int rc = 0;
 
 	pthread_mutex_lock(&r->lock);
@@ -374,17 +380,26 @@ static int schedule(struct rd_file *f, uint64_t first, uint64_t last,
 			pthread_mutex_unlock(&r->lock);
 			int cached = bcache_contains(r->bc, k, sizeof(k));
 			pthread_mutex_lock(&r->lock);
-			if (cached) {
+			j = inflight_find(r, f->prefix, b);
+			if (cached && !j) {
+				if (cur)
+					enqueue_locked(r, cur, demand);
 				cur = NULL;
 				continue;
 			}
-			j = inflight_find(r, f->prefix, b);
 		}
-		if (j) {
-			cur = NULL; /* runs do not jump over others' blocks */
-		} else {
-			if (cur && cur->nblocks < run_max &&
-			    cur->first + cur->nblocks == b) {
+		if (j && j != cur) {
+			/* Runs do not jump over blocks others fetch. */
+			if (cur)
+				enqueue_locked(r, cur, demand);
+			cur = NULL;
+		} else if (!j) {
+			if (cur && (cur->nblocks >= run_max ||
+				    cur->first + cur->nblocks != b)) {
+				enqueue_locked(r, cur, demand);
+				cur = NULL;
+			}
+			if (cur) {
 				cur->nblocks++;
 			} else {
 				cur = calloc(1, sizeof(*cur));
@@ -392,6 +407,7 @@ static int schedule(struct rd_file *f, uint64_t first, uint64_t last,
 					cur->key = strdup(f->key);
 				if (!cur || !cur->key) {
 					free(cur);
+					cur = NULL;
 					rc = DMFS_ERR_NOMEM;
 					break;
 				}
@@ -403,7 +419,6 @@ static int schedule(struct rd_file *f, uint64_t first, uint64_t last,
 				cur->obj_size = f->size;
 				cur->refs = 1; /* the fetch thread's */
 				pthread_cond_init(&cur->cv, NULL);
-				enqueue_locked(r, cur, demand);
 			}
 			rc = inflight_add(r, cur, b);
 			j = cur;
@@ -413,6 +428,9 @@ static int schedule(struct rd_file *f, uint64_t first, uint64_t last,
 			held[b - first] = j;
 		}
 	}
+	if (cur) /* also on error: its blocks are in the table, and waiters
+		    must be woken by a finished job */
+		enqueue_locked(r, cur, demand);
 	pthread_mutex_unlock(&r->lock);
 	return rc;
 }
@@ -469,13 +487,17 @@ static void plan_readahead(struct rd_file *f, uint64_t off, uint64_t end,
 	if (end > f->max_end || !seq)
 		f->max_end = end;
 	if (f->window && f->size) {
+		/* Queue read-ahead in large batches: only when what is
+		 * already queued reaches less than half a window past this
+		 * read, and then up to a whole window.  Big batches become
+		 * GETs of fetch_max bytes instead of one block each. */
 		uint64_t from = (end + bs - 1) / bs;
 		uint64_t to = (end + f->window - 1) / bs;
 		if (to >= f->nblocks)
 			to = f->nblocks - 1;
 		if (from < f->ra_next)
 			from = f->ra_next;
-		if (from <= to) {
+		if (from <= to && from * bs < end + f->window / 2) {
 			*ra_first = from;
 			*ra_last = to;
 			f->ra_next = to + 1;

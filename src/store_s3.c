@@ -276,9 +276,12 @@ static int exchange_result(int rc, struct http_response *resp,
 	return s3_status_to_err(resp->status, d->s3_code);
 }
 
+/* One request: `key` names the object ("" for bucket-level requests such
+ * as LIST); `label` is what the log shows. */
 static int s3_perform(struct s3_store *s, const char *what, const char *key,
-		      struct s3_req *r, struct http_request *hr,
-		      struct http_response *resp, struct dmfs_err_detail *d)
+		      const char *label, struct s3_req *r,
+		      struct http_request *hr, struct http_response *resp,
+		      struct dmfs_err_detail *d)
 {
 	char *path = request_path(s, key);
 	char *url = path ? request_url(s, path, r->query, r->nquery) : NULL;
@@ -297,10 +300,10 @@ static int s3_perform(struct s3_store *s, const char *what, const char *key,
 	rc = http_perform(s->http, hr, resp, d);
 	rc = exchange_result(rc, resp, d);
 	if (rc)
-		log_failure(what, key, rc, resp, d);
+		log_failure(what, label, rc, resp, d);
 	else
 		dmfs_log(DMFS_LOG_DEBUG, "S3 %s %s: HTTP %ld, %zu bytes", what,
-			 key, resp->status, resp->len);
+			 label, resp->status, resp->len);
 	free(url);
 	free(path);
 	return rc;
@@ -354,7 +357,7 @@ static int s3_list(struct dmfs_store *st, const char *prefix,
 		q[nq++] = (struct sigv4_kv){"continuation-token", token};
 	r.query = q;
 	r.nquery = nq;
-	rc = s3_perform(s, "LIST", fprefix, &r, &hr, &resp, d);
+	rc = s3_perform(s, "LIST", "", fprefix, &r, &hr, &resp, d);
 	if (!rc) {
 		rc = s3_xml_parse_list(resp.body ? resp.body : "", resp.len,
 				       out);
@@ -402,7 +405,7 @@ static int s3_head(struct dmfs_store *st, const char *key,
 	memset(out, 0, sizeof(*out));
 	if (!fk)
 		return DMFS_ERR_NOMEM;
-	rc = s3_perform(s, "HEAD", fk, &r, &hr, &resp, d);
+	rc = s3_perform(s, "HEAD", fk, fk, &r, &hr, &resp, d);
 	if (!rc) {
 		out->key = strdup(key);
 		if (!out->key)
@@ -440,7 +443,7 @@ static int s3_get_range(struct dmfs_store *st, const char *key,
 		 (unsigned long long)off,
 		 (unsigned long long)(off + len - 1));
 	r.range = range;
-	rc = s3_perform(s, "GET", fk, &r, &hr, &resp, d);
+	rc = s3_perform(s, "GET", fk, fk, &r, &hr, &resp, d);
 	if (!rc && resp.status == 200 && off != 0) {
 		/* The server ignored Range: these bytes are not ours. */
 		dmfs_log(DMFS_LOG_ERROR, "S3 GET %s: range ignored by server",

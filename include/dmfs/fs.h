@@ -9,6 +9,8 @@
 #define FUSE_USE_VERSION 312
 #include <fuse.h>
 
+#include <stdatomic.h>
+
 #include "dmfs/bcache.h"
 #include "dmfs/dircache.h"
 #include "dmfs/options.h"
@@ -30,6 +32,8 @@ struct dmfs_fs {
 	gid_t gid;
 	double started_at;		 /* CLOCK_MONOTONIC seconds */
 	time_t mounted_at;		 /* wall clock */
+	char *mountpoint;		 /* absolute; owned by main */
+	atomic_int tuned;		 /* read-ahead raised once */
 };
 
 /* The FUSE operation table.  private_data must be a struct dmfs_fs. */
@@ -64,6 +68,10 @@ int fs_ctl_open(struct dmfs_fs *fs, const char *name,
 		struct fuse_file_info *fi, struct fs_handle *h);
 /* The status JSON.  Caller frees with free().  NULL on failure. */
 char *fs_ctl_status_json(struct dmfs_fs *fs);
+
+/* Raise the kernel read-ahead of the mount at mountpoint to kb KiB (root
+ * only; silently nothing otherwise).  In cli_mount.c. */
+void fs_tune_read_ahead(const char *mountpoint, int kb);
 
 /* --- fs.c helpers shared by the namespaces --- */
 void fs_fill_dir_stat(struct dmfs_fs *fs, struct stat *st, mode_t perm);

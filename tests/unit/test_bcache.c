@@ -59,15 +59,14 @@ static unsigned char *pattern(size_t len, uint64_t seed)
 static struct bcache *open_cache(const char *dir, uint64_t limit,
 				 uint64_t map_size)
 {
-	struct bcache_opts o = {.dir = dir, .limit = limit,
-				.map_size = map_size};
+	struct bcache_opts o = {
+	    .dir = dir, .limit = limit, .map_size = map_size};
 	struct bcache *bc = NULL;
 	int rc = bcache_open(&o, &bc);
 
 	CHECK(rc == 0 && bc != NULL);
 	if (!bc) {
-		fprintf(stderr, "cannot open %s: %s\n", dir,
-			dmfs_strerror(rc));
+		fprintf(stderr, "cannot open %s: %s\n", dir, dmfs_strerror(rc));
 		exit(1);
 	}
 	return bc;
@@ -109,9 +108,9 @@ static uint32_t crc_bitwise(const unsigned char *p, size_t n)
 
 static void test_crc32c(void)
 {
-	static const size_t lens[] = {0,     1,	    7,	   8,	  9,	 63,
-				      767,   768,   769,   24575, 24576, 24577,
-				      49152, 100003};
+	static const size_t lens[] = {0,     1,	    7,	   8,	  9,
+				      63,    767,   768,   769,	  24575,
+				      24576, 24577, 49152, 100003};
 	unsigned char zeros[32] = {0}, ones[32];
 	unsigned char *p = pattern(100010, 42);
 
@@ -147,17 +146,17 @@ static void test_roundtrip(void)
 
 	CHECK(bcache_put(bc, "k1", 2, a, 100000) == 0);
 	/* readable at once, from the queue */
-	CHECK(get_is(bc, "k1", a, 100000));				/* hit 1 */
+	CHECK(get_is(bc, "k1", a, 100000)); /* hit 1 */
 	CHECK(bcache_contains(bc, "k1", 2) == 1);
 	bcache_sync(bc);
-	CHECK(get_is(bc, "k1", a, 100000));				/* 2 */
+	CHECK(get_is(bc, "k1", a, 100000)); /* 2 */
 
 	/* partial reads */
-	CHECK(bcache_get(bc, "k1", 2, buf, 1000, 500, &got) == 0);	/* 3 */
+	CHECK(bcache_get(bc, "k1", 2, buf, 1000, 500, &got) == 0); /* 3 */
 	CHECK(got == 500 && memcmp(buf, a + 1000, 500) == 0);
-	CHECK(bcache_get(bc, "k1", 2, buf, 99990, 100, &got) == 0);	/* 4 */
+	CHECK(bcache_get(bc, "k1", 2, buf, 99990, 100, &got) == 0); /* 4 */
 	CHECK(got == 10 && memcmp(buf, a + 99990, 10) == 0);
-	CHECK(bcache_get(bc, "k1", 2, buf, 100000, 100, &got) == 0);	/* 5 */
+	CHECK(bcache_get(bc, "k1", 2, buf, 100000, 100, &got) == 0); /* 5 */
 	CHECK(got == 0);
 	CHECK(bcache_get(bc, "k1", 2, buf, 1u << 30, 100, &got) == 0); /* 6 */
 	CHECK(got == 0);
@@ -165,16 +164,16 @@ static void test_roundtrip(void)
 	/* a short block */
 	CHECK(bcache_put(bc, "short", 5, "0123456789", 10) == 0);
 	CHECK(bcache_get(bc, "short", 5, buf, 0, sizeof(buf), &got) == 0);
-	CHECK(got == 10 && memcmp(buf, "0123456789", 10) == 0);	/* 7 */
+	CHECK(got == 10 && memcmp(buf, "0123456789", 10) == 0); /* 7 */
 	bcache_sync(bc);
 	CHECK(bcache_get(bc, "short", 5, buf, 4, sizeof(buf), &got) == 0);
-	CHECK(got == 6 && memcmp(buf, "456789", 6) == 0);		/* 8 */
+	CHECK(got == 6 && memcmp(buf, "456789", 6) == 0); /* 8 */
 
 	/* an empty block */
 	CHECK(bcache_put(bc, "empty", 5, NULL, 0) == 0);
 	bcache_sync(bc);
 	CHECK(bcache_get(bc, "empty", 5, buf, 0, sizeof(buf), &got) == 0);
-	CHECK(got == 0);						/* 9 */
+	CHECK(got == 0); /* 9 */
 
 	/* a miss */
 	got = 123;
@@ -185,9 +184,9 @@ static void test_roundtrip(void)
 
 	/* overwrite: the newer copy wins, queued and stored */
 	CHECK(bcache_put(bc, "k1", 2, b, 50000) == 0);
-	CHECK(get_is(bc, "k1", b, 50000));				/* 10 */
+	CHECK(get_is(bc, "k1", b, 50000)); /* 10 */
 	bcache_sync(bc);
-	CHECK(get_is(bc, "k1", b, 50000));				/* 11 */
+	CHECK(get_is(bc, "k1", b, 50000)); /* 11 */
 
 	bcache_get_stats(bc, &st);
 	CHECK(st.bytes == 50000 + 10 + 0);
@@ -227,6 +226,55 @@ static void test_persist(void)
 	free(a);
 	free(b);
 	free(c);
+}
+
+/* Leave a writer marker as a process of another boot would have. */
+static void fake_marker(const char *dir, const char *name)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s/writers/%s", dir, name);
+	FILE *f = fopen(p, "w");
+	CHECK(f != NULL);
+	if (f)
+		fclose(f);
+}
+
+/*
+ * The crash guard: a marker of this boot whose process is gone (kill -9)
+ * keeps the cache; a marker of another boot (a power loss while writing)
+ * discards it.
+ */
+static void test_guard(void)
+{
+	unsigned char *a = pattern(5000, 9);
+	char dir[128], boot[64] = "", name[128];
+	struct bcache *bc;
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+
+	if (f) {
+		if (!fgets(boot, sizeof(boot), f))
+			boot[0] = '\0';
+		fclose(f);
+	}
+	boot[strcspn(boot, "\n")] = '\0';
+	path_of(dir, sizeof(dir), "guard");
+	bc = open_cache(dir, 64 * MiB, 0);
+	CHECK(bcache_put(bc, "g", 1, a, 5000) == 0);
+	bcache_close(bc);
+
+	snprintf(name, sizeof(name), "%s.999999999", boot);
+	fake_marker(dir, name); /* same boot, dead pid: keep */
+	bc = open_cache(dir, 64 * MiB, 0);
+	CHECK(get_is(bc, "g", a, 5000));
+	bcache_close(bc);
+
+	fake_marker(dir, "00000000-0000-0000-0000-000000000000.1");
+	bc = open_cache(dir, 64 * MiB, 0);
+	CHECK(get_rc(bc, "g") == DMFS_ERR_NOT_FOUND);
+	CHECK(bcache_put(bc, "g", 1, a, 5000) == 0);
+	CHECK(get_is(bc, "g", a, 5000));
+	bcache_close(bc);
+	free(a);
 }
 
 /*
@@ -291,7 +339,12 @@ static void test_evict(void)
 	bcache_get_stats(bc, &st);
 	CHECK(st.bytes <= 4 * MiB);
 	CHECK(bcache_contains(bc, "c", 1) == 1);
-	CHECK(bcache_contains(bc, "a/00", 4) == 1); /* read more recently */
+	/* room for 3 blocks under 90%: the last 3 read, newest first */
+	CHECK(bcache_contains(bc, "a/03", 4) == 1);
+	CHECK(bcache_contains(bc, "a/02", 4) == 1);
+	CHECK(bcache_contains(bc, "a/01", 4) == 1);
+	CHECK(bcache_contains(bc, "a/00", 4) == 0);
+	CHECK(bcache_contains(bc, "b/31", 4) == 0);
 	bcache_close(bc);
 	free(blk);
 }
@@ -521,6 +574,72 @@ static void test_stale_reader(void)
 	close(ready[0]);
 }
 
+/* key n of writer p (keys 0-9 are written by both) */
+static int twoproc_key(int p, int i, char *key, size_t ksz)
+{
+	int n = i < 10 ? i : 100 * (p + 1) + i;
+
+	snprintf(key, ksz, "p/%d", n);
+	return n;
+}
+
+static int twoproc_child(const char *dir, int p, unsigned char *blk, size_t len)
+{
+	struct bcache_opts o = {.dir = dir, .limit = 64 * MiB};
+	struct bcache *b;
+	char key[32];
+
+	if (bcache_open(&o, &b))
+		return 2;
+	for (int i = 0; i < 40; i++) {
+		fill(blk, len, 1000 + twoproc_key(p, i, key, sizeof(key)));
+		if (bcache_put(b, key, strlen(key), blk, len))
+			return 3;
+	}
+	bcache_close(b);
+	return 0;
+}
+
+/*
+ * Two processes write into one directory at once, 10 keys in common: every
+ * block is readable afterwards and the shared total is exact.
+ */
+static void test_two_processes(void)
+{
+	const size_t len = 256 * 1024;
+	unsigned char *blk = malloc(len);
+	struct bcache_stats st;
+	struct bcache *bc;
+	char dir[128], key[32];
+	pid_t pid[2];
+	int ok = 1, status;
+
+	path_of(dir, sizeof(dir), "twoproc");
+	fflush(NULL);
+	for (int p = 0; p < 2; p++) {
+		pid[p] = fork();
+		if (pid[p] == 0)
+			_exit(twoproc_child(dir, p, blk, len));
+	}
+	for (int p = 0; p < 2; p++) {
+		CHECK(waitpid(pid[p], &status, 0) == pid[p]);
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	bc = open_cache(dir, 64 * MiB, 0);
+	bcache_get_stats(bc, &st);
+	CHECK(st.bytes == 70 * len);
+	for (int p = 0; p < 2; p++) {
+		for (int i = 0; i < 40; i++) {
+			fill(blk, len,
+			     1000 + twoproc_key(p, i, key, sizeof(key)));
+			ok &= get_is(bc, key, blk, len);
+		}
+	}
+	CHECK(ok);
+	bcache_close(bc);
+	free(blk);
+}
+
 #define CONC_THREADS 8
 #define CONC_OPS 200
 
@@ -555,12 +674,14 @@ static void *conc_main(void *arg)
 
 	for (int i = 0; i < CONC_OPS; i++) {
 		size_t len = conc_block(w->id, i, key, sizeof(key), data);
-		int t, j, rc;
-		size_t got, off;
 
 		if (bcache_put(w->bc, key, strlen(key), data, len))
 			atomic_fetch_add(w->bad, 1);
+		/* read 3 blocks of any thread, stored, queued or absent */
 		for (int k = 0; k < 3; k++) {
+			size_t got, off;
+			int t, j, rc;
+
 			x ^= x << 13;
 			x ^= x >> 7;
 			x ^= x << 17;
@@ -570,9 +691,10 @@ static void *conc_main(void *arg)
 			off = k == 2 ? (x >> 20) % len : 0;
 			rc = bcache_get(w->bc, key, strlen(key), buf, off,
 					64 * 1024, &got);
-			if (rc == 0 ? got != len - off ||
-					      memcmp(buf, want + off, got)
-				    : rc != DMFS_ERR_NOT_FOUND)
+			if (rc == DMFS_ERR_NOT_FOUND)
+				continue;
+			if (rc || got != len - off ||
+			    memcmp(buf, want + off, got))
 				atomic_fetch_add(w->bad, 1);
 		}
 		if (i % 50 == 49) {
@@ -802,10 +924,12 @@ int main(void)
 	test_crc32c();
 	test_roundtrip();
 	test_persist();
+	test_guard();
 	test_evict();
 	test_corrupt();
 	test_prefix();
 	test_stale_reader();
+	test_two_processes();
 	test_concurrent();
 	test_invalid();
 	test_map_full();
