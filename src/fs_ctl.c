@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -51,6 +52,7 @@ char *fs_ctl_status_json(struct dmfs_fs *fs)
 	bcache_get_stats(fs->bc, &bs);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	cJSON_AddStringToObject(root, "version", PACKAGE_VERSION);
+	cJSON_AddNumberToObject(root, "pid", (double)getpid());
 	cJSON_AddStringToObject(root, "store", fs->store_uri);
 	cJSON_AddNumberToObject(root, "uptime_s",
 				(double)ts.tv_sec - fs->started_at);

@@ -171,10 +171,10 @@ _s3server_starttime() {
 # and (if given) started at STARTTIME.
 _s3server_alive() {
 	local pid=$1 want=${2:-} state
-	state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' \
+	state=$(sed -n 's/^State:[[:space:]]*\([A-Za-z]\).*/\1/p' \
 		"/proc/$pid/status" 2>/dev/null) || return 1
 	[ -n "$state" ] || return 1
-	[ "$state" != Z ] && [ "$state" != X ] || return 1
+	case $state in Z | X | x) return 1 ;; esac
 	[ -z "$want" ] || [ "$(_s3server_starttime "$pid")" = "$want" ]
 }
 
