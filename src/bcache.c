@@ -1118,7 +1118,9 @@ int bcache_open(const struct bcache_opts *opts, struct bcache **out)
 	if (rc)
 		goto fail;
 	clock_gettime(CLOCK_MONOTONIC, &bc->last_reader_check);
-	dmfs_log(DMFS_LOG_INFO,
+	/* Stale slots mean a process died inside a read (kill -9): worth a
+	 * warning, since they would otherwise pin pages forever. */
+	dmfs_log(dead ? DMFS_LOG_WARN : DMFS_LOG_INFO,
 		 "block cache %s: opened, %d stale reader slot(s) cleared",
 		 bc->dir, dead);
 	rc = open_dbs(bc);

@@ -91,7 +91,7 @@ static const struct opt_def opt_table[] = {
 	{"allow_other", OPT_BOOL, O(allow_other), "0", NULL,
 	 "let other users access the mount (private by default)"},
 	{"debug", OPT_BOOL, O(debug), "0", NULL,
-	 "log every operation (implies foreground logging to stderr with -f)"},
+	 "log every operation at debug level (see log_file)"},
 	{"log_file", OPT_STR, O(log_file), NULL, "FILE",
 	 "append log lines to FILE (default: stderr with -f, else syslog)"},
 	{"max_threads", OPT_INT, O(max_threads), "64", "N",
@@ -101,10 +101,9 @@ static const struct opt_def opt_table[] = {
 /* FUSE options passed on to libfuse as they are. */
 static const char *const fuse_passthrough[] = {
 	"allow_root", "default_permissions", "auto_unmount", "fsname",
-	"subtype", "uid", "gid", "umask", "max_read", "kernel_cache",
+	"subtype", "uid", "gid", "umask", "max_read",
 	"noatime", "atime", "nodev", "dev", "nosuid", "suid", "noexec",
-	"exec", "rw", "sync", "async", "dirsync", "entry_timeout",
-	"attr_timeout", "negative_timeout", NULL,
+	"exec", "rw", "sync", "async", "dirsync", NULL,
 };
 
 int dmfs_parse_size(const char *s, uint64_t *out)

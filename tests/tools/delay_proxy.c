@@ -38,6 +38,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <netdb.h>
@@ -187,6 +188,52 @@ static void ts_add_ns(struct timespec *t, long ns)
 	}
 }
 
+/*
+ * Copy @in to @out until EOF through a pipe with splice(2), without copying
+ * the data through user space.  Returns 1 at EOF, -1 on an error, 0 if
+ * splice is not supported for these sockets (nothing was moved then).
+ */
+static int splice_relay(int in, int out)
+{
+	int p[2];
+	int ret = -1;
+	bool moved = false;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return 0;
+	fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+	for (;;) {
+		ssize_t n, w;
+
+		n = splice(in, NULL, p[1], NULL, 1 << 20,
+			   SPLICE_F_MOVE);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && !moved && errno == EINVAL) {
+			ret = 0;
+			break;
+		}
+		if (n <= 0) {
+			ret = n == 0 ? 1 : -1;
+			break;
+		}
+		moved = true;
+		while (n > 0) {
+			w = splice(p[0], NULL, out, NULL, (size_t)n,
+				   SPLICE_F_MOVE);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				goto done;
+			n -= w;
+		}
+	}
+done:
+	close(p[0]);
+	close(p[1]);
+	return ret;
+}
+
 /* ---- the connection and its delay line ---------------------------------- */
 
 static void conn_put(struct conn *c)
@@ -310,8 +357,18 @@ static void *writer_thread(void *arg)
 static void *downstream_thread(void *arg)
 {
 	struct conn *c = arg;
-	char *buf = xmalloc(BUF_SIZE);
+	char *buf;
+	int rc;
 
+	if (!c->queued && (rc = splice_relay(c->ufd, c->cfd)) != 0) {
+		if (rc > 0)
+			shutdown(c->cfd, SHUT_WR);
+		else
+			conn_abort(c);
+		conn_put(c);
+		return NULL;
+	}
+	buf = xmalloc(BUF_SIZE);
 	for (;;) {
 		struct timespec now;
 		ssize_t n = read_some(c->ufd, buf, BUF_SIZE);
@@ -555,6 +612,18 @@ static void *conn_thread(void *arg)
 		goto out;
 	}
 
+	if (!fail_every) {
+		int rc = splice_relay(c->cfd, c->ufd);
+
+		if (rc > 0) {
+			shutdown(c->ufd, SHUT_WR);
+			goto out;
+		}
+		if (rc < 0) {
+			conn_abort(c);
+			goto out;
+		}
+	}
 	buf = xmalloc(BUF_SIZE);
 	if (fail_every) {
 		rp = xmalloc(sizeof(*rp));
