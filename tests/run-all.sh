@@ -34,4 +34,8 @@ if [ "${DMFS_SKIP_SANITIZERS:-0}" != 1 ]; then
 		make -j"$jobs" check || { cat test-suite.log; exit 1; }
 	cd "$top"
 fi
-echo "all tests passed"
+# The closing tally over both runs, from automake's per-test results.
+pass=$(cat build/tests/*.trs build/tests/*/*.trs build-asan/tests/*.trs build-asan/tests/*/*.trs 2>/dev/null | grep -c '^:test-result: PASS' || true)
+fail=$(cat build/tests/*.trs build/tests/*/*.trs build-asan/tests/*.trs build-asan/tests/*/*.trs 2>/dev/null | grep -c '^:test-result: \(FAIL\|ERROR\)' || true)
+skip=$(cat build/tests/*.trs build/tests/*/*.trs build-asan/tests/*.trs build-asan/tests/*/*.trs 2>/dev/null | grep -c '^:test-result: SKIP' || true)
+echo "tests: $pass passed, $fail failed, $skip skipped"

@@ -235,12 +235,14 @@ _s3server_stop_names() {
 	S3SERVER_PIDS=${S3SERVER_PIDS% }
 }
 
-# s3server_log_tail [N]: print the last N (default 30) lines of each log.
+# s3server_log_tail [N]: print the last N (default 30) lines of each log
+# (the daemons' own logs and their stdout/stderr), to stderr.
 s3server_log_tail() {
 	local n=${1:-30} f
 	[ -n "${S3SERVER_DIR:-}" ] || return 0
-	for f in "$S3SERVER_DIR"/log/*.log; do
+	for f in "$S3SERVER_DIR"/log/*.log "$S3SERVER_DIR"/log/*.out; do
 		[ -s "$f" ] || continue
+		case $f in */ceph.audit.log) continue ;; esac
 		echo "----- tail -n $n $f" >&2
 		tail -n "$n" "$f" >&2
 	done
@@ -440,6 +442,7 @@ EOF
 	# --mkfs, so the cluster starts with its whole auth database and no
 	# "ceph auth" round trips are needed.
 	local kr=$d/keyring mkr=$d/keyring/mon.keyring
+	# shellcheck disable=SC2015 # any step failing is the same failure
 	{
 		ceph-authtool "$mkr" --create-keyring --gen-key -n mon. \
 			--cap mon 'allow *' &&
@@ -519,7 +522,7 @@ EOF
 
 # s3server_start KIND WORKDIR
 s3server_start() {
-	local kind=${1:-} dir=${2:-} t0=$SECONDS
+	local kind=${1:-} dir=${2:-} t0=${EPOCHREALTIME:-$SECONDS} t1
 
 	if [ -z "$kind" ] || [ -z "$dir" ]; then
 		_s3server_msg "usage: s3server_start rgw|s3rver WORKDIR"
@@ -560,11 +563,14 @@ s3server_start() {
 	export AWS_EC2_METADATA_DISABLED=true
 	unset AWS_SESSION_TOKEN AWS_SECURITY_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE
 	_s3server_client_files
+	t1=${EPOCHREALTIME:-$SECONDS}
 	_s3server_msg "$kind answering at $S3_ENDPOINT after" \
-		"$((SECONDS - t0)) s (pids: $S3SERVER_PIDS)"
+		"$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s" \
+		"(pids: $S3SERVER_PIDS)"
 }
 
 # s3server_stop [WORKDIR]: stop what s3server_start recorded.
+# shellcheck disable=SC2120 # WORKDIR is optional
 s3server_stop() {
 	local dir=${1:-${S3SERVER_DIR:-}} tmp
 	[ -n "$dir" ] || return 0

@@ -1,0 +1,42 @@
+#!/bin/bash
+# contrib/quickstart.sh - the README's first command: install what dmfs
+# needs on Debian 12, build it, and show its main job on a local file://
+# store (no server): mount, ls, read a file, the status, unmount.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi
+need=(build-essential autoconf automake pkg-config fuse3 libfuse3-dev
+	libcurl4-openssl-dev libssl-dev libcjson-dev liblmdb-dev
+	libexpat1-dev attr python3)
+missing=()
+for p in "${need[@]}"; do
+	dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -q '^installed$' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x ./dmfs ] || [ ! -f Makefile ]; then
+	autoreconf -fi >/dev/null 2>&1
+	./configure --quiet
+fi
+make -j"$(nproc)" --no-print-directory -s dmfs
+
+demo=$(mktemp -d /tmp/dmfs-demo.XXXXXX)
+store=$demo/store mnt=$demo/mnt
+mkdir -p "$store/datasets/vmeval/chess_0003" "$store/datasets/vmeval/chess_0004" "$mnt"
+echo '{"task": "chess", "frames": 12}' >"$store/datasets/vmeval/chess_0003/meta.json"
+echo '{"task": "chess", "frames": 9}' >"$store/datasets/vmeval/chess_0004/meta.json"
+head -c 50000000 /dev/urandom >"$store/datasets/vmeval/chess_0003/video.bin"
+trap 'fusermount3 -u "$mnt" 2>/dev/null || true; rm -rf "$demo"' EXIT
+
+set -x
+./dmfs mount "file://$store" "$mnt" -o cache_dir="$demo/cache"
+ls -l "$mnt" "$mnt/live/datasets/vmeval"
+cat "$mnt/live/datasets/vmeval/chess_0003/meta.json"
+cmp "$mnt/live/datasets/vmeval/chess_0003/video.bin" "$store/datasets/vmeval/chess_0003/video.bin"
+getfattr -n dmfs.cached "$mnt/live/datasets/vmeval/chess_0003/video.bin"
+cat "$mnt/.dmfs/status"
+./dmfs umount "$mnt"
