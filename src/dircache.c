@@ -22,6 +22,8 @@
 #include "dmfs/log.h"
 
 #define MAX_SLOTS 4096
+#define PREFETCH_THREADS 2	/* tree prefetches running at once */
+#define PREFETCH_MAX_PAGES 100	/* keys per tree prefetch: 100 000 */
 #define MAX_ENTRIES_PER_DIR 5000000u
 
 struct slot {
@@ -33,6 +35,8 @@ struct slot {
 	double used_at;		   /* protected by dc->lock */
 	double missing_at;	   /* protected by dc->lock: when a listing
 				      last found nothing (negative cache) */
+	double tree_at;		   /* protected by dc->lock: when a tree
+				      prefetch of this directory started */
 	struct slot *next;	   /* hash chain */
 };
 
@@ -44,6 +48,11 @@ struct dircache {
 	struct slot **buckets;	   /* protected by lock */
 	size_t nbuckets;
 	size_t nslots;		   /* protected by lock */
+	/* tree prefetch (see prefetch_main) */
+	int prefetching;	   /* protected by lock: threads running */
+	int stopping;		   /* protected by lock */
+	char *prefetch_dirs[PREFETCH_THREADS]; /* protected by lock */
+	pthread_cond_t prefetch_done;
 };
 
 static double now_s(void)
@@ -87,6 +96,7 @@ int dircache_new(struct dmfs_store *st, double ttl,
 	dc->ttl = ttl;
 	dc->hide = hide_root_names;
 	pthread_mutex_init(&dc->lock, NULL);
+	pthread_cond_init(&dc->prefetch_done, NULL);
 	*out = dc;
 	return 0;
 }
@@ -103,6 +113,12 @@ void dircache_free(struct dircache *dc)
 {
 	if (!dc)
 		return;
+	pthread_mutex_lock(&dc->lock);
+	dc->stopping = 1;
+	while (dc->prefetching)
+		pthread_cond_wait(&dc->prefetch_done, &dc->lock);
+	pthread_mutex_unlock(&dc->lock);
+	pthread_cond_destroy(&dc->prefetch_done);
 	for (size_t i = 0; i < dc->nbuckets; i++) {
 		struct slot *s = dc->buckets[i], *n;
 		for (; s; s = n) {
@@ -174,6 +190,28 @@ static int bad_name(const char *name, size_t n)
 	return n == 0 || (n == 1 && name[0] == '.') ||
 	       (n == 2 && name[0] == '.' && name[1] == '.') ||
 	       memchr(name, '/', n) != NULL;
+}
+
+/* Sort a listing and drop duplicate names.  A name that is both a file and
+ * a directory shows as the directory (the file stays reachable through the
+ * store, as in s3fs). */
+static void listing_finish(struct dc_listing *l)
+{
+	size_t j = 0;
+	qsort(l->v, l->n, sizeof(*l->v), entry_cmp);
+	for (size_t i = 0; i < l->n; i++) {
+		if (j && !strcmp(l->v[j - 1].name, l->v[i].name)) {
+			if (l->v[i].is_dir && !l->v[j - 1].is_dir) {
+				free(l->v[j - 1].name);
+				l->v[j - 1] = l->v[i];
+			} else {
+				free(l->v[i].name);
+			}
+			continue;
+		}
+		l->v[j++] = l->v[i];
+	}
+	l->n = j;
 }
 
 /*
@@ -251,23 +289,7 @@ static int load_listing(struct dircache *dc, const char *dir,
 		listing_free(l);
 		return rc;
 	}
-	qsort(l->v, l->n, sizeof(*l->v), entry_cmp);
-	/* A name that is both a file and a directory shows as the directory
-	 * (the file stays reachable through the store, as in s3fs). */
-	size_t j = 0;
-	for (size_t i = 0; i < l->n; i++) {
-		if (j && !strcmp(l->v[j - 1].name, l->v[i].name)) {
-			if (l->v[i].is_dir && !l->v[j - 1].is_dir) {
-				free(l->v[j - 1].name);
-				l->v[j - 1] = l->v[i];
-			} else {
-				free(l->v[i].name);
-			}
-			continue;
-		}
-		l->v[j++] = l->v[i];
-	}
-	l->n = j;
+	listing_finish(l);
 	*out = l;
 	return 0;
 }
@@ -325,6 +347,289 @@ static void trim_slots(struct dircache *dc)
 static int fresh(struct dircache *dc, double fetched_at)
 {
 	return now_s() - fetched_at < dc->ttl;
+}
+
+
+/*
+ * Tree prefetch.  `ls -lR`, `find` and `du` walk every directory below the
+ * one they start in; listing each with its own delimiter LIST costs one
+ * round trip per directory.  So when a listing shows subdirectories, a
+ * background thread lists the whole subtree flat (no delimiter: 1 000 keys
+ * a request whatever the shape of the tree), builds the listing of every
+ * directory in it and publishes them, so the walk finds them cached.
+ * Bounded: PREFETCH_MAX_PAGES requests; when the subtree is larger, only
+ * the directories whose keys were all seen are published.  A listing is
+ * published only if the slot holds nothing newer and is not being loaded.
+ */
+struct tree_dir {
+	char *dir;		/* "" or "a/b", relative to the store root */
+	struct dc_listing *l;
+	size_t cap;
+	struct tree_dir *next;	/* hash chain */
+};
+
+struct tree {
+	struct tree_dir **b;	/* hash buckets */
+	size_t nb;
+	struct tree_dir **list;
+	size_t n, cap;
+};
+
+static struct tree_dir *tree_get(struct tree *t, const char *dir, size_t len)
+{
+	size_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)dir[i]) * 1099511628211ull;
+	h %= t->nb;
+	for (struct tree_dir *d = t->b[h]; d; d = d->next)
+		if (strlen(d->dir) == len && !memcmp(d->dir, dir, len))
+			return d;
+	if (t->n == t->cap) {
+		size_t nc = t->cap ? t->cap * 2 : 256;
+		struct tree_dir **nl = realloc(t->list, nc * sizeof(*nl));
+		if (!nl)
+			return NULL;
+		t->list = nl;
+		t->cap = nc;
+	}
+	struct tree_dir *d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	d->dir = strndup(dir, len);
+	d->l = calloc(1, sizeof(*d->l));
+	if (!d->dir || !d->l) {
+		free(d->dir);
+		free(d->l);
+		free(d);
+		return NULL;
+	}
+	d->next = t->b[h];
+	t->b[h] = d;
+	t->list[t->n++] = d;
+	return d;
+}
+
+/* Add one key (relative to the store root) below `base` to the tree:
+ * every directory on its path gets its child. */
+static int tree_add(struct dircache *dc, struct tree *t, const char *base,
+		    const struct dmfs_obj_info *o)
+{
+	const char *key = o->key;
+	size_t bl = strlen(base);
+	const char *p = key + bl + (bl ? 1 : 0); /* first component */
+	const char *dir_end = key + bl;
+	int rc = 0;
+
+	while (!rc && *p) {
+		const char *slash = strchr(p, '/');
+		size_t n = slash ? (size_t)(slash - p) : strlen(p);
+		struct tree_dir *d = tree_get(t, key, (size_t)(dir_end - key));
+		if (!d)
+			return DMFS_ERR_NOMEM;
+		const char *dirname = d->dir;
+		if (bad_name(p, n))
+			return 0;
+		char name[n + 1];
+		memcpy(name, p, n);
+		name[n] = '\0';
+		if (!hidden(dc, dirname, name)) {
+			struct dc_entry *last = d->l->n ? &d->l->v[d->l->n - 1]
+						       : NULL;
+			/* Keys arrive sorted: a subdirectory's entries are
+			 * consecutive, so one check dedups them. */
+			if (!(slash && last && last->is_dir &&
+			      !strcmp(last->name, name)))
+				rc = push_entry(d->l, &d->cap, p, n, slash != NULL,
+						slash ? NULL : o);
+		}
+		if (!slash || !slash[1])
+			break; /* a file, or a "dir/" marker */
+		dir_end = slash;
+		p = slash + 1;
+	}
+	return rc;
+}
+
+static void tree_free(struct tree *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		listing_free(t->list[i]->l);
+		free(t->list[i]->dir);
+		free(t->list[i]);
+	}
+	free(t->list);
+	free(t->b);
+}
+
+/* Publish the tree's listings; `cut` is the first key not seen (NULL when
+ * the whole subtree was listed). */
+static void tree_publish(struct dircache *dc, struct tree *t, const char *cut,
+			 double started)
+{
+	int published = 0;
+	pthread_mutex_lock(&dc->lock);
+	for (size_t i = 0; i < t->n; i++) {
+		struct tree_dir *d = t->list[i];
+		if (cut) {
+			/* Complete only if every key of the directory sorts
+			 * before the cut: the cut is not inside it, and the
+			 * directory comes before it. */
+			size_t dl = strlen(d->dir);
+			if (strncmp(cut, d->dir, dl) == 0 &&
+			    (dl == 0 || cut[dl] == '/'))
+				continue;
+			if (strcmp(d->dir, cut) > 0)
+				continue;
+		}
+		struct slot *s = slot_find(dc, d->dir, 1);
+		if (!s || s->loading ||
+		    (s->cur && s->cur->fetched_at >= started))
+			continue;
+		listing_finish(d->l);
+		d->l->fetched_at = started;
+		d->l->refs = 1;
+		if (s->cur && --s->cur->refs == 0)
+			listing_free(s->cur);
+		s->cur = d->l;
+		s->missing_at = 0;
+		s->used_at = started;
+		d->l = NULL;
+		published++;
+	}
+	trim_slots(dc);
+	pthread_mutex_unlock(&dc->lock);
+	dmfs_log(DMFS_LOG_DEBUG, "tree prefetch: %d listings published",
+		 published);
+}
+
+struct prefetch_arg {
+	struct dircache *dc;
+	char *dir;
+	int slot; /* index in dc->prefetch_dirs */
+};
+
+static void *prefetch_main(void *arg)
+{
+	struct prefetch_arg *a = arg;
+	struct dircache *dc = a->dc;
+	struct tree t = {.nb = 4096};
+	size_t plen = strlen(a->dir) + (*a->dir ? 1 : 0);
+	char *prefix = malloc(plen + 1);
+	char *token = NULL, *last = NULL;
+	double started = now_s();
+	int rc = 0, pages = 0, truncated = 1;
+
+	t.b = calloc(t.nb, sizeof(*t.b));
+	if (!prefix || !t.b)
+		rc = DMFS_ERR_NOMEM;
+	else
+		snprintf(prefix, plen + 1, "%s%s", a->dir, *a->dir ? "/" : "");
+	while (!rc && truncated && pages < PREFETCH_MAX_PAGES) {
+		struct dmfs_list_page pg;
+		struct dmfs_err_detail d = {0};
+		pthread_mutex_lock(&dc->lock);
+		int stop = dc->stopping;
+		pthread_mutex_unlock(&dc->lock);
+		if (stop)
+			break;
+		rc = dc->st->ops->list(dc->st, prefix, NULL, token, 1000, &pg, &d);
+		free(token);
+		token = NULL;
+		if (rc)
+			break;
+		pages++;
+		for (size_t i = 0; !rc && i < pg.nobjs; i++)
+			rc = tree_add(dc, &t, a->dir, &pg.objs[i]);
+		if (pg.nobjs) {
+			free(last);
+			last = strdup(pg.objs[pg.nobjs - 1].key);
+		}
+		truncated = pg.truncated && pg.next_token;
+		if (truncated) {
+			token = pg.next_token;
+			pg.next_token = NULL;
+		}
+		dmfs_list_page_free(&pg);
+	}
+	if (!rc && pages) {
+		/* Stopped early: what is after the last key was not seen.
+		 * "last\x01" sorts right after last and before anything
+		 * longer that starts with it but for '\0'. */
+		char *cut = NULL;
+		if (truncated && last) {
+			size_t ll = strlen(last);
+			cut = malloc(ll + 2);
+			if (cut) {
+				memcpy(cut, last, ll);
+				cut[ll] = '\x01';
+				cut[ll + 1] = '\0';
+			}
+		}
+		if (!truncated || cut)
+			tree_publish(dc, &t, cut, started);
+		free(cut);
+	}
+	free(token);
+	free(last);
+	free(prefix);
+	tree_free(&t);
+	pthread_mutex_lock(&dc->lock);
+	free(dc->prefetch_dirs[a->slot]);
+	dc->prefetch_dirs[a->slot] = NULL;
+	dc->prefetching--;
+	pthread_cond_broadcast(&dc->prefetch_done);
+	pthread_mutex_unlock(&dc->lock);
+	free(a->dir);
+	free(a);
+	return NULL;
+}
+
+/* Whether `dir` is `anc` or below it. */
+static int is_within(const char *dir, const char *anc)
+{
+	size_t al = strlen(anc);
+	return al == 0 || (!strncmp(dir, anc, al) &&
+			   (dir[al] == '\0' || dir[al] == '/'));
+}
+
+/* Start a tree prefetch of dir unless one covers it already.  Under
+ * dc->lock. */
+static void maybe_prefetch(struct dircache *dc, struct slot *s)
+{
+	int free_slot = -1;
+	if (dc->stopping || (s->tree_at && fresh(dc, s->tree_at)))
+		return;
+	for (int i = 0; i < PREFETCH_THREADS; i++) {
+		if (!dc->prefetch_dirs[i])
+			free_slot = i;
+		else if (is_within(s->dir, dc->prefetch_dirs[i]))
+			return; /* an ancestor's walk covers this one */
+	}
+	if (free_slot < 0)
+		return;
+	struct prefetch_arg *a = calloc(1, sizeof(*a));
+	char *copy = strdup(s->dir);
+	if (!a || !copy || !(a->dir = strdup(s->dir))) {
+		free(a);
+		free(copy);
+		return;
+	}
+	a->dc = dc;
+	a->slot = free_slot;
+	pthread_attr_t attr;
+	pthread_t th;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&th, &attr, prefetch_main, a) != 0) {
+		free(a->dir);
+		free(a);
+		free(copy);
+	} else {
+		dc->prefetch_dirs[free_slot] = copy;
+		dc->prefetching++;
+		s->tree_at = now_s();
+	}
+	pthread_attr_destroy(&attr);
 }
 
 int dircache_list(struct dircache *dc, const char *dir,
@@ -387,6 +692,11 @@ int dircache_list(struct dircache *dc, const char *dir,
 	if (!rc) {
 		s->cur->refs++;
 		*out = s->cur;
+		for (size_t i = 0; i < s->cur->n; i++)
+			if (s->cur->v[i].is_dir) {
+				maybe_prefetch(dc, s);
+				break;
+			}
 	}
 	pthread_cond_broadcast(&s->cv);
 	trim_slots(dc);
