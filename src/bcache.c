@@ -135,7 +135,11 @@ struct op {
 	uint64_t seq;
 	size_t klen;
 	size_t len;
-	unsigned char *data; /* points after key */
+	unsigned char *data; /* points after key, or into the caller's
+				buffer (bcache_put_shared) */
+	void (*release)(void *ctx); /* bcache_put_shared: called when the
+				       op is freed, under bcache.lock */
+	void *release_ctx;
 	unsigned char key[];
 };
 
@@ -571,8 +575,11 @@ static void pending_unlink(struct bcache *bc, struct op *op)
 
 static void op_unref(struct op *op)
 {
-	if (--op->refs == 0)
-		free(op);
+	if (--op->refs > 0)
+		return;
+	if (op->release)
+		op->release(op->release_ctx);
+	free(op);
 }
 
 static uint64_t op_cost(const struct op *op)
@@ -1246,14 +1253,16 @@ int bcache_get(struct bcache *bc, const void *key, size_t klen, void *buf,
 	return 0;
 }
 
-int bcache_put(struct bcache *bc, const void *key, size_t klen,
-	       const void *data, size_t len)
+/* Queue a put whose data is `data` (copied when copy is set). */
+static int put_op(struct bcache *bc, const void *key, size_t klen,
+		  const void *data, size_t len, int copy,
+		  void (*release)(void *), void *ctx)
 {
 	struct op *op;
 
 	if (!bc || !key_ok(key, klen) || len > BC_VALUE_MAX || (!data && len))
 		return DMFS_ERR_INVAL;
-	op = malloc(sizeof(*op) + klen + len);
+	op = malloc(sizeof(*op) + klen + (copy ? len : 0));
 	if (!op) {
 		count(&bc->n_put_errors, 1);
 		return DMFS_ERR_NOMEM;
@@ -1264,10 +1273,16 @@ int bcache_put(struct bcache *bc, const void *key, size_t klen,
 	op->hash = key_hash(key, klen);
 	op->klen = klen;
 	op->len = len;
-	op->data = op->key + klen;
 	memcpy(op->key, key, klen);
-	if (len)
-		memcpy(op->data, data, len);
+	if (copy) {
+		op->data = op->key + klen;
+		if (len)
+			memcpy(op->data, data, len);
+	} else {
+		op->data = (unsigned char *)data;
+		op->release = release;
+		op->release_ctx = ctx;
+	}
 
 	pthread_mutex_lock(&bc->lock);
 	while (bc->queued_bytes &&
@@ -1277,6 +1292,19 @@ int bcache_put(struct bcache *bc, const void *key, size_t klen,
 	pthread_mutex_unlock(&bc->lock);
 	count(&bc->n_puts, 1);
 	return 0;
+}
+
+int bcache_put(struct bcache *bc, const void *key, size_t klen,
+	       const void *data, size_t len)
+{
+	return put_op(bc, key, klen, data, len, 1, NULL, NULL);
+}
+
+int bcache_put_shared(struct bcache *bc, const void *key, size_t klen,
+		      const void *data, size_t len, void (*release)(void *),
+		      void *ctx)
+{
+	return put_op(bc, key, klen, data, len, 0, release, ctx);
 }
 
 int bcache_contains(struct bcache *bc, const void *key, size_t klen)

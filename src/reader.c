@@ -40,6 +40,7 @@
 #define INFLIGHT_BUCKETS 4096
 
 struct job {
+	struct reader *r;
 	unsigned char prefix[PREFIX_LEN];
 	char *key;			/* owned */
 	char etag[DMFS_ETAG_MAX];
@@ -181,6 +182,17 @@ static void job_unref_locked(struct job *j)
 	free(j);
 }
 
+static void job_release(struct reader *r, struct job *j);
+
+/* bcache_put_shared's release: the cache is done with a block of j->buf.
+ * Called with the cache's lock held; takes r->lock (order: cache, then
+ * reader - the reader never calls the cache holding r->lock). */
+static void job_release_cb(void *ctx)
+{
+	struct job *j = ctx;
+	job_release(j->r, j);
+}
+
 static void enqueue_locked(struct reader *r, struct job *j, int demand)
 {
 	struct job **head = demand ? &r->dq_head : &r->aq_head;
@@ -243,9 +255,15 @@ static void run_job(struct reader *r, struct job *j)
 		size_t boff = (size_t)i * bs;
 		size_t blen = got - boff < bs ? got - boff : bs;
 		block_key(j->prefix, j->first + i, k);
-		/* A block that cannot be cached is still returned to its
-		 * readers; bcache counts the failure. */
-		(void)bcache_put(r->bc, k, sizeof(k), j->buf + boff, blen);
+		/* The cache borrows j->buf (one reference per block) rather
+		 * than copying it.  A block that cannot be cached is still
+		 * returned to its readers; bcache counts the failure. */
+		pthread_mutex_lock(&r->lock);
+		j->refs++;
+		pthread_mutex_unlock(&r->lock);
+		if (bcache_put_shared(r->bc, k, sizeof(k), j->buf + boff, blen,
+				      job_release_cb, j) != 0)
+			job_release(r, j);
 	}
 	/* Only now leave the in-flight table: until the puts are queued, a
 	 * new reader of these blocks must find the job, not miss the cache
@@ -418,6 +436,7 @@ static int schedule(struct rd_file *f, uint64_t first, uint64_t last,
 				cur->nblocks = 1;
 				cur->obj_size = f->size;
 				cur->refs = 1; /* the fetch thread's */
+				cur->r = r;
 				pthread_cond_init(&cur->cv, NULL);
 			}
 			rc = inflight_add(r, cur, b);

@@ -77,6 +77,16 @@ int bcache_get(struct bcache *bc, const void *key, size_t klen, void *buf,
 int bcache_put(struct bcache *bc, const void *key, size_t klen,
 	       const void *data, size_t len);
 
+/*
+ * bcache_put without the copy: data is borrowed until the cache calls
+ * release(ctx), once, after the block was committed (or dropped).  release
+ * runs in a cache thread with the cache's lock held: it must not call back
+ * into the cache.  On an error return release is not called.
+ */
+int bcache_put_shared(struct bcache *bc, const void *key, size_t klen,
+		      const void *data, size_t len, void (*release)(void *),
+		      void *ctx);
+
 /* Whether a block is stored (or queued), without counting a hit or a miss. */
 int bcache_contains(struct bcache *bc, const void *key, size_t klen);
 

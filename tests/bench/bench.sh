@@ -7,14 +7,17 @@
 #
 # For each of dmfs, s3fs (default options), s3fs -o use_cache and
 # rclone mount --vfs-cache-mode full it measures:
-#   cold sequential read of a 1 GiB file (MB/s), then the warm re-read;
-#   ls -lR of 10 000 objects in 100 directories (s);
+#   cold sequential read of a 1 GiB file (MB/s, page cache dropped first);
+#   warm re-read in the same mount (each tool's caches as it keeps them,
+#   the kernel page cache included);
+#   read after a remount with the page cache dropped (the tool's own
+#   persistent cache: dmfs's LMDB, s3fs's use_cache files, rclone's VFS
+#   cache; s3fs without use_cache reads from the server again);
+#   ls -lR of 10 000 objects in 100 directories (s, caches dropped);
 #   reading 2 000 files of 256 KiB in random order with 8 threads, cold
 #   and warm (s);
 # plus two ceilings: the same 1 GiB read from local disk, and 8 parallel
-# ranged GETs with curl straight from the server.  Before every timed read
-# the kernel page cache is dropped, so "warm" measures each tool's own
-# cache, not the kernel's.  --latency MS puts tests/tools/delay_proxy in
+# ranged GETs with curl straight from the server.  --latency MS puts tests/tools/delay_proxy in
 # front of the server: every response is delayed MS ms (round trip), as a
 # far-away S3 would be.  Needs root (drop_caches, FUSE) and the packages
 # of tests/setup-deps.sh.  Prints a table and the dmfs/peer ratios.
@@ -134,25 +137,34 @@ mount_rclone() {
 }
 
 declare -A R
+mbps() { python3 -c "print(f'{$BIG_MB*1048576/1e6/($2-$1):.0f}')"; }
 measure() {
 	local tool=$1 m=$W/mnt.$1 t0 t1 out
 	mkdir -p "$m"
 	"mount_${tool//-/_}" "$m" || { log "$tool: mount failed"; return 0; }
 	MOUNTS+=("$m")
 	ls "$m" >/dev/null
+	# 1 GiB: cold; warm in the same mount (each tool's caches as it keeps
+	# them, kernel page cache included); warm after a remount with the
+	# page cache dropped (the tool's own persistent cache only).
 	drop; t0=$(now); cat "$m/big.bin" >/dev/null; t1=$(now)
-	R[$tool.cold]=$(python3 -c "print(f'{$BIG_MB*1048576/1e6/($t1-$t0):.0f}')")
+	R[$tool.cold]=$(mbps "$t0" "$t1")
+	t0=$(now); cat "$m/big.bin" >/dev/null; t1=$(now)
+	R[$tool.warm]=$(mbps "$t0" "$t1")
+	fusermount3 -u "$m"
+	"mount_${tool//-/_}" "$m" || { log "$tool: remount failed"; return 0; }
+	ls "$m" >/dev/null
 	drop; t0=$(now); cat "$m/big.bin" >/dev/null; t1=$(now)
-	R[$tool.warm]=$(python3 -c "print(f'{$BIG_MB*1048576/1e6/($t1-$t0):.0f}')")
+	R[$tool.remount]=$(mbps "$t0" "$t1")
 	drop; t0=$(now); ls -lR "$m/tree" >/dev/null; t1=$(now)
 	R[$tool.ls]=$(secs "$t0" "$t1")
 	sed "s|^\.|$m/small|" "$W/small.list" >"$W/list.$tool"
 	drop; out=$(python3 "$HERE/randread.py" "$W/list.$tool" 8)
 	R[$tool.small_cold]=${out%% *}
-	drop; out=$(python3 "$HERE/randread.py" "$W/list.$tool" 8)
+	out=$(python3 "$HERE/randread.py" "$W/list.$tool" 8)
 	R[$tool.small_warm]=${out%% *}
 	fusermount3 -u "$m"
-	log "$tool: cold ${R[$tool.cold]} MB/s, warm ${R[$tool.warm]} MB/s, ls -lR ${R[$tool.ls]} s, small cold ${R[$tool.small_cold]} s, warm ${R[$tool.small_warm]} s"
+	log "$tool: cold ${R[$tool.cold]} MB/s, warm ${R[$tool.warm]} MB/s, after remount ${R[$tool.remount]} MB/s, ls -lR ${R[$tool.ls]} s, small cold ${R[$tool.small_cold]} s, warm ${R[$tool.small_warm]} s"
 }
 TOOLS=(dmfs s3fs s3fs-cache rclone)
 for t in "${TOOLS[@]}"; do measure "$t"; done
@@ -162,19 +174,20 @@ echo "dmfs benchmark: server $SERVER, latency +${LATENCY} ms, $(nproc) cores, $(
 echo "command: tests/bench/bench.sh --server $SERVER --latency $LATENCY --big-mb $BIG_MB --small $NSMALL --tree $NTREE"
 echo "ceilings: local disk read $LOCAL MB/s; 8 parallel ranged GETs (curl) $CURL MB/s"
 echo
-printf '| %-11s | %10s | %10s | %10s | %12s | %12s |\n' tool "cold MB/s" "warm MB/s" "ls -lR s" "small cold s" "small warm s"
-printf '|%s|%s|%s|%s|%s|%s|\n' ------------- ------------ ------------ ------------ -------------- --------------
+printf '| %-11s | %9s | %9s | %13s | %8s | %12s | %12s |\n' tool "cold MB/s" "warm MB/s" "remount MB/s" "ls -lR s" "small cold s" "small warm s"
+printf '|%s|%s|%s|%s|%s|%s|%s|\n' ------------- ----------- ----------- --------------- ---------- -------------- --------------
 for t in "${TOOLS[@]}"; do
-	printf '| %-11s | %10s | %10s | %10s | %12s | %12s |\n' "$t" "${R[$t.cold]:--}" "${R[$t.warm]:--}" \
-		"${R[$t.ls]:--}" "${R[$t.small_cold]:--}" "${R[$t.small_warm]:--}"
+	printf '| %-11s | %9s | %9s | %13s | %8s | %12s | %12s |\n' "$t" "${R[$t.cold]:--}" "${R[$t.warm]:--}" \
+		"${R[$t.remount]:--}" "${R[$t.ls]:--}" "${R[$t.small_cold]:--}" "${R[$t.small_warm]:--}"
 done
 echo
 echo "ratios (dmfs / peer; > 1 means dmfs is faster):"
 ratio() { python3 -c "a,b='$1','$2'
 print('-' if '-' in (a,b) or not a or not b else f'{float(a)/float(b):.2f}x')"; }
 for t in s3fs s3fs-cache rclone; do
-	printf '  vs %-10s cold %s, warm %s, ls -lR %s, small cold %s, small warm %s\n' "$t" \
+	printf '  vs %-10s cold %s, warm %s, after remount %s, ls -lR %s, small cold %s, small warm %s\n' "$t" \
 		"$(ratio "${R[dmfs.cold]:-}" "${R[$t.cold]:-}")" "$(ratio "${R[dmfs.warm]:-}" "${R[$t.warm]:-}")" \
+		"$(ratio "${R[dmfs.remount]:-}" "${R[$t.remount]:-}")" \
 		"$(ratio "${R[$t.ls]:-}" "${R[dmfs.ls]:-}")" "$(ratio "${R[$t.small_cold]:-}" "${R[dmfs.small_cold]:-}")" \
 		"$(ratio "${R[$t.small_warm]:-}" "${R[dmfs.small_warm]:-}")"
 done
