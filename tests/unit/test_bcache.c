@@ -228,6 +228,39 @@ static void test_persist(void)
 	free(c);
 }
 
+static int released;
+static void count_release(void *ctx)
+{
+	released += *(int *)ctx;
+}
+
+/* bcache_put_shared: readable at once, borrowed until committed, released
+ * exactly once; a rejected put does not release. */
+static void test_put_shared(void)
+{
+	unsigned char *a = pattern(200000, 11);
+	int one = 1;
+	char dir[128];
+	struct bcache *bc;
+
+	path_of(dir, sizeof(dir), "shared");
+	bc = open_cache(dir, 64 * MiB, 0);
+	released = 0;
+	CHECK(bcache_put_shared(bc, "s", 1, a, 200000, count_release, &one) == 0);
+	CHECK(get_is(bc, "s", a, 200000));
+	bcache_sync(bc);
+	CHECK(released == 1);
+	CHECK(get_is(bc, "s", a, 200000));
+	CHECK(bcache_put_shared(bc, "", 0, a, 10, count_release, &one) ==
+	      DMFS_ERR_INVAL);
+	bcache_close(bc);
+	CHECK(released == 1);
+	bc = open_cache(dir, 64 * MiB, 0);
+	CHECK(get_is(bc, "s", a, 200000));
+	bcache_close(bc);
+	free(a);
+}
+
 /* Leave a writer marker as a process of another boot would have. */
 static void fake_marker(const char *dir, const char *name)
 {
@@ -925,6 +958,7 @@ int main(void)
 	test_roundtrip();
 	test_persist();
 	test_guard();
+	test_put_shared();
 	test_evict();
 	test_corrupt();
 	test_prefix();
