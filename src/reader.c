@@ -171,11 +171,19 @@ static void inflight_remove(struct reader *r, struct job *j, uint64_t b)
 	}
 }
 
-/* Drop a reference; under r->lock.  Frees the job at zero. */
+
+/*
+ * Drop a reference; under r->lock.  At zero the job leaves the in-flight
+ * table and is freed.  A finished job stays in the table while anything
+ * (a waiter, or the cache committing its blocks) still holds it, so reads
+ * of just-fetched blocks are served from its buffer without touching LMDB.
+ */
 static void job_unref_locked(struct job *j)
 {
 	if (--j->refs > 0)
 		return;
+	for (uint32_t i = 0; i < j->nblocks; i++)
+		inflight_remove(j->r, j, j->first + i);
 	pthread_cond_destroy(&j->cv);
 	free(j->buf);
 	free(j->key);
@@ -265,12 +273,7 @@ static void run_job(struct reader *r, struct job *j)
 				      job_release_cb, j) != 0)
 			job_release(r, j);
 	}
-	/* Only now leave the in-flight table: until the puts are queued, a
-	 * new reader of these blocks must find the job, not miss the cache
-	 * and fetch again. */
 	pthread_mutex_lock(&r->lock);
-	for (uint32_t i = 0; i < j->nblocks; i++)
-		inflight_remove(r, j, j->first + i);
 	job_unref_locked(j);
 	pthread_mutex_unlock(&r->lock);
 }
@@ -393,12 +396,16 @@ static int schedule(struct rd_file *f, uint64_t first, uint64_t last,
 	pthread_mutex_lock(&r->lock);
 	for (uint64_t b = first; b <= last && !rc; b++) {
 		struct job *j = inflight_find(r, f->prefix, b);
+		if (j && j->done && j->rc)
+			j = NULL; /* failed: fetch again */
 		if (!j && skip_cached) {
 			block_key(f->prefix, b, k);
 			pthread_mutex_unlock(&r->lock);
 			int cached = bcache_contains(r->bc, k, sizeof(k));
 			pthread_mutex_lock(&r->lock);
 			j = inflight_find(r, f->prefix, b);
+			if (j && j->done && j->rc)
+				j = NULL;
 			if (cached && !j) {
 				if (cur)
 					enqueue_locked(r, cur, demand);
@@ -559,6 +566,25 @@ int reader_read(struct rd_file *f, char *buf, size_t len, uint64_t off,
 		uint64_t lo = off > bstart ? off - bstart : 0;
 		uint64_t hi = end < bstart + bs ? end - bstart : bs;
 		size_t g = 0;
+		/* A block fetched moments ago: copy from the job's buffer
+		 * (no LMDB transaction, no checksum pass, no page faults). */
+		pthread_mutex_lock(&r->lock);
+		struct job *j = inflight_find(r, f->prefix, b);
+		if (j && j->done && !j->rc)
+			j->refs++;
+		else
+			j = NULL;
+		pthread_mutex_unlock(&r->lock);
+		if (j) {
+			uint64_t joff = bstart - j->first * bs;
+			int ok = joff + hi <= j->len;
+			if (ok)
+				memcpy(buf + (bstart + lo - off),
+				       j->buf + joff + lo, (size_t)(hi - lo));
+			job_release(r, j);
+			if (ok)
+				continue;
+		}
 		block_key(f->prefix, b, k);
 		int grc = bcache_get(r->bc, k, sizeof(k),
 				     buf + (bstart + lo - off), (size_t)lo,

@@ -101,12 +101,14 @@ t0=$(now); cat "$W/data/big.bin" >/dev/null; t1=$(now)
 LOCAL=$(python3 -c "print(f'{$BIG_MB*1048576/1e6/($t1-$t0):.0f}')")
 seg=$(((BIG_MB << 20) / 8))
 t0=$(now)
+cpids=()
 for i in 0 1 2 3 4 5 6 7; do
 	curl -s --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
 		-H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -H "Range: bytes=$((i * seg))-$(((i + 1) * seg - 1))" \
 		"$ENDPOINT/$B/big.bin" -o /dev/null &
+	cpids+=($!)
 done
-wait
+wait "${cpids[@]}" # not a bare wait: the proxy is a child too
 t1=$(now)
 CURL=$(python3 -c "print(f'{$BIG_MB*1048576/1e6/($t1-$t0):.0f}')")
 log "ceilings: local disk $LOCAL MB/s, 8 parallel ranged GETs $CURL MB/s"
