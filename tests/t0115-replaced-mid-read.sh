@@ -13,6 +13,19 @@ t_make_file "$T_ROOT/second.bin" 100000000 second
 for kind in $(t_backends); do
 	t_backend_start "$kind"
 	t_put_tree "$SRC"
+	if [ "$kind" != file ]; then
+		# s3rver ignores If-Match on ranged GETs (answers 206 where S3
+		# and RGW answer 412): a server defect dmfs cannot see past.
+		code=$(curl -s -o /dev/null -w '%{http_code}' --aws-sigv4 "aws:amz:us-east-1:s3" \
+			--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+			-H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -H 'If-Match: "no-such-etag"' \
+			-H "Range: bytes=0-9" "$S3_ENDPOINT/$T_BUCKET/data/f.bin")
+		if [ "$code" != 412 ]; then
+			t_log "server answers $code to a failed If-Match: check skipped"
+			t_backend_stop
+			continue
+		fi
+	fi
 	M=$T_ROOT/mnt
 	t_mount "$M" small_file_max=0 readahead_max=1M read_ahead_kb=0
 	T_ALLOW_ERRORS=1
