@@ -3,6 +3,7 @@
 # command, every mount option and every environment variable that --help
 # names; bad usage is refused with status 2.
 . "$(dirname "$0")/lib/common.sh"
+T_RAN=1 # checks of its own, with or without a server
 
 "$DMFS" --version | grep -qE '^dmfs [0-9]+\.[0-9]+' || t_fail "--version"
 "$DMFS" --help >"$T_ROOT/help" || t_fail "--help"

@@ -4,6 +4,7 @@
 # seconds; a passwd file that others can read is refused, a private one
 # works; a bad store or option is refused before mounting.
 . "$(dirname "$0")/lib/common.sh"
+T_RAN=1 # checks of its own, with or without a server
 
 M=$T_ROOT/mnt
 mkdir -p "$M"
