@@ -297,14 +297,21 @@ static int run_mount(struct dmfs_options *o, const struct mount_args *ma,
 	}
 	dmfs_log(DMFS_LOG_INFO, "mounted %s on %s", ma->store, ma->mountpoint);
 	if (!o->foreground) {
+		/* stderr goes to the log file when there is one, so what
+		 * libraries (and sanitizers) print there is kept. */
 		int nul = open("/dev/null", O_RDWR);
+		int err = o->log_file ? open(o->log_file,
+					     O_WRONLY | O_APPEND | O_CREAT, 0600)
+				      : -1;
 		if (nul >= 0) {
 			dup2(nul, 0);
 			dup2(nul, 1);
-			dup2(nul, 2);
+			dup2(err >= 0 ? err : nul, 2);
 			if (nul > 2)
 				close(nul);
 		}
+		if (err > 2)
+			close(err);
 		dmfs_log_use_syslog(1);
 		if (chdir("/") != 0)
 			dmfs_log(DMFS_LOG_WARN, "chdir /: %s", strerror(errno));

@@ -198,7 +198,8 @@ static int bad_name(const char *name, size_t n)
 static void listing_finish(struct dc_listing *l)
 {
 	size_t j = 0;
-	qsort(l->v, l->n, sizeof(*l->v), entry_cmp);
+	if (l->n > 1) /* v is NULL for an empty directory */
+		qsort(l->v, l->n, sizeof(*l->v), entry_cmp);
 	for (size_t i = 0; i < l->n; i++) {
 		if (j && !strcmp(l->v[j - 1].name, l->v[i].name)) {
 			if (l->v[i].is_dir && !l->v[j - 1].is_dir) {

@@ -428,7 +428,8 @@ static int add_canonical_query(struct sbuf *b, const struct sigv4_request *req)
 			rc = DMFS_ERR_NOMEM; /* or past SIGV4_MAX_INPUT */
 	}
 	if (!rc) {
-		qsort(q, n, sizeof(*q), qparam_cmp);
+		if (n > 1) /* q may be NULL when n == 0 */
+			qsort(q, n, sizeof(*q), qparam_cmp);
 		for (i = 0; i < n; i++) {
 			if (i)
 				sb_addc(b, '&');
@@ -531,7 +532,8 @@ static int add_canonical_headers(struct sbuf *b, struct sbuf *sh,
 			rc = DMFS_ERR_INVAL;
 	}
 	if (!rc) {
-		qsort(h, n, sizeof(*h), hdr_cmp);
+		if (n > 1)
+			qsort(h, n, sizeof(*h), hdr_cmp);
 		for (i = 0; i < n; i++) {
 			bool repeat =
 			    i && strcmp(h[i].name, h[i - 1].name) == 0;

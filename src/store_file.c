@@ -222,7 +222,8 @@ static int file_list(struct dmfs_store *st, const char *prefix,
 	DMFS_STAT_ADD(requests, 1);
 	rc = walk(s, dirkey, prefix + dl, delimited, &c);
 	if (!rc)
-		qsort(c.v, c.n, sizeof(*c.v), entry_cmp);
+		if (c.n > 1) /* c.v is NULL for an empty directory */
+			qsort(c.v, c.n, sizeof(*c.v), entry_cmp);
 	if (!rc && token)
 		while (start < c.n && strcmp(c.v[start].key, token) <= 0)
 			start++;

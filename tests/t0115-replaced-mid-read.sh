@@ -59,7 +59,7 @@ PY
 	wait "$py" || t_fail "mid-read replacement not detected"
 	grep -q "object changed while being read" "$T_LOG" || t_fail "no log line for the changed object"
 	t_umount "$M"
-	: >"$T_LOG"
+	t_log_reset
 	T_ALLOW_ERRORS=0
 	t_backend_stop
 done

@@ -44,7 +44,7 @@ PY
 	cmp "$M/live/f.bin" "$SRC/f.bin" || t_fail "third read differs"
 	[ "$(t_status "$M" cache.corrupt)" = 0 ] || t_fail "still corrupt after refetch"
 	T_ALLOW_ERRORS=0
-	: >"$T_LOG"
+	t_log_reset
 	t_backend_stop
 done
 t_done

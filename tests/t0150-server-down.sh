@@ -34,7 +34,7 @@ for kind in $(t_backends); do
 	[ $((SECONDS - start)) -le 30 ] || t_fail "server-down reads took $((SECONDS - start)) s"
 	[ "$(t_status "$M" s3.errors)" -gt 0 ] || t_fail "errors not counted"
 	t_umount "$M"
-	: >"$T_LOG"
+	t_log_reset
 	T_ALLOW_ERRORS=0
 	t_backend_stop
 done

@@ -64,7 +64,7 @@ for kind in $(t_backends); do
 	grep -q "SlowDown" "$T_LOG" || t_fail "the log does not name SlowDown"
 	t_umount "$M"
 	stop_proxy
-	: >"$T_LOG"
+	t_log_reset
 	T_ALLOW_ERRORS=0
 	T_MOUNT_OPTS=
 	t_backend_stop

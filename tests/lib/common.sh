@@ -203,9 +203,24 @@ for k in sys.argv[2].split("."): d=d[k]
 print(d)' "$1/.dmfs/status" "$2" || t_fail "cannot read $2 from $1/.dmfs/status"
 }
 
+# t_log_reset: after a step that was allowed to log errors: still fail on
+# sanitizer reports, then start the log afresh.
+t_log_reset() {
+	local allow=$T_ALLOW_ERRORS
+	T_ALLOW_ERRORS=1
+	t_check_log
+	T_ALLOW_ERRORS=$allow
+	: >"$T_LOG"
+}
+
 # t_check_log: dmfs logged no error (unless the test allowed them).
 t_check_log() {
 	[ -f "$T_LOG" ] || return 0
+	# Sanitizer reports (stderr of the daemon goes to the log) always fail.
+	if grep -qE 'runtime error:|AddressSanitizer|LeakSanitizer' "$T_LOG"; then
+		grep -E -A15 'runtime error:|AddressSanitizer|LeakSanitizer' "$T_LOG" | head -40 >&2
+		t_fail "sanitizer report in the dmfs log"
+	fi
 	if [ "$T_ALLOW_ERRORS" = 0 ] && grep -q ' error: ' "$T_LOG"; then
 		grep ' error: ' "$T_LOG" | head -5 >&2
 		t_fail "dmfs logged errors"
