@@ -62,7 +62,7 @@ t_skip() {
 }
 
 t_cleanup() {
-	local rc=$? m f
+	local rc=$? m f left
 	trap - EXIT
 	for m in "${T_MOUNTS[@]}"; do
 		if mountpoint -q "$m" 2>/dev/null; then
@@ -71,6 +71,13 @@ t_cleanup() {
 		fi
 	done
 	t_wait_dmfs_exit
+	left=$(pgrep -f "cache_dir=$T_ROOT/" || true)
+	if [ -n "$left" ]; then
+		# A mount daemon outlived its unmount: a leaked process.
+		echo "FAIL: $T_NAME: dmfs processes left running: $left" >&2
+		kill -9 $left 2>/dev/null || true
+		rc=1
+	fi
 	s3server_stop
 	for f in "$T_ROOT"/asan.* "$T_ROOT"/ubsan.*; do
 		[ -e "$f" ] || continue
