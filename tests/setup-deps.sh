@@ -29,7 +29,7 @@ PACKAGES=(
 	liblmdb-dev libexpat1-dev lmdb-utils attr
 	s3fs rclone awscli s3cmd fio hyperfine
 	radosgw ceph-mon ceph-osd ceph-common
-	curl ca-certificates python3 psmisc
+	curl ca-certificates python3 psmisc socat openssl cppcheck
 )
 S3RVER_VERSION=3.7.1
 TOOLS_DIR=${DMFS_TEST_TOOLS:-/var/lib/dmfs-test-tools}
