@@ -443,8 +443,15 @@ static int tree_add(struct dircache *dc, struct tree *t, const char *base,
 				rc = push_entry(d->l, &d->cap, p, n, slash != NULL,
 						slash ? NULL : o);
 		}
-		if (!slash || !slash[1])
-			break; /* a file, or a "dir/" marker */
+		if (slash && !slash[1]) {
+			/* A "dir/" marker: the directory exists even if
+			 * nothing is in it, so it gets a listing too. */
+			if (!tree_get(t, key, (size_t)(slash - key)))
+				return DMFS_ERR_NOMEM;
+			break;
+		}
+		if (!slash)
+			break; /* a file */
 		dir_end = slash;
 		p = slash + 1;
 	}

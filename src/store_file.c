@@ -152,6 +152,17 @@ static int walk(struct file_store *s, const char *dirkey, const char *namepart,
 		free(dpath);
 		return rc;
 	}
+	if (delimited && *dirkey && !*namepart) {
+		/* Listing "a/b/" of an existing directory: S3 would show its
+		 * "a/b/" marker object, as s3fs makes them; so do we, so an
+		 * empty directory is not mistaken for a missing one. */
+		struct stat st;
+		char *k = strdup(dirkey);
+		if (fstat(dirfd(d), &st) != 0)
+			memset(&st, 0, sizeof(st));
+		st.st_size = 0;
+		rc = k ? collect_add(c, k, 0, &st) : DMFS_ERR_NOMEM;
+	}
 	while (!rc && (de = readdir(d))) {
 		struct stat st;
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
