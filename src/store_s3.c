@@ -302,8 +302,8 @@ static int s3_perform(struct s3_store *s, const char *what, const char *key,
 	if (rc)
 		log_failure(what, label, rc, resp, d);
 	else
-		dmfs_log(DMFS_LOG_DEBUG, "S3 %s %s: HTTP %ld, %zu bytes", what,
-			 label, resp->status, resp->len);
+		dmfs_log(DMFS_LOG_DEBUG, "S3 %s %s (host %s): HTTP %ld, %zu bytes",
+			 what, label, s->host, resp->status, resp->len);
 	free(url);
 	free(path);
 	return rc;

@@ -433,7 +433,7 @@ osd crush update on start = true
 [client.rgw.a]
 admin socket = $run/\$cluster-\$name.asok
 rgw frontends = beast endpoint=127.0.0.1:$S3_PORT
-rgw dns name =
+rgw dns name = localhost
 rgw enable usage log = false
 rgw dynamic resharding = false
 EOF
