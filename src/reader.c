@@ -339,6 +339,11 @@ void reader_free(struct reader *r)
 	pthread_mutex_unlock(&r->lock);
 	for (int i = 0; i < r->nthreads; i++)
 		pthread_join(r->threads[i], NULL);
+	/* The cache still borrows buffers of finished jobs and calls back
+	 * into this reader when it is done with them: let it finish now,
+	 * while the reader exists. */
+	if (r->bc)
+		bcache_sync(r->bc);
 	free(r->threads);
 	pthread_cond_destroy(&r->qcv);
 	pthread_mutex_destroy(&r->lock);
