@@ -87,465 +87,10 @@
 #include <time.h>
 
 #include "bcache_guard.h"
+#include "bcache_int.h"
 #include "dmfs/bcache.h"
 #include "dmfs/crc32c.h"
 #include "dmfs/log.h"
-
-#define MiB (1024ull * 1024)
-
-#define BC_VALUE_MAX (64 * MiB)	  /* largest block */
-#define BC_QUEUE_MAX (256 * MiB)  /* pending bytes before puts wait */
-#define BC_BATCH_BYTES (64 * MiB) /* per write transaction */
-#define BC_BATCH_OPS 64		  /* blocks per write transaction */
-#define BC_MAP_MIN (256 * MiB)	  /* smallest derived map size */
-#define BC_MAP_SLACK (64 * MiB)	  /* derived map: 2 * limit + this */
-#define BC_HASH_SIZE 4096	  /* pending buckets; power of two */
-#define BC_HITS_MAX 1024	  /* distinct keys remembered between flushes */
-#define BC_HIT_SLOTS 2048	  /* their open-addressing table; power of 2 */
-#define BC_FLUSH_SEC 1		  /* hits wait at most this long */
-#define BC_READER_CHECK_SEC 60	  /* stale reader sweep by the writer */
-#define BC_MAXDBS 32		  /* named DBs; other modules share the env */
-#define BC_MAXREADERS 1024	  /* read slots, all processes */
-
-#define BC_MAGIC 0x43424d44u /* "DMBC" read as little-endian */
-#define BC_VERSION 1
-#define BC_HDR 16   /* magic(4) version(2) hdr size(2) crc(4) length(4) */
-#define BC_FORMAT 1 /* meta "format" */
-#define BC_STAMP 8  /* big-endian stamp, prefix of lru keys */
-
-enum op_type {
-	OP_PUT,
-	OP_SYNC, /* marker: bcache_sync() waits until it is retired */
-};
-
-/*
- * A queued put (or sync marker).  One allocation: the struct, the key, the
- * data.  Referenced by the pending hash (one reference, dropped when
- * retired) and by each reader copying its data out.
- */
-struct op {
-	struct op *next;  /* FIFO; protected by bcache.lock while queued, the
-			     writer's own once taken into a batch */
-	struct op *hnext; /* hash chain; protected by bcache.lock */
-	unsigned refs;	  /* protected by bcache.lock */
-	uint32_t crc;	  /* writer thread only */
-	/* the rest is immutable once queued */
-	enum op_type type;
-	uint32_t hash;
-	uint64_t seq;
-	size_t klen;
-	size_t len;
-	unsigned char *data; /* points after key, or into the caller's
-				buffer (bcache_put_shared) */
-	void (*release)(void *ctx); /* bcache_put_shared: called when the
-				       op is freed, under bcache.lock */
-	void *release_ctx;
-	unsigned char key[];
-};
-
-/* Keys read since the last flush, by the time of their last read. */
-struct hit {
-	uint64_t seq;
-	uint16_t klen;
-	unsigned char key[BCACHE_KEY_MAX];
-};
-
-struct hits {
-	size_t n;
-	uint16_t slot[BC_HIT_SLOTS]; /* index + 1 into e[]; 0 = empty */
-	struct hit e[BC_HITS_MAX];
-};
-
-struct bcache {
-	/* set by bcache_open, immutable afterwards */
-	MDB_env *env;
-	MDB_dbi db_blocks, db_lru, db_atime, db_meta;
-	uint64_t limit;
-	char *dir;
-	pthread_t writer;
-	int writer_started;
-	struct bcache_guard *guard; /* this process's writer marker */
-
-	/* read-held around every transaction; write-held to adopt a map size */
-	pthread_rwlock_t env_lock;
-
-	pthread_mutex_t lock;
-	pthread_cond_t wake;		  /* writer: work, hits or stop */
-	pthread_cond_t room;		  /* putters: queue shrank */
-	pthread_cond_t done;		  /* syncers: seq_done advanced */
-	struct op *head, *tail;		  /* protected by lock */
-	struct op *pending[BC_HASH_SIZE]; /* protected by lock */
-	uint64_t queued_bytes;		  /* protected by lock */
-	uint64_t seq_last;		  /* protected by lock */
-	uint64_t seq_done;		  /* protected by lock */
-	int hits_wanted;		  /* protected by lock */
-	int stopping;			  /* protected by lock */
-
-	pthread_mutex_t hits_lock;
-	struct hits *hits;  /* protected by hits_lock (the table filled) */
-	uint64_t hit_clock; /* protected by hits_lock */
-
-	/* writer thread only */
-	struct hits *hits_spare;
-	int full_logged;
-	struct timespec last_reader_check;
-
-	/* this process; atomic, relaxed */
-	_Atomic uint64_t n_hits, n_misses, n_evictions, n_corrupt, n_puts,
-	    n_put_errors;
-};
-
-/* Byte order helpers: the stored format is fixed, whatever the CPU. */
-
-static void put_le16(unsigned char *p, uint16_t v)
-{
-	p[0] = v & 0xff;
-	p[1] = v >> 8;
-}
-
-static void put_le32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (v >> (8 * i)) & 0xff;
-}
-
-static uint16_t get_le16(const unsigned char *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get_le32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static void put_be64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (v >> (56 - 8 * i)) & 0xff;
-}
-
-static uint64_t get_be64(const unsigned char *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void count(_Atomic uint64_t *c, uint64_t n)
-{
-	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
-}
-
-static int key_ok(const void *key, size_t klen)
-{
-	return key && klen > 0 && klen <= BCACHE_KEY_MAX;
-}
-
-static uint32_t key_hash(const void *key, size_t klen)
-{
-	return crc32c(0, key, klen);
-}
-
-static int mdb_to_err(int rc)
-{
-	switch (rc) {
-	case 0:
-		return 0;
-	case MDB_NOTFOUND:
-		return DMFS_ERR_NOT_FOUND;
-	case ENOMEM:
-		return DMFS_ERR_NOMEM;
-	case MDB_MAP_FULL:
-	case ENOSPC:
-		return DMFS_ERR_NOSPC;
-	default:
-		return DMFS_ERR_IO;
-	}
-}
-
-/*
- * Transactions.  Every one is begun and ended through these so env_lock is
- * held while it lives.
- */
-
-static void adopt_map_size(struct bcache *bc)
-{
-	int rc;
-
-	pthread_rwlock_wrlock(&bc->env_lock);
-	rc = mdb_env_set_mapsize(bc->env, 0);
-	pthread_rwlock_unlock(&bc->env_lock);
-	if (rc)
-		dmfs_log(DMFS_LOG_WARN, "block cache %s: adopting map size: %s",
-			 bc->dir, mdb_strerror(rc));
-	else
-		dmfs_log(DMFS_LOG_INFO,
-			 "block cache %s: map grown by another process",
-			 bc->dir);
-}
-
-static int txn_begin(struct bcache *bc, unsigned flags, MDB_txn **txn)
-{
-	int rc = 0;
-
-	for (int tries = 0; tries < 3; tries++) {
-		pthread_rwlock_rdlock(&bc->env_lock);
-		rc = mdb_txn_begin(bc->env, NULL, flags, txn);
-		if (!rc)
-			return 0;
-		pthread_rwlock_unlock(&bc->env_lock);
-		if (rc == MDB_MAP_RESIZED) {
-			adopt_map_size(bc);
-		} else if (rc == MDB_READERS_FULL) {
-			int dead = 0;
-
-			mdb_reader_check(bc->env, &dead);
-			if (!dead)
-				break;
-		} else {
-			break;
-		}
-	}
-	dmfs_log(DMFS_LOG_WARN, "block cache %s: begin transaction: %s",
-		 bc->dir, mdb_strerror(rc));
-	return rc;
-}
-
-static void txn_abort(struct bcache *bc, MDB_txn *txn)
-{
-	mdb_txn_abort(txn);
-	pthread_rwlock_unlock(&bc->env_lock);
-}
-
-/* Commit; the transaction is gone whatever the result. */
-static int txn_commit(struct bcache *bc, MDB_txn *txn)
-{
-	int rc = mdb_txn_commit(txn);
-
-	pthread_rwlock_unlock(&bc->env_lock);
-	return rc;
-}
-
-/* A meta counter; 0 when absent. */
-static uint64_t meta_get(struct bcache *bc, MDB_txn *txn, const char *name)
-{
-	MDB_val k = {strlen(name), (void *)name}, v;
-	uint64_t n = 0;
-
-	if (mdb_get(txn, bc->db_meta, &k, &v) == 0 && v.mv_size == 8)
-		n = get_be64(v.mv_data);
-	return n;
-}
-
-static int meta_put(struct bcache *bc, MDB_txn *txn, const char *name,
-		    uint64_t n)
-{
-	unsigned char buf[8];
-	MDB_val k = {strlen(name), (void *)name}, v = {8, buf};
-
-	put_be64(buf, n);
-	return mdb_put(txn, bc->db_meta, &k, &v, 0);
-}
-
-/* Bytes of block data in a stored value, from its size alone. */
-static size_t value_data_len(const MDB_val *v)
-{
-	return v->mv_size >= BC_HDR ? v->mv_size - BC_HDR : 0;
-}
-
-/*
- * Whether a stored value is a well-formed block whose data matches its
- * checksum.  Reads the whole value.
- */
-static int block_ok(const MDB_val *v)
-{
-	const unsigned char *p = v->mv_data;
-
-	if (v->mv_size < BC_HDR || get_le32(p) != BC_MAGIC ||
-	    get_le16(p + 4) != BC_VERSION || get_le16(p + 6) != BC_HDR ||
-	    get_le32(p + 12) != v->mv_size - BC_HDR)
-		return 0;
-	return crc32c(0, p + BC_HDR, v->mv_size - BC_HDR) == get_le32(p + 8);
-}
-
-/*
- * Write-transaction steps.  Each returns 0 or an LMDB error, after which
- * the caller must abort.
- */
-
-/* Give key the recency `stamp`: its lru entry and atime (none before). */
-static int stamp_set(struct bcache *bc, MDB_txn *txn, const void *key,
-		     size_t klen, uint64_t stamp)
-{
-	unsigned char lk[BC_STAMP + BCACHE_KEY_MAX];
-	MDB_val k = {klen, (void *)key}, l = {BC_STAMP + klen, lk};
-	MDB_val v = {BC_STAMP, lk}, empty = {0, NULL};
-	int rc;
-
-	put_be64(lk, stamp);
-	memcpy(lk + BC_STAMP, key, klen);
-	rc = mdb_put(txn, bc->db_lru, &l, &empty, 0);
-	if (!rc)
-		rc = mdb_put(txn, bc->db_atime, &k, &v, 0);
-	return rc;
-}
-
-/* Remove key's lru entry and atime, if any. */
-static int stamp_del(struct bcache *bc, MDB_txn *txn, const void *key,
-		     size_t klen)
-{
-	unsigned char lk[BC_STAMP + BCACHE_KEY_MAX];
-	MDB_val k = {klen, (void *)key}, l = {BC_STAMP + klen, lk}, v;
-	int rc;
-
-	rc = mdb_get(txn, bc->db_atime, &k, &v);
-	if (rc)
-		return rc == MDB_NOTFOUND ? 0 : rc;
-	if (v.mv_size == BC_STAMP) {
-		memcpy(lk, v.mv_data, BC_STAMP);
-		memcpy(lk + BC_STAMP, key, klen);
-		rc = mdb_del(txn, bc->db_lru, &l, NULL);
-		if (rc && rc != MDB_NOTFOUND)
-			return rc;
-	}
-	return mdb_del(txn, bc->db_atime, &k, NULL);
-}
-
-/* Delete a block and its recency; *total loses its length.  Absent is 0. */
-static int block_del(struct bcache *bc, MDB_txn *txn, const void *key,
-		     size_t klen, uint64_t *total)
-{
-	MDB_val k = {klen, (void *)key}, v;
-	int rc;
-
-	rc = mdb_get(txn, bc->db_blocks, &k, &v);
-	if (!rc) {
-		size_t n = value_data_len(&v);
-
-		*total = *total > n ? *total - n : 0;
-		rc = mdb_del(txn, bc->db_blocks, &k, NULL);
-	}
-	if (rc && rc != MDB_NOTFOUND)
-		return rc;
-	return stamp_del(bc, txn, key, klen);
-}
-
-/* Store a queued block (replacing any older copy) with recency `stamp`. */
-static int block_put(struct bcache *bc, MDB_txn *txn, const struct op *op,
-		     uint64_t stamp, uint64_t *total)
-{
-	MDB_val k = {op->klen, (void *)op->key}, v = {BC_HDR + op->len, NULL};
-	unsigned char *p;
-	int rc;
-
-	rc = block_del(bc, txn, op->key, op->klen, total);
-	if (!rc)
-		rc = mdb_put(txn, bc->db_blocks, &k, &v, MDB_RESERVE);
-	if (rc)
-		return rc;
-	p = v.mv_data;
-	put_le32(p, BC_MAGIC);
-	put_le16(p + 4, BC_VERSION);
-	put_le16(p + 6, BC_HDR);
-	put_le32(p + 8, op->crc);
-	put_le32(p + 12, (uint32_t)op->len);
-	memcpy(p + BC_HDR, op->data, op->len);
-	*total += op->len;
-	return stamp_set(bc, txn, op->key, op->klen, stamp);
-}
-
-/* Record a read of key; a key evicted or deleted meanwhile is skipped. */
-static int block_touch(struct bcache *bc, MDB_txn *txn, const void *key,
-		       size_t klen, uint64_t stamp)
-{
-	MDB_val k = {klen, (void *)key}, v;
-	int rc;
-
-	rc = mdb_get(txn, bc->db_atime, &k, &v);
-	if (rc)
-		return rc == MDB_NOTFOUND ? 0 : rc;
-	rc = stamp_del(bc, txn, key, klen);
-	if (!rc)
-		rc = stamp_set(bc, txn, key, klen, stamp);
-	return rc;
-}
-
-/*
- * Evict least recently used blocks until *total <= target.  Blocks with no
- * lru entry (none should exist) go next, in key order; if nothing is left
- * the total is reset, so a drifted total heals itself.
- */
-static int evict(struct bcache *bc, MDB_txn *txn, uint64_t target,
-		 uint64_t *total, uint64_t *evicted)
-{
-	unsigned char key[BC_STAMP + BCACHE_KEY_MAX];
-	MDB_cursor *cur;
-	MDB_val k, v;
-	size_t n;
-	int rc;
-
-	rc = mdb_cursor_open(txn, bc->db_lru, &cur);
-	if (rc)
-		return rc;
-	while (*total > target) {
-		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-		if (rc)
-			break;
-		n = k.mv_size;
-		if (n <= BC_STAMP || n > sizeof(key)) {
-			rc = mdb_cursor_del(cur, 0); /* not ours: drop it */
-			if (rc)
-				break;
-			continue;
-		}
-		/* copy: the deletes below may move the page under k */
-		memcpy(key, k.mv_data, n);
-		rc = block_del(bc, txn, key + BC_STAMP, n - BC_STAMP, total);
-		if (rc)
-			break;
-		k.mv_size = n;
-		k.mv_data = key;
-		rc = mdb_del(txn, bc->db_lru, &k, NULL);
-		if (rc && rc != MDB_NOTFOUND)
-			break;
-		rc = 0;
-		(*evicted)++;
-	}
-	mdb_cursor_close(cur);
-	if (rc != MDB_NOTFOUND)
-		return rc;
-
-	rc = mdb_cursor_open(txn, bc->db_blocks, &cur);
-	if (rc)
-		return rc;
-	while (*total > target) {
-		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-		if (rc)
-			break;
-		n = k.mv_size;
-		if (n > BCACHE_KEY_MAX) {
-			rc = mdb_cursor_del(cur, 0);
-			if (rc)
-				break;
-			continue;
-		}
-		memcpy(key, k.mv_data, n);
-		rc = block_del(bc, txn, key, n, total);
-		if (rc)
-			break;
-		(*evicted)++;
-	}
-	mdb_cursor_close(cur);
-	if (rc == MDB_NOTFOUND) {
-		*total = 0;
-		rc = 0;
-	}
-	return rc;
-}
 
 /*
  * The pending queue.  Callers hold bc->lock.
@@ -710,30 +255,30 @@ static int batch_commit(struct bcache *bc, const struct hits *h,
 	MDB_txn *txn;
 	int rc;
 
-	rc = txn_begin(bc, 0, &txn);
+	rc = bcache_db_txn_begin(bc, 0, &txn);
 	if (rc)
 		return rc;
-	total = meta_get(bc, txn, "bytes");
-	stamp = meta_get(bc, txn, "stamp");
+	total = bcache_db_meta_get(bc, txn, "bytes");
+	stamp = bcache_db_meta_get(bc, txn, "stamp");
 	for (size_t i = 0; h && !rc && i < h->n; i++) {
 		const struct hit *e = &h->e[order[i].i];
 
-		rc = block_touch(bc, txn, e->key, e->klen, ++stamp);
+		rc = bcache_db_block_touch(bc, txn, e->key, e->klen, ++stamp);
 	}
 	for (struct op *op = ops; !rc && op && n; op = op->next, n--)
 		if (op->type == OP_PUT)
-			rc = block_put(bc, txn, op, ++stamp, &total);
+			rc = bcache_db_block_put(bc, txn, op, ++stamp, &total);
 	if (!rc && total > bc->limit)
-		rc = evict(bc, txn, bc->limit / 10 * 9, &total, &evicted);
+		rc = bcache_db_evict(bc, txn, bc->limit / 10 * 9, &total, &evicted);
 	if (!rc)
-		rc = meta_put(bc, txn, "bytes", total);
+		rc = bcache_db_meta_put(bc, txn, "bytes", total);
 	if (!rc)
-		rc = meta_put(bc, txn, "stamp", stamp);
+		rc = bcache_db_meta_put(bc, txn, "stamp", stamp);
 	if (rc) {
-		txn_abort(bc, txn);
+		bcache_db_txn_abort(bc, txn);
 		return rc;
 	}
-	rc = txn_commit(bc, txn);
+	rc = bcache_db_txn_commit(bc, txn);
 	if (!rc)
 		count(&bc->n_evictions, evicted);
 	return rc;
@@ -761,19 +306,19 @@ static void make_room(struct bcache *bc, uint64_t need)
 	int rc;
 
 	reader_check(bc);
-	if (txn_begin(bc, 0, &txn))
+	if (bcache_db_txn_begin(bc, 0, &txn))
 		return;
-	total = meta_get(bc, txn, "bytes");
+	total = bcache_db_meta_get(bc, txn, "bytes");
 	target = total > 2 * need ? total - 2 * need : 0;
 	if (target > bc->limit / 10 * 9)
 		target = bc->limit / 10 * 9;
-	rc = evict(bc, txn, target, &total, &evicted);
+	rc = bcache_db_evict(bc, txn, target, &total, &evicted);
 	if (!rc)
-		rc = meta_put(bc, txn, "bytes", total);
+		rc = bcache_db_meta_put(bc, txn, "bytes", total);
 	if (rc) {
-		txn_abort(bc, txn);
+		bcache_db_txn_abort(bc, txn);
 	} else {
-		rc = txn_commit(bc, txn);
+		rc = bcache_db_txn_commit(bc, txn);
 		if (!rc)
 			count(&bc->n_evictions, evicted);
 	}
@@ -782,11 +327,11 @@ static void make_room(struct bcache *bc, uint64_t need)
 	 * reads N's snapshot): one more small commit makes them available to
 	 * the retry.
 	 */
-	if (!rc && evicted && txn_begin(bc, 0, &txn) == 0) {
-		if (meta_put(bc, txn, "stamp", meta_get(bc, txn, "stamp")))
-			txn_abort(bc, txn);
+	if (!rc && evicted && bcache_db_txn_begin(bc, 0, &txn) == 0) {
+		if (bcache_db_meta_put(bc, txn, "stamp", bcache_db_meta_get(bc, txn, "stamp")))
+			bcache_db_txn_abort(bc, txn);
 		else
-			txn_commit(bc, txn);
+			bcache_db_txn_commit(bc, txn);
 	}
 	dmfs_log(DMFS_LOG_INFO,
 		 "block cache %s: map full, evicted %llu block(s): %s", bc->dir,
@@ -1003,7 +548,7 @@ static int open_dbs(struct bcache *bc)
 	MDB_txn *txn;
 	int rc;
 
-	rc = txn_begin(bc, 0, &txn);
+	rc = bcache_db_txn_begin(bc, 0, &txn);
 	if (rc)
 		return rc;
 	rc = mdb_dbi_open(txn, "blocks", MDB_CREATE, &bc->db_blocks);
@@ -1014,10 +559,10 @@ static int open_dbs(struct bcache *bc)
 	if (!rc)
 		rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &bc->db_meta);
 	if (!rc) {
-		uint64_t format = meta_get(bc, txn, "format");
+		uint64_t format = bcache_db_meta_get(bc, txn, "format");
 
 		if (!format) {
-			rc = meta_put(bc, txn, "format", BC_FORMAT);
+			rc = bcache_db_meta_put(bc, txn, "format", BC_FORMAT);
 		} else if (format != BC_FORMAT) {
 			dmfs_log(DMFS_LOG_ERROR,
 				 "block cache %s: format %llu, expected %d",
@@ -1027,10 +572,10 @@ static int open_dbs(struct bcache *bc)
 		}
 	}
 	if (rc) {
-		txn_abort(bc, txn);
+		bcache_db_txn_abort(bc, txn);
 		return rc;
 	}
-	return txn_commit(bc, txn);
+	return bcache_db_txn_commit(bc, txn);
 }
 
 static void bcache_free(struct bcache *bc)
@@ -1180,21 +725,21 @@ static void drop_corrupt(struct bcache *bc, const void *key, size_t klen)
 	MDB_txn *txn;
 	int rc;
 
-	if (txn_begin(bc, 0, &txn))
+	if (bcache_db_txn_begin(bc, 0, &txn))
 		return;
 	rc = mdb_get(txn, bc->db_blocks, &k, &v);
-	if (rc || block_ok(&v)) {
-		txn_abort(bc, txn);
+	if (rc || bcache_db_block_ok(&v)) {
+		bcache_db_txn_abort(bc, txn);
 		return;
 	}
-	total = meta_get(bc, txn, "bytes");
-	rc = block_del(bc, txn, key, klen, &total);
+	total = bcache_db_meta_get(bc, txn, "bytes");
+	rc = bcache_db_block_del(bc, txn, key, klen, &total);
 	if (!rc)
-		rc = meta_put(bc, txn, "bytes", total);
+		rc = bcache_db_meta_put(bc, txn, "bytes", total);
 	if (rc)
-		txn_abort(bc, txn);
+		bcache_db_txn_abort(bc, txn);
 	else
-		rc = txn_commit(bc, txn);
+		rc = bcache_db_txn_commit(bc, txn);
 	if (rc)
 		dmfs_log(DMFS_LOG_WARN,
 			 "block cache %s: dropping a corrupt block: %s",
@@ -1220,19 +765,19 @@ int bcache_get(struct bcache *bc, const void *key, size_t klen, void *buf,
 		return 0;
 	}
 
-	rc = txn_begin(bc, MDB_RDONLY, &txn);
+	rc = bcache_db_txn_begin(bc, MDB_RDONLY, &txn);
 	if (rc) {
 		count(&bc->n_misses, 1);
-		return mdb_to_err(rc);
+		return bcache_db_mdb_to_err(rc);
 	}
 	rc = mdb_get(txn, bc->db_blocks, &k, &v);
 	if (rc) {
-		txn_abort(bc, txn);
+		bcache_db_txn_abort(bc, txn);
 		count(&bc->n_misses, 1);
 		return rc == MDB_NOTFOUND ? DMFS_ERR_NOT_FOUND : DMFS_ERR_IO;
 	}
-	if (!block_ok(&v)) {
-		txn_abort(bc, txn);
+	if (!bcache_db_block_ok(&v)) {
+		bcache_db_txn_abort(bc, txn);
 		count(&bc->n_corrupt, 1);
 		count(&bc->n_misses, 1);
 		dmfs_log(DMFS_LOG_WARN,
@@ -1241,13 +786,13 @@ int bcache_get(struct bcache *bc, const void *key, size_t klen, void *buf,
 		drop_corrupt(bc, key, klen);
 		return DMFS_ERR_CORRUPT;
 	}
-	n = value_data_len(&v);
+	n = bcache_db_value_data_len(&v);
 	if (off < n && len) {
 		*got = n - off < len ? n - off : len;
 		memcpy(buf, (const unsigned char *)v.mv_data + BC_HDR + off,
 		       *got);
 	}
-	txn_abort(bc, txn);
+	bcache_db_txn_abort(bc, txn);
 	hit_record(bc, key, klen, hash);
 	count(&bc->n_hits, 1);
 	return 0;
@@ -1320,10 +865,10 @@ int bcache_contains(struct bcache *bc, const void *key, size_t klen)
 	pthread_mutex_unlock(&bc->lock);
 	if (found)
 		return 1;
-	if (txn_begin(bc, MDB_RDONLY, &txn))
+	if (bcache_db_txn_begin(bc, MDB_RDONLY, &txn))
 		return 0;
 	found = mdb_get(txn, bc->db_blocks, &k, &v) == 0;
-	txn_abort(bc, txn);
+	bcache_db_txn_abort(bc, txn);
 	return found;
 }
 
@@ -1373,7 +918,7 @@ uint64_t bcache_bytes_with_prefix(struct bcache *bc, const void *prefix,
 	}
 	pthread_mutex_unlock(&bc->lock);
 
-	if (txn_begin(bc, MDB_RDONLY, &txn) == 0) {
+	if (bcache_db_txn_begin(bc, MDB_RDONLY, &txn) == 0) {
 		int rc = mdb_cursor_open(txn, bc->db_blocks, &cur);
 
 		if (!rc) {
@@ -1383,7 +928,7 @@ uint64_t bcache_bytes_with_prefix(struct bcache *bc, const void *prefix,
 					    plen ? MDB_SET_RANGE : MDB_FIRST);
 			while (!rc && k.mv_size >= plen &&
 			       memcmp(k.mv_data, prefix, plen) == 0) {
-				total += value_data_len(&v);
+				total += bcache_db_value_data_len(&v);
 				rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 			}
 			mdb_cursor_close(cur);
@@ -1392,9 +937,9 @@ uint64_t bcache_bytes_with_prefix(struct bcache *bc, const void *prefix,
 			k.mv_size = mine[i]->klen;
 			k.mv_data = mine[i]->key;
 			if (mdb_get(txn, bc->db_blocks, &k, &v) == 0)
-				total -= value_data_len(&v);
+				total -= bcache_db_value_data_len(&v);
 		}
-		txn_abort(bc, txn);
+		bcache_db_txn_abort(bc, txn);
 	}
 
 	pthread_mutex_lock(&bc->lock);
@@ -1445,8 +990,8 @@ void bcache_get_stats(struct bcache *bc, struct bcache_stats *out)
 	out->puts = atomic_load_explicit(&bc->n_puts, memory_order_relaxed);
 	out->put_errors =
 	    atomic_load_explicit(&bc->n_put_errors, memory_order_relaxed);
-	if (txn_begin(bc, MDB_RDONLY, &txn) == 0) {
-		out->bytes = meta_get(bc, txn, "bytes");
-		txn_abort(bc, txn);
+	if (bcache_db_txn_begin(bc, MDB_RDONLY, &txn) == 0) {
+		out->bytes = bcache_db_meta_get(bc, txn, "bytes");
+		bcache_db_txn_abort(bc, txn);
 	}
 }

@@ -1,0 +1,357 @@
+/*
+ * bcache_db.c - the LMDB side of the block cache: transactions (all begun
+ * under env_lock, see bcache.c), the stored block format with its CRC-32C,
+ * access stamps, and least-recently-used eviction.  The design essay is at
+ * the top of bcache.c.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bcache_int.h"
+#include "dmfs/crc32c.h"
+#include "dmfs/log.h"
+
+/* Byte order helpers: the stored format is fixed, whatever the CPU. */
+
+static void put_le16(unsigned char *p, uint16_t v)
+{
+	p[0] = v & 0xff;
+	p[1] = v >> 8;
+}
+
+static void put_le32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (v >> (8 * i)) & 0xff;
+}
+
+static uint16_t get_le16(const unsigned char *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t get_le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static void put_be64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (v >> (56 - 8 * i)) & 0xff;
+}
+
+static uint64_t get_be64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+
+
+
+int bcache_db_mdb_to_err(int rc)
+{
+	switch (rc) {
+	case 0:
+		return 0;
+	case MDB_NOTFOUND:
+		return DMFS_ERR_NOT_FOUND;
+	case ENOMEM:
+		return DMFS_ERR_NOMEM;
+	case MDB_MAP_FULL:
+	case ENOSPC:
+		return DMFS_ERR_NOSPC;
+	default:
+		return DMFS_ERR_IO;
+	}
+}
+
+/*
+ * Transactions.  Every one is begun and ended through these so env_lock is
+ * held while it lives.
+ */
+
+static void adopt_map_size(struct bcache *bc)
+{
+	int rc;
+
+	pthread_rwlock_wrlock(&bc->env_lock);
+	rc = mdb_env_set_mapsize(bc->env, 0);
+	pthread_rwlock_unlock(&bc->env_lock);
+	if (rc)
+		dmfs_log(DMFS_LOG_WARN, "block cache %s: adopting map size: %s",
+			 bc->dir, mdb_strerror(rc));
+	else
+		dmfs_log(DMFS_LOG_INFO,
+			 "block cache %s: map grown by another process",
+			 bc->dir);
+}
+
+int bcache_db_txn_begin(struct bcache *bc, unsigned flags, MDB_txn **txn)
+{
+	int rc = 0;
+
+	for (int tries = 0; tries < 3; tries++) {
+		pthread_rwlock_rdlock(&bc->env_lock);
+		rc = mdb_txn_begin(bc->env, NULL, flags, txn);
+		if (!rc)
+			return 0;
+		pthread_rwlock_unlock(&bc->env_lock);
+		if (rc == MDB_MAP_RESIZED) {
+			adopt_map_size(bc);
+		} else if (rc == MDB_READERS_FULL) {
+			int dead = 0;
+
+			mdb_reader_check(bc->env, &dead);
+			if (!dead)
+				break;
+		} else {
+			break;
+		}
+	}
+	dmfs_log(DMFS_LOG_WARN, "block cache %s: begin transaction: %s",
+		 bc->dir, mdb_strerror(rc));
+	return rc;
+}
+
+void bcache_db_txn_abort(struct bcache *bc, MDB_txn *txn)
+{
+	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&bc->env_lock);
+}
+
+/* Commit; the transaction is gone whatever the result. */
+int bcache_db_txn_commit(struct bcache *bc, MDB_txn *txn)
+{
+	int rc = mdb_txn_commit(txn);
+
+	pthread_rwlock_unlock(&bc->env_lock);
+	return rc;
+}
+
+/* A meta counter; 0 when absent. */
+uint64_t bcache_db_meta_get(struct bcache *bc, MDB_txn *txn, const char *name)
+{
+	MDB_val k = {strlen(name), (void *)name}, v;
+	uint64_t n = 0;
+
+	if (mdb_get(txn, bc->db_meta, &k, &v) == 0 && v.mv_size == 8)
+		n = get_be64(v.mv_data);
+	return n;
+}
+
+int bcache_db_meta_put(struct bcache *bc, MDB_txn *txn, const char *name,
+		    uint64_t n)
+{
+	unsigned char buf[8];
+	MDB_val k = {strlen(name), (void *)name}, v = {8, buf};
+
+	put_be64(buf, n);
+	return mdb_put(txn, bc->db_meta, &k, &v, 0);
+}
+
+/* Bytes of block data in a stored value, from its size alone. */
+size_t bcache_db_value_data_len(const MDB_val *v)
+{
+	return v->mv_size >= BC_HDR ? v->mv_size - BC_HDR : 0;
+}
+
+/*
+ * Whether a stored value is a well-formed block whose data matches its
+ * checksum.  Reads the whole value.
+ */
+int bcache_db_block_ok(const MDB_val *v)
+{
+	const unsigned char *p = v->mv_data;
+
+	if (v->mv_size < BC_HDR || get_le32(p) != BC_MAGIC ||
+	    get_le16(p + 4) != BC_VERSION || get_le16(p + 6) != BC_HDR ||
+	    get_le32(p + 12) != v->mv_size - BC_HDR)
+		return 0;
+	return crc32c(0, p + BC_HDR, v->mv_size - BC_HDR) == get_le32(p + 8);
+}
+
+/*
+ * Write-transaction steps.  Each returns 0 or an LMDB error, after which
+ * the caller must abort.
+ */
+
+/* Give key the recency `stamp`: its lru entry and atime (none before). */
+static int stamp_set(struct bcache *bc, MDB_txn *txn, const void *key,
+		     size_t klen, uint64_t stamp)
+{
+	unsigned char lk[BC_STAMP + BCACHE_KEY_MAX];
+	MDB_val k = {klen, (void *)key}, l = {BC_STAMP + klen, lk};
+	MDB_val v = {BC_STAMP, lk}, empty = {0, NULL};
+	int rc;
+
+	put_be64(lk, stamp);
+	memcpy(lk + BC_STAMP, key, klen);
+	rc = mdb_put(txn, bc->db_lru, &l, &empty, 0);
+	if (!rc)
+		rc = mdb_put(txn, bc->db_atime, &k, &v, 0);
+	return rc;
+}
+
+/* Remove key's lru entry and atime, if any. */
+static int stamp_del(struct bcache *bc, MDB_txn *txn, const void *key,
+		     size_t klen)
+{
+	unsigned char lk[BC_STAMP + BCACHE_KEY_MAX];
+	MDB_val k = {klen, (void *)key}, l = {BC_STAMP + klen, lk}, v;
+	int rc;
+
+	rc = mdb_get(txn, bc->db_atime, &k, &v);
+	if (rc)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	if (v.mv_size == BC_STAMP) {
+		memcpy(lk, v.mv_data, BC_STAMP);
+		memcpy(lk + BC_STAMP, key, klen);
+		rc = mdb_del(txn, bc->db_lru, &l, NULL);
+		if (rc && rc != MDB_NOTFOUND)
+			return rc;
+	}
+	return mdb_del(txn, bc->db_atime, &k, NULL);
+}
+
+/* Delete a block and its recency; *total loses its length.  Absent is 0. */
+int bcache_db_block_del(struct bcache *bc, MDB_txn *txn, const void *key,
+		     size_t klen, uint64_t *total)
+{
+	MDB_val k = {klen, (void *)key}, v;
+	int rc;
+
+	rc = mdb_get(txn, bc->db_blocks, &k, &v);
+	if (!rc) {
+		size_t n = bcache_db_value_data_len(&v);
+
+		*total = *total > n ? *total - n : 0;
+		rc = mdb_del(txn, bc->db_blocks, &k, NULL);
+	}
+	if (rc && rc != MDB_NOTFOUND)
+		return rc;
+	return stamp_del(bc, txn, key, klen);
+}
+
+/* Store a queued block (replacing any older copy) with recency `stamp`. */
+int bcache_db_block_put(struct bcache *bc, MDB_txn *txn, const struct op *op,
+		     uint64_t stamp, uint64_t *total)
+{
+	MDB_val k = {op->klen, (void *)op->key}, v = {BC_HDR + op->len, NULL};
+	unsigned char *p;
+	int rc;
+
+	rc = bcache_db_block_del(bc, txn, op->key, op->klen, total);
+	if (!rc)
+		rc = mdb_put(txn, bc->db_blocks, &k, &v, MDB_RESERVE);
+	if (rc)
+		return rc;
+	p = v.mv_data;
+	put_le32(p, BC_MAGIC);
+	put_le16(p + 4, BC_VERSION);
+	put_le16(p + 6, BC_HDR);
+	put_le32(p + 8, op->crc);
+	put_le32(p + 12, (uint32_t)op->len);
+	memcpy(p + BC_HDR, op->data, op->len);
+	*total += op->len;
+	return stamp_set(bc, txn, op->key, op->klen, stamp);
+}
+
+/* Record a read of key; a key evicted or deleted meanwhile is skipped. */
+int bcache_db_block_touch(struct bcache *bc, MDB_txn *txn, const void *key,
+		       size_t klen, uint64_t stamp)
+{
+	MDB_val k = {klen, (void *)key}, v;
+	int rc;
+
+	rc = mdb_get(txn, bc->db_atime, &k, &v);
+	if (rc)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	rc = stamp_del(bc, txn, key, klen);
+	if (!rc)
+		rc = stamp_set(bc, txn, key, klen, stamp);
+	return rc;
+}
+
+/*
+ * Evict least recently used blocks until *total <= target.  Blocks with no
+ * lru entry (none should exist) go next, in key order; if nothing is left
+ * the total is reset, so a drifted total heals itself.
+ */
+int bcache_db_evict(struct bcache *bc, MDB_txn *txn, uint64_t target,
+		 uint64_t *total, uint64_t *evicted)
+{
+	unsigned char key[BC_STAMP + BCACHE_KEY_MAX];
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t n;
+	int rc;
+
+	rc = mdb_cursor_open(txn, bc->db_lru, &cur);
+	if (rc)
+		return rc;
+	while (*total > target) {
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+		if (rc)
+			break;
+		n = k.mv_size;
+		if (n <= BC_STAMP || n > sizeof(key)) {
+			rc = mdb_cursor_del(cur, 0); /* not ours: drop it */
+			if (rc)
+				break;
+			continue;
+		}
+		/* copy: the deletes below may move the page under k */
+		memcpy(key, k.mv_data, n);
+		rc = bcache_db_block_del(bc, txn, key + BC_STAMP, n - BC_STAMP, total);
+		if (rc)
+			break;
+		k.mv_size = n;
+		k.mv_data = key;
+		rc = mdb_del(txn, bc->db_lru, &k, NULL);
+		if (rc && rc != MDB_NOTFOUND)
+			break;
+		rc = 0;
+		(*evicted)++;
+	}
+	mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND)
+		return rc;
+
+	rc = mdb_cursor_open(txn, bc->db_blocks, &cur);
+	if (rc)
+		return rc;
+	while (*total > target) {
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+		if (rc)
+			break;
+		n = k.mv_size;
+		if (n > BCACHE_KEY_MAX) {
+			rc = mdb_cursor_del(cur, 0);
+			if (rc)
+				break;
+			continue;
+		}
+		memcpy(key, k.mv_data, n);
+		rc = bcache_db_block_del(bc, txn, key, n, total);
+		if (rc)
+			break;
+		(*evicted)++;
+	}
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND) {
+		*total = 0;
+		rc = 0;
+	}
+	return rc;
+}
+
