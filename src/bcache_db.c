@@ -283,20 +283,21 @@ int bcache_db_block_touch(struct bcache *bc, MDB_txn *txn, const void *key,
 }
 
 /*
- * Evict least recently used blocks until *total <= target.  Blocks with no
- * lru entry (none should exist) go next, in key order; if nothing is left
- * the total is reset, so a drifted total heals itself.
+ * Delete blocks in the key order of `dbi` until *total <= target: the first
+ * entry's key holds a block key `skip` bytes in; that block (with its
+ * stamps) and the entry go.  Entries that cannot hold a block key are
+ * dropped.  Returns MDB_NOTFOUND when dbi ran empty first.
  */
-int bcache_db_evict(struct bcache *bc, MDB_txn *txn, uint64_t target,
-		 uint64_t *total, uint64_t *evicted)
+static int evict_in_order(struct bcache *bc, MDB_txn *txn, MDB_dbi dbi,
+			  size_t skip, uint64_t target, uint64_t *total,
+			  uint64_t *evicted)
 {
 	unsigned char key[BC_STAMP + BCACHE_KEY_MAX];
 	MDB_cursor *cur;
 	MDB_val k, v;
 	size_t n;
-	int rc;
+	int rc = mdb_cursor_open(txn, dbi, &cur);
 
-	rc = mdb_cursor_open(txn, bc->db_lru, &cur);
 	if (rc)
 		return rc;
 	while (*total > target) {
@@ -304,7 +305,7 @@ int bcache_db_evict(struct bcache *bc, MDB_txn *txn, uint64_t target,
 		if (rc)
 			break;
 		n = k.mv_size;
-		if (n <= BC_STAMP || n > sizeof(key)) {
+		if (n <= skip || n - skip > BCACHE_KEY_MAX) {
 			rc = mdb_cursor_del(cur, 0); /* not ours: drop it */
 			if (rc)
 				break;
@@ -312,42 +313,34 @@ int bcache_db_evict(struct bcache *bc, MDB_txn *txn, uint64_t target,
 		}
 		/* copy: the deletes below may move the page under k */
 		memcpy(key, k.mv_data, n);
-		rc = bcache_db_block_del(bc, txn, key + BC_STAMP, n - BC_STAMP, total);
+		rc = bcache_db_block_del(bc, txn, key + skip, n - skip, total);
 		if (rc)
 			break;
-		k.mv_size = n;
+		k.mv_size = n; /* gone already unless the stamps disagreed */
 		k.mv_data = key;
-		rc = mdb_del(txn, bc->db_lru, &k, NULL);
+		rc = mdb_del(txn, dbi, &k, NULL);
 		if (rc && rc != MDB_NOTFOUND)
 			break;
 		rc = 0;
 		(*evicted)++;
 	}
 	mdb_cursor_close(cur);
-	if (rc != MDB_NOTFOUND)
-		return rc;
+	return rc;
+}
 
-	rc = mdb_cursor_open(txn, bc->db_blocks, &cur);
-	if (rc)
-		return rc;
-	while (*total > target) {
-		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-		if (rc)
-			break;
-		n = k.mv_size;
-		if (n > BCACHE_KEY_MAX) {
-			rc = mdb_cursor_del(cur, 0);
-			if (rc)
-				break;
-			continue;
-		}
-		memcpy(key, k.mv_data, n);
-		rc = bcache_db_block_del(bc, txn, key, n, total);
-		if (rc)
-			break;
-		(*evicted)++;
-	}
-	mdb_cursor_close(cur);
+/*
+ * Evict least recently used blocks until *total <= target.  Blocks with no
+ * lru entry (none should exist) go next, in key order; if nothing is left
+ * the total is reset, so a drifted total heals itself.
+ */
+int bcache_db_evict(struct bcache *bc, MDB_txn *txn, uint64_t target,
+		    uint64_t *total, uint64_t *evicted)
+{
+	int rc = evict_in_order(bc, txn, bc->db_lru, BC_STAMP, target, total,
+				evicted);
+	if (rc == MDB_NOTFOUND)
+		rc = evict_in_order(bc, txn, bc->db_blocks, 0, target, total,
+				    evicted);
 	if (rc == MDB_NOTFOUND) {
 		*total = 0;
 		rc = 0;

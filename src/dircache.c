@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "dmfs/dircache.h"
+#include "hash.h"
 #include "dmfs/log.h"
 
 #define MAX_SLOTS 4096
@@ -64,10 +65,7 @@ static double now_s(void)
 
 static size_t hash_str(const char *s)
 {
-	size_t h = 1469598103934665603ull;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
+	return (size_t)dmfs_hash(s, strlen(s));
 }
 
 static void listing_free(struct dc_listing *l)
@@ -316,32 +314,58 @@ static struct slot *slot_find(struct dircache *dc, const char *dir,
 	return s;
 }
 
-/* Drop idle slots used longest ago until under the bound.  Under lock. */
+static int double_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Over the bound: drop the idle slots used longest ago, down to three
+ * quarters of it, in two passes over the table (so a tree prefetch that
+ * publishes thousands of listings costs one trim, not one scan each).
+ * Under lock.
+ */
 static void trim_slots(struct dircache *dc)
 {
-	while (dc->nslots > MAX_SLOTS) {
-		struct slot **victim = NULL;
-		double oldest = 0;
-		for (size_t i = 0; i < dc->nbuckets; i++)
-			for (struct slot **pp = &dc->buckets[i]; *pp;
-			     pp = &(*pp)->next) {
-				struct slot *s = *pp;
-				if (s->loading || s->waiters)
-					continue;
-				if (!victim || s->used_at < oldest) {
-					victim = pp;
-					oldest = s->used_at;
-				}
+	size_t n = 0, drop;
+	double *ages, cutoff;
+
+	if (dc->nslots <= MAX_SLOTS)
+		return;
+	ages = malloc(dc->nslots * sizeof(*ages));
+	if (!ages)
+		return; /* try again at the next load */
+	for (size_t i = 0; i < dc->nbuckets; i++)
+		for (struct slot *s = dc->buckets[i]; s; s = s->next)
+			if (!s->loading && !s->waiters)
+				ages[n++] = s->used_at;
+	drop = dc->nslots - MAX_SLOTS * 3 / 4;
+	if (drop > n)
+		drop = n;
+	if (!drop) {
+		free(ages);
+		return;
+	}
+	qsort(ages, n, sizeof(*ages), double_cmp);
+	cutoff = ages[drop - 1];
+	free(ages);
+	for (size_t i = 0; i < dc->nbuckets && drop; i++) {
+		struct slot **pp = &dc->buckets[i];
+		while (*pp && drop) {
+			struct slot *s = *pp;
+			if (s->loading || s->waiters || s->used_at > cutoff) {
+				pp = &s->next;
+				continue;
 			}
-		if (!victim)
-			return;
-		struct slot *s = *victim;
-		*victim = s->next;
-		if (s->cur && --s->cur->refs == 0)
-			listing_free(s->cur);
-		s->cur = NULL;
-		slot_free(s);
-		dc->nslots--;
+			*pp = s->next;
+			if (s->cur && --s->cur->refs == 0)
+				listing_free(s->cur);
+			s->cur = NULL;
+			slot_free(s);
+			dc->nslots--;
+			drop--;
+		}
 	}
 }
 
@@ -378,10 +402,7 @@ struct tree {
 
 static struct tree_dir *tree_get(struct tree *t, const char *dir, size_t len)
 {
-	size_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)dir[i]) * 1099511628211ull;
-	h %= t->nb;
+	size_t h = (size_t)(dmfs_hash(dir, len) % t->nb);
 	for (struct tree_dir *d = t->b[h]; d; d = d->next)
 		if (strlen(d->dir) == len && !memcmp(d->dir, dir, len))
 			return d;

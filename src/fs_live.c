@@ -18,6 +18,7 @@
 
 #include "dmfs/fs.h"
 #include "dmfs/log.h"
+#include "hash.h"
 
 /*
  * The ETag each path was last opened with, so keep_cache is only set when
@@ -34,10 +35,7 @@ static pthread_mutex_t opened_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static uint64_t fnv64(const char *s)
 {
-	uint64_t h = 1469598103934665603ull;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h | 1; /* never 0, the empty slot */
+	return dmfs_hash(s, strlen(s)) | 1; /* never 0, the empty slot */
 }
 
 static int same_as_last_open(const char *key, const char *etag)

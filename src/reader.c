@@ -257,18 +257,18 @@ static void run_job(struct reader *r, struct job *j)
 	j->rc = rc;
 	j->done = 1;
 	pthread_cond_broadcast(&j->cv);
+	/* The cache borrows j->buf (one reference per block) rather than
+	 * copying it; the references are taken here, with the lock above. */
+	if (!rc)
+		j->refs += j->nblocks;
 	pthread_mutex_unlock(&r->lock);
 	for (uint32_t i = 0; !rc && i < j->nblocks; i++) {
 		unsigned char k[KEY_LEN];
 		size_t boff = (size_t)i * bs;
 		size_t blen = got - boff < bs ? got - boff : bs;
 		block_key(j->prefix, j->first + i, k);
-		/* The cache borrows j->buf (one reference per block) rather
-		 * than copying it.  A block that cannot be cached is still
-		 * returned to its readers; bcache counts the failure. */
-		pthread_mutex_lock(&r->lock);
-		j->refs++;
-		pthread_mutex_unlock(&r->lock);
+		/* A block that cannot be cached is still returned to its
+		 * readers; bcache counts the failure. */
 		if (bcache_put_shared(r->bc, k, sizeof(k), j->buf + boff, blen,
 				      job_release_cb, j) != 0)
 			job_release(r, j);
@@ -555,13 +555,21 @@ int reader_read(struct rd_file *f, char *buf, size_t len, uint64_t off,
 	last = (end - 1) / bs;
 	plan_readahead(f, off, end, &ra_first, &ra_last, &whole);
 
+	/* A FUSE read spans a block or two: keep the bookkeeping on the
+	 * stack for those, and allocate only for unusually large reads. */
 	uint64_t nb = last - first + 1;
-	struct job **held = calloc((size_t)nb, sizeof(*held));
-	char *missing = calloc((size_t)nb, 1);
-	if (!held || !missing) {
-		free(held);
-		free(missing);
-		return DMFS_ERR_NOMEM;
+	struct job *held_stack[16] = {0};
+	char missing_stack[16] = {0};
+	struct job **held = held_stack;
+	char *missing = missing_stack;
+	if (nb > 16) {
+		held = calloc((size_t)nb, sizeof(*held));
+		missing = calloc((size_t)nb, 1);
+		if (!held || !missing) {
+			free(held);
+			free(missing);
+			return DMFS_ERR_NOMEM;
+		}
 	}
 	/* 1. The cache. */
 	int nmissing = 0;
@@ -640,8 +648,10 @@ int reader_read(struct rd_file *f, char *buf, size_t len, uint64_t off,
 		(void)schedule(f, ra_first, ra_last, 0, 1, NULL);
 	if (!rc && nmissing)
 		rc = DMFS_ERR_IO;
-	free(held);
-	free(missing);
+	if (held != held_stack) {
+		free(held);
+		free(missing);
+	}
 	if (!rc)
 		*got = len;
 	return rc;

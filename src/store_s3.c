@@ -429,7 +429,7 @@ static int s3_get_range(struct dmfs_store *st, const char *key,
 	char range[64];
 	char *fk;
 	struct http_response resp = {0};
-	struct http_request hr = {.buf = buf, .cap = len, .want_range = true};
+	struct http_request hr = {.buf = buf, .cap = len};
 	struct s3_req r = {.method = "GET", .if_match = if_match};
 	int rc;
 

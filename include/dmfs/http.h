@@ -48,7 +48,6 @@ struct http_request {
 	 * response owns (for listings). */
 	void *buf;
 	size_t cap;
-	bool want_range;	/* a ranged GET: 206 expected */
 };
 
 struct http_response {

@@ -109,6 +109,28 @@ int main(void)
 	CHECK(names_are(dc, "d/y", "3.bin "));
 	CHECK(DMFS_STAT_GET(requests) >= before + 2);
 	dircache_free(dc);
+
+	/* More directories than the table keeps (4096): the tree prefetch
+	 * publishes them all, the table trims itself, and every directory
+	 * still lists right (from the table or listed again). */
+	snprintf(p, sizeof(p), "%s/many", root);
+	CHECK(mkdir(p, 0755) == 0);
+	for (int i = 0; i < 5000; i++) {
+		snprintf(p, sizeof(p), "%s/many/s%04d", root, i);
+		CHECK(mkdir(p, 0755) == 0);
+		snprintf(p + strlen(p), sizeof(p) - strlen(p), "/f");
+		FILE *f = fopen(p, "w");
+		CHECK(f != NULL);
+		if (f)
+			fclose(f);
+	}
+	CHECK(dircache_new(st, 30, hide, &dc) == 0);
+	CHECK(dircache_stat(dc, "many/s0000", &e) == 0 && e.is_dir);
+	usleep(1500000);
+	CHECK(names_are(dc, "many/s0007", "f "));
+	CHECK(names_are(dc, "many/s4999", "f "));
+	CHECK(dircache_stat(dc, "many/s2500/f", &e) == 0 && !e.is_dir);
+	dircache_free(dc);
 	st->ops->destroy(st);
 	snprintf(p, sizeof(p), "rm -rf '%s'", root);
 	CHECK(system(p) == 0);
