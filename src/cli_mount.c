@@ -240,6 +240,7 @@ static int run_mount(struct dmfs_options *o, const struct mount_args *ma,
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	fs.opts = o;
+	pthread_mutex_init(&fs.handles_lock, NULL);
 	fs.uid = getuid();
 	fs.gid = getgid();
 	fs.started_at = (double)ts.tv_sec;
@@ -347,7 +348,9 @@ out:
 	if (lc)
 		fuse_loop_cfg_destroy(lc);
 	fuse_opt_free_args(&args);
+	fs_close_all(&fs);
 	reader_free(fs.rd);
+	pthread_mutex_destroy(&fs.handles_lock);
 	dircache_free(fs.dc);
 	bcache_close(fs.bc);
 	if (fs.store)

@@ -175,8 +175,34 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 		free(h);
 		return rc;
 	}
+	pthread_mutex_lock(&fs->handles_lock);
+	h->next = fs->handles;
+	if (h->next)
+		h->next->prev = h;
+	fs->handles = h;
+	pthread_mutex_unlock(&fs->handles_lock);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	return 0;
+}
+
+static void handle_free(struct fs_handle *h)
+{
+	reader_close(h->rf);
+	free(h->data);
+	free(h);
+}
+
+void fs_close_all(struct dmfs_fs *fs)
+{
+	pthread_mutex_lock(&fs->handles_lock);
+	struct fs_handle *h = fs->handles;
+	fs->handles = NULL;
+	pthread_mutex_unlock(&fs->handles_lock);
+	while (h) {
+		struct fs_handle *next = h->next;
+		handle_free(h);
+		h = next;
+	}
 }
 
 static int op_read(const char *path, char *buf, size_t size, off_t off,
@@ -207,12 +233,19 @@ static int op_read(const char *path, char *buf, size_t size, off_t off,
 
 static int op_release(const char *path, struct fuse_file_info *fi)
 {
+	struct dmfs_fs *fs = ctx_fs();
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
 	if (!h)
 		return 0;
-	reader_close(h->rf);
-	free(h->data);
-	free(h);
+	pthread_mutex_lock(&fs->handles_lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		fs->handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&fs->handles_lock);
+	handle_free(h);
 	return 0;
 }
 

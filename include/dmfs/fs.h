@@ -9,6 +9,7 @@
 #define FUSE_USE_VERSION 312
 #include <fuse.h>
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "dmfs/bcache.h"
@@ -34,6 +35,9 @@ struct dmfs_fs {
 	time_t mounted_at;		 /* wall clock */
 	char *mountpoint;		 /* absolute; owned by main */
 	atomic_int tuned;		 /* read-ahead raised once */
+	pthread_mutex_t handles_lock;
+	struct fs_handle *handles;	 /* open files; protected by
+					    handles_lock */
 };
 
 /* The FUSE operation table.  private_data must be a struct dmfs_fs. */
@@ -43,11 +47,20 @@ enum fs_ns { NS_NONE, NS_ROOT, NS_LIVE, NS_CTL };
 
 /* The file handle of every open file (fi->fh points at one). */
 struct fs_handle {
+	struct fs_handle *prev, *next;	/* fs->handles; protected by
+					   fs->handles_lock */
 	enum fs_ns ns;
 	struct rd_file *rf;	/* NS_LIVE */
 	char *data;		/* NS_CTL: the content, owned */
 	size_t len;
 };
+
+/*
+ * Free the handles of files still open when the FUSE loop ends: the kernel
+ * sends RELEASE asynchronously, and an unmount can overtake it.  Call after
+ * the loop, before the reader is freed.  Cannot fail.
+ */
+void fs_close_all(struct dmfs_fs *fs);
 
 /* --- fs_live.c: the bucket --- */
 int fs_live_getattr(struct dmfs_fs *fs, const char *key, struct stat *st);
