@@ -40,3 +40,10 @@ cmp "$mnt/live/datasets/vmeval/chess_0003/video.bin" "$store/datasets/vmeval/che
 getfattr -n dmfs.cached "$mnt/live/datasets/vmeval/chess_0003/video.bin"
 cat "$mnt/.dmfs/status"
 ./dmfs umount "$mnt"
+# Versions: freeze the dataset, change the live tree, compare.
+./dmfs commit "file://$store" vmeval v1 --from live/datasets/vmeval -m "first cut" -o cache_dir="$demo/cache"
+echo '{"task": "chess", "frames": 10}' >"$store/datasets/vmeval/chess_0004/meta.json"
+./dmfs commit "file://$store" vmeval v2 --from live/datasets/vmeval -m "fix frames" -o cache_dir="$demo/cache"
+./dmfs log "file://$store" -o cache_dir="$demo/cache"
+./dmfs diff "file://$store" datasets/vmeval/v1 datasets/vmeval/v2 -o cache_dir="$demo/cache"
+./dmfs fsck "file://$store" -o cache_dir="$demo/cache"

@@ -50,6 +50,9 @@ struct transfer {
 	long status;		/* known once the headers are in */
 	size_t cap_grow;	/* allocated size of resp->body */
 	int overflow;		/* body exceeded its bound */
+	int sink_rc;		/* the streaming sink's error */
+	uint64_t up_off;	/* request body bytes sent so far */
+	int up_err;		/* reading the request body failed */
 };
 
 static void share_lock_cb(CURL *h, curl_lock_data data,
@@ -147,6 +150,16 @@ static size_t body_cb(char *data, size_t size, size_t n, void *userp)
 		r->errbody[r->errlen] = '\0';
 		return len; /* the rest of an oversized error page is dropped */
 	}
+	if (t->req->sink) {
+		int rc = t->req->sink->data(t->req->sink->ctx, data, len);
+		if (rc) {
+			t->sink_rc = rc;
+			return 0; /* aborts the transfer */
+		}
+		r->len += len;
+		DMFS_STAT_ADD(bytes_fetched, len);
+		return len;
+	}
 	if (r->len + len > t->req->cap) {
 		t->overflow = 1;
 		return 0; /* aborts the transfer */
@@ -221,6 +234,10 @@ static size_t header_cb(char *line, size_t size, size_t n, void *userp)
 			sl = sizeof(r->etag) - 1;
 		memcpy(r->etag, s, sl);
 		r->etag[sl] = '\0';
+	} else if (header_is(line, len, "x-amz-meta-dmfs-sha256", &v, &vl)) {
+		header_value(v, vl, r->meta_sha256, sizeof(r->meta_sha256));
+	} else if (header_is(line, len, "x-amz-version-id", &v, &vl)) {
+		header_value(v, vl, r->version_id, sizeof(r->version_id));
 	} else if (header_is(line, len, "x-amz-request-id", &v, &vl)) {
 		header_value(v, vl, r->request_id, sizeof(r->request_id));
 	} else if (header_is(line, len, "Content-Range", &v, &vl)) {
@@ -302,6 +319,48 @@ static void backoff_sleep(const struct http_opts *o, int attempt)
 		;
 }
 
+/* CURLOPT_READFUNCTION: the request body, from memory or a file. */
+static size_t upload_cb(char *out, size_t size, size_t n, void *userp)
+{
+	struct transfer *t = userp;
+	const struct http_request *req = t->req;
+	size_t want = size * n;
+	uint64_t left = req->upload_len - t->up_off;
+
+	if (want > left)
+		want = (size_t)left;
+	if (!want)
+		return 0;
+	if (req->upload_buf) {
+		memcpy(out, (const char *)req->upload_buf + t->up_off, want);
+	} else {
+		ssize_t got;
+		do
+			got = pread(req->upload_fd, out, want, (off_t)t->up_off);
+		while (got < 0 && errno == EINTR);
+		if (got <= 0) {
+			/* A file that shrank or failed must not be sent as a
+			 * short object. */
+			t->up_err = 1;
+			return CURL_READFUNC_ABORT;
+		}
+		want = (size_t)got;
+	}
+	t->up_off += want;
+	return want;
+}
+
+/* CURLOPT_SEEKFUNCTION: curl rewinds the body to resend it. */
+static int upload_seek_cb(void *userp, curl_off_t off, int origin)
+{
+	struct transfer *t = userp;
+	if (origin != SEEK_SET || off < 0 ||
+	    (uint64_t)off > t->req->upload_len)
+		return CURL_SEEKFUNC_FAIL;
+	t->up_off = (uint64_t)off;
+	return CURL_SEEKFUNC_OK;
+}
+
 static void setup_handle(struct http_pool *p, CURL *c,
 			 const struct http_request *req, struct transfer *t,
 			 struct curl_slist *headers, char *errbuf)
@@ -327,7 +386,17 @@ static void setup_handle(struct http_pool *p, CURL *c,
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L);
 	if (o->ca_bundle)
 		curl_easy_setopt(c, CURLOPT_CAINFO, o->ca_bundle);
-	if (strcmp(req->method, "HEAD") == 0)
+	if (req->upload) {
+		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(c, CURLOPT_READFUNCTION, upload_cb);
+		curl_easy_setopt(c, CURLOPT_READDATA, t);
+		curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, upload_seek_cb);
+		curl_easy_setopt(c, CURLOPT_SEEKDATA, t);
+		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
+				 (curl_off_t)req->upload_len);
+		if (strcmp(req->method, "PUT") != 0)
+			curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
+	} else if (strcmp(req->method, "HEAD") == 0)
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
 	else if (strcmp(req->method, "GET") != 0)
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
@@ -352,6 +421,8 @@ int http_perform(struct http_pool *p, const struct http_request *req,
 		}
 		response_reset(resp);
 		resp->attempts = attempt + 1;
+		if (req->sink && req->sink->restart)
+			req->sink->restart(req->sink->ctx);
 		rc = req->sign ? req->sign(req->sign_ctx, &headers) : 0;
 		if (rc)
 			return rc;
@@ -376,6 +447,10 @@ int http_perform(struct http_pool *p, const struct http_request *req,
 
 		if (t.overflow)
 			return DMFS_ERR_TOO_BIG;
+		if (t.sink_rc)
+			return t.sink_rc;
+		if (t.up_err)
+			return DMFS_ERR_IO;
 		if (cc == CURLE_WRITE_ERROR)
 			return DMFS_ERR_NOMEM; /* the growable sink failed */
 		if (cc != CURLE_OK) {

@@ -17,11 +17,21 @@ void cli_usage(FILE *f)
 	fprintf(f,
 		"usage: dmfs mount STORE MOUNTPOINT [-f] [-o OPT[,OPT...]]\n"
 		"       dmfs umount MOUNTPOINT\n"
+		"       dmfs snapshot STORE [--id ID] [-m MSG] "
+		"[--import-prefix PREFIX/]\n"
+		"       dmfs commit STORE DATASET VERSION --from PATH [-m MSG]\n"
+		"       dmfs log STORE [DATASET] [--json]\n"
+		"       dmfs diff STORE A B [--json]\n"
+		"       dmfs rm-version STORE DATASET VERSION | snapshots/ID\n"
+		"       dmfs gc STORE [--dry-run] [--grace SECONDS]\n"
+		"       dmfs fsck STORE [--deep]\n"
 		"       dmfs --help | --version\n"
 		"\n"
 		"STORE is s3://BUCKET[/PREFIX] or file:///DIR (a local "
 		"directory laid out\nas a bucket).  The mount shows live/ (the "
-		"store as it is now) and, open by\nname only, .dmfs/status.\n"
+		"store as it is now), snapshots/ and\ndatasets/ (read-only "
+		"versions) and, open by name only, .dmfs/ (status, log,\nctl, "
+		"last-error).\n"
 		"\n"
 		"  -f            stay in the foreground, log to stderr\n"
 		"  -d            debug: log every operation (implies -f)\n"
@@ -33,6 +43,17 @@ void cli_usage(FILE *f)
 		"AWS_ENDPOINT_URL, AWS_REGION,\nAWS_DEFAULT_REGION, "
 		"AWS_CA_BUNDLE, XDG_CACHE_HOME.  See dmfs(1).\n");
 }
+
+/* The commands that work on a store without a mount. */
+static const struct {
+	const char *name;
+	int (*run)(int argc, char **argv);
+} store_cmds[] = {
+	{"snapshot", cli_snapshot}, {"commit", cli_commit},
+	{"log", cli_log},	    {"diff", cli_diff},
+	{"rm-version", cli_rm_version}, {"gc", cli_gc},
+	{"fsck", cli_fsck},
+};
 
 int main(int argc, char **argv)
 {
@@ -71,6 +92,18 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "umount") || !strcmp(cmd, "unmount"))
 		return cli_umount(argc - 2, argv + 2);
+	for (size_t i = 0; i < sizeof(store_cmds) / sizeof(store_cmds[0]);
+	     i++) {
+		if (strcmp(cmd, store_cmds[i].name) != 0)
+			continue;
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			fprintf(stderr, "dmfs: cannot initialise libcurl\n");
+			return 1;
+		}
+		int rc = store_cmds[i].run(argc - 2, argv + 2);
+		curl_global_cleanup();
+		return rc;
+	}
 	fprintf(stderr, "dmfs: unknown command '%s'\n\n", cmd);
 	cli_usage(stderr);
 	return 2;

@@ -43,7 +43,8 @@ struct job {
 	struct reader *r;
 	unsigned char prefix[PREFIX_LEN];
 	char *key;			/* owned */
-	char etag[DMFS_ETAG_MAX];
+	char etag[DMFS_ETAG_MAX];	/* If-Match, "" for none */
+	char version_id[READER_VID_MAX]; /* "" for the latest */
 	uint64_t first;			/* first block */
 	uint32_t nblocks;
 	uint64_t obj_size;
@@ -80,7 +81,8 @@ struct reader {
 struct rd_file {
 	struct reader *r;
 	char *key;			/* owned */
-	char etag[DMFS_ETAG_MAX];
+	char etag[DMFS_ETAG_MAX];	/* If-Match, "" for none */
+	char version_id[READER_VID_MAX]; /* "" for the latest */
 	uint64_t size;
 	uint64_t nblocks;
 	unsigned char prefix[PREFIX_LEN];
@@ -92,8 +94,15 @@ struct rd_file {
 	int whole_fetched;		/* protected by lock */
 };
 
-static void make_prefix(const char *key, const char *etag, uint64_t size,
-			size_t bs, unsigned char out[PREFIX_LEN])
+/*
+ * The cache name of an object's blocks: a hash of (namespace, name, tag,
+ * size, block size).  Live objects use ("live", key, ETag); immutable
+ * content uses ("content", content id, ""), so identical files of
+ * different versions share their blocks.
+ */
+static void make_prefix_ns(const char *ns, const char *key, const char *etag,
+			   uint64_t size, size_t bs,
+			   unsigned char out[PREFIX_LEN])
 {
 	char tail[64];
 	unsigned int dl = 0;
@@ -108,12 +117,18 @@ static void make_prefix(const char *key, const char *etag, uint64_t size,
 		return;
 	}
 	EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-	EVP_DigestUpdate(c, "live", 5);
+	EVP_DigestUpdate(c, ns, strlen(ns) + 1);
 	EVP_DigestUpdate(c, key, strlen(key) + 1);
 	EVP_DigestUpdate(c, etag, strlen(etag) + 1);
 	EVP_DigestUpdate(c, tail, strlen(tail));
 	EVP_DigestFinal_ex(c, out + 1, &dl);
 	EVP_MD_CTX_free(c);
+}
+
+static void make_prefix(const char *key, const char *etag, uint64_t size,
+			size_t bs, unsigned char out[PREFIX_LEN])
+{
+	make_prefix_ns("live", key, etag, size, bs, out);
 }
 
 static void block_key(const unsigned char prefix[PREFIX_LEN], uint64_t b,
@@ -236,12 +251,15 @@ static void run_job(struct reader *r, struct job *j)
 	size_t got = 0;
 	int rc;
 
+	struct dmfs_pin pin = {.if_match = j->etag,
+			       .version_id = j->version_id};
+
 	if (off + want > j->obj_size)
 		want = (size_t)(j->obj_size - off);
 	j->buf = malloc(want ? want : 1);
 	rc = j->buf ? 0 : DMFS_ERR_NOMEM;
 	if (!rc)
-		rc = r->st->ops->get_range(r->st, j->key, j->etag, off, want,
+		rc = r->st->ops->get_range(r->st, j->key, &pin, off, want,
 					   j->buf, &got, &d);
 	if (!rc && got != want) {
 		dmfs_log(DMFS_LOG_ERROR,
@@ -350,8 +368,8 @@ void reader_free(struct reader *r)
 	free(r);
 }
 
-int reader_open(struct reader *r, const char *key, const char *etag,
-		uint64_t size, struct rd_file **out)
+static int file_new(struct reader *r, const char *key, uint64_t size,
+		    struct rd_file **out)
 {
 	struct rd_file *f = calloc(1, sizeof(*f));
 	if (!f)
@@ -362,12 +380,37 @@ int reader_open(struct reader *r, const char *key, const char *etag,
 		return DMFS_ERR_NOMEM;
 	}
 	f->r = r;
-	snprintf(f->etag, sizeof(f->etag), "%s", etag);
 	f->size = size;
 	f->nblocks = (size + r->o.block_size - 1) / r->o.block_size;
-	make_prefix(key, etag, size, r->o.block_size, f->prefix);
 	pthread_mutex_init(&f->lock, NULL);
 	*out = f;
+	return 0;
+}
+
+int reader_open(struct reader *r, const char *key, const char *etag,
+		uint64_t size, struct rd_file **out)
+{
+	int rc = file_new(r, key, size, out);
+	if (rc)
+		return rc;
+	snprintf((*out)->etag, sizeof((*out)->etag), "%s", etag);
+	make_prefix(key, etag, size, r->o.block_size, (*out)->prefix);
+	return 0;
+}
+
+int reader_open_content(struct reader *r, const char *key,
+			const char *version_id, const char *content_id,
+			uint64_t size, struct rd_file **out)
+{
+	if (version_id && strlen(version_id) >= READER_VID_MAX)
+		return DMFS_ERR_TOO_BIG;
+	int rc = file_new(r, key, size, out);
+	if (rc)
+		return rc;
+	snprintf((*out)->version_id, sizeof((*out)->version_id), "%s",
+		 version_id ? version_id : "");
+	make_prefix_ns("content", content_id, "", size, r->o.block_size,
+		       (*out)->prefix);
 	return 0;
 }
 
@@ -444,6 +487,9 @@ static int schedule(struct rd_file *f, uint64_t first, uint64_t last,
 				memcpy(cur->prefix, f->prefix, PREFIX_LEN);
 				snprintf(cur->etag, sizeof(cur->etag), "%s",
 					 f->etag);
+				snprintf(cur->version_id,
+					 sizeof(cur->version_id), "%s",
+					 f->version_id);
 				cur->first = b;
 				cur->nblocks = 1;
 				cur->obj_size = f->size;
@@ -662,6 +708,15 @@ uint64_t reader_cached_bytes(struct reader *r, const char *key,
 {
 	unsigned char prefix[PREFIX_LEN];
 	make_prefix(key, etag, size, r->o.block_size, prefix);
+	return bcache_bytes_with_prefix(r->bc, prefix, sizeof(prefix));
+}
+
+uint64_t reader_content_cached_bytes(struct reader *r, const char *content_id,
+				     uint64_t size)
+{
+	unsigned char prefix[PREFIX_LEN];
+	make_prefix_ns("content", content_id, "", size, r->o.block_size,
+		       prefix);
 	return bcache_bytes_with_prefix(r->bc, prefix, sizeof(prefix));
 }
 

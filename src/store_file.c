@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "dmfs/log.h"
@@ -165,7 +166,9 @@ static int walk(struct file_store *s, const char *dirkey, const char *namepart,
 	}
 	while (!rc && (de = readdir(d))) {
 		struct stat st;
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+		/* ".dmfs-tmp.*" are uploads in progress (file_put). */
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    !strncmp(de->d_name, ".dmfs-tmp.", 10))
 			continue;
 		any = 1;
 		if (strncmp(de->d_name, namepart, strlen(namepart)) != 0)
@@ -319,7 +322,7 @@ static int file_head(struct dmfs_store *st, const char *key,
 }
 
 static int file_get_range(struct dmfs_store *st, const char *key,
-			  const char *if_match, uint64_t off, size_t len,
+			  const struct dmfs_pin *pin, uint64_t off, size_t len,
 			  void *buf, size_t *got, struct dmfs_err_detail *d)
 {
 	struct file_store *s = (struct file_store *)st;
@@ -345,8 +348,13 @@ static int file_get_range(struct dmfs_store *st, const char *key,
 		goto out;
 	}
 	etag_of(&sb, etag);
-	if (if_match && strcmp(if_match, etag) != 0) {
+	if (pin && pin->if_match && pin->if_match[0] &&
+	    strcmp(pin->if_match, etag) != 0) {
 		rc = DMFS_ERR_CHANGED;
+		goto out;
+	}
+	if (pin && pin->version_id && pin->version_id[0]) {
+		rc = DMFS_ERR_UNSUPPORTED; /* a directory keeps no versions */
 		goto out;
 	}
 	while (done < len) {
@@ -372,6 +380,338 @@ out:
 			 dmfs_strerror(rc));
 	}
 	return rc;
+}
+
+
+#define FILE_XATTR_SHA256 "user.dmfs.sha256"
+#define FILE_IO_CHUNK (1u << 20)
+
+/* The content hash remembered on a file, if the filesystem keeps user
+ * xattrs (it is an optimisation: without it files are hashed again). */
+static void read_sha_xattr(int fd, char out[65])
+{
+	ssize_t n = fgetxattr(fd, FILE_XATTR_SHA256, out, 64);
+	out[n == 64 ? 64 : 0] = '\0';
+}
+
+static int file_get_stream(struct dmfs_store *st, const char *key,
+			   const struct dmfs_pin *pin,
+			   const struct dmfs_sink *sink,
+			   struct dmfs_obj_info *info, struct dmfs_err_detail *d)
+{
+	struct file_store *s = (struct file_store *)st;
+	struct stat sb;
+	char etag[DMFS_ETAG_MAX];
+	char *p, *buf = NULL;
+	int fd, rc = 0;
+	uint64_t done = 0;
+
+	(void)d;
+	if (info)
+		memset(info, 0, sizeof(*info));
+	if (!key_is_safe(key) || !*key)
+		return DMFS_ERR_NOT_FOUND;
+	if (pin && pin->version_id && pin->version_id[0])
+		return DMFS_ERR_UNSUPPORTED;
+	p = key_path(s, key);
+	if (!p)
+		return DMFS_ERR_NOMEM;
+	DMFS_STAT_ADD(requests, 1);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	free(p);
+	if (fd < 0)
+		return errno_to_err(errno);
+	if (fstat(fd, &sb) != 0) {
+		rc = errno_to_err(errno);
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		rc = DMFS_ERR_NOT_FOUND;
+		goto out;
+	}
+	etag_of(&sb, etag);
+	if (pin && pin->if_match && pin->if_match[0] &&
+	    strcmp(pin->if_match, etag) != 0) {
+		rc = DMFS_ERR_CHANGED;
+		goto out;
+	}
+	buf = malloc(FILE_IO_CHUNK);
+	if (!buf) {
+		rc = DMFS_ERR_NOMEM;
+		goto out;
+	}
+	while (!rc && done < (uint64_t)sb.st_size) {
+		ssize_t n = pread(fd, buf, FILE_IO_CHUNK, (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			rc = errno_to_err(errno);
+		else if (n == 0)
+			rc = DMFS_ERR_CHANGED; /* truncated under us */
+		else
+			rc = sink->data(sink->ctx, buf, (size_t)n);
+		if (n > 0)
+			done += (uint64_t)n;
+	}
+	DMFS_STAT_ADD(bytes_fetched, done);
+	if (!rc && info) {
+		info->key = strdup(key);
+		if (!info->key)
+			rc = DMFS_ERR_NOMEM;
+		info->size = (uint64_t)sb.st_size;
+		info->mtime = sb.st_mtim.tv_sec;
+		snprintf(info->etag, sizeof(info->etag), "%s", etag);
+		read_sha_xattr(fd, info->sha256);
+	}
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+/* mkdir -p of the directories above key (not key itself). */
+static int make_parents(struct file_store *s, const char *key)
+{
+	char *p = key_path(s, key);
+	int rc = 0;
+
+	if (!p)
+		return DMFS_ERR_NOMEM;
+	for (char *c = p + strlen(s->root) + 1; (c = strchr(c, '/')); c++) {
+		*c = '\0';
+		if (mkdir(p, 0755) != 0 && errno != EEXIST)
+			rc = errno_to_err(errno);
+		*c = '/';
+		if (rc)
+			break;
+	}
+	free(p);
+	return rc;
+}
+
+/* A temporary file next to key's path, for write-then-rename.  *tmp
+ * receives its path (caller frees with free()); returns the fd or -1. */
+static int temp_beside(struct file_store *s, const char *key, char **tmp)
+{
+	char *p = key_path(s, key);
+	size_t n = p ? strlen(p) + 32 : 0;
+	int fd = -1;
+
+	*tmp = p ? malloc(n) : NULL;
+	if (*tmp) {
+		char *slash = strrchr(p, '/');
+		*slash = '\0';
+		snprintf(*tmp, n, "%s/.dmfs-tmp.XXXXXX", p);
+		fd = mkostemp(*tmp, O_CLOEXEC);
+		if (fd < 0) {
+			free(*tmp);
+			*tmp = NULL;
+		}
+	}
+	free(p);
+	return fd;
+}
+
+/* Write len bytes from src (buffer or fd) into fd. */
+static int copy_in(int fd, const struct dmfs_put_src *src)
+{
+	char *buf = src->buf ? NULL : malloc(FILE_IO_CHUNK);
+	uint64_t off = 0;
+	int rc = 0;
+
+	if (!src->buf && !buf)
+		return DMFS_ERR_NOMEM;
+	while (!rc && off < src->len) {
+		const char *from;
+		size_t want = src->len - off < FILE_IO_CHUNK
+				      ? (size_t)(src->len - off)
+				      : FILE_IO_CHUNK;
+		if (src->buf) {
+			from = (const char *)src->buf + off;
+		} else {
+			ssize_t n = pread(src->fd, buf, want, (off_t)off);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				rc = n < 0 ? errno_to_err(errno) : DMFS_ERR_IO;
+				break;
+			}
+			want = (size_t)n;
+			from = buf;
+		}
+		ssize_t w = write(fd, from, want);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			rc = errno_to_err(errno);
+		else
+			off += (uint64_t)w;
+	}
+	free(buf);
+	return rc;
+}
+
+/*
+ * Move a finished temporary file to key: rename (replace), or, when
+ * exclusive, link (which fails if the key exists: the atomic
+ * If-None-Match of a directory) then drop the temporary name.
+ */
+static int publish(struct file_store *s, const char *tmp, const char *key,
+		   bool exclusive)
+{
+	char *p = key_path(s, key);
+	int rc = 0;
+
+	if (!p)
+		return DMFS_ERR_NOMEM;
+	if (exclusive) {
+		if (link(tmp, p) != 0)
+			rc = errno == EEXIST ? DMFS_ERR_EXISTS
+					     : errno_to_err(errno);
+		unlink(tmp);
+	} else if (rename(tmp, p) != 0) {
+		rc = errno_to_err(errno);
+		unlink(tmp);
+	}
+	free(p);
+	return rc;
+}
+
+static int file_put(struct dmfs_store *st, const char *key,
+		    const struct dmfs_put_src *src,
+		    const struct dmfs_put_opts *o, struct dmfs_obj_info *out,
+		    struct dmfs_err_detail *d)
+{
+	struct file_store *s = (struct file_store *)st;
+	char *tmp = NULL;
+	struct stat sb;
+	int fd = -1, rc;
+
+	(void)d;
+	if (out)
+		memset(out, 0, sizeof(*out));
+	if (!*key || key[strlen(key) - 1] == '/' || !key_is_safe(key))
+		return DMFS_ERR_INVAL;
+	DMFS_STAT_ADD(requests, 1);
+	rc = make_parents(s, key);
+	if (!rc) {
+		fd = temp_beside(s, key, &tmp);
+		if (fd < 0)
+			rc = errno_to_err(errno);
+	}
+	if (!rc)
+		rc = copy_in(fd, src);
+	if (!rc && o && o->sha256 && strlen(o->sha256) == 64)
+		(void)fsetxattr(fd, FILE_XATTR_SHA256, o->sha256, 64, 0);
+	if (!rc && fsync(fd) != 0)
+		rc = errno_to_err(errno);
+	if (!rc && fstat(fd, &sb) != 0)
+		rc = errno_to_err(errno);
+	if (fd >= 0)
+		close(fd);
+	if (!rc)
+		rc = publish(s, tmp, key, o && o->if_none_match);
+	else if (tmp)
+		unlink(tmp);
+	if (!rc && out) {
+		out->key = strdup(key);
+		if (!out->key)
+			rc = DMFS_ERR_NOMEM;
+		out->size = (uint64_t)sb.st_size;
+		out->mtime = sb.st_mtim.tv_sec;
+		etag_of(&sb, out->etag);
+	}
+	free(tmp);
+	return rc;
+}
+
+static int file_copy(struct dmfs_store *st, const char *src_key,
+		     const struct dmfs_pin *pin, const char *dst_key,
+		     const char *sha256, struct dmfs_err_detail *d)
+{
+	struct file_store *s = (struct file_store *)st;
+	char *p = key_is_safe(src_key) ? key_path(s, src_key) : NULL;
+	char etag[DMFS_ETAG_MAX];
+	struct stat sb;
+	int fd, rc;
+
+	if (!p)
+		return key_is_safe(src_key) ? DMFS_ERR_NOMEM
+					    : DMFS_ERR_NOT_FOUND;
+	if (pin && pin->version_id && pin->version_id[0]) {
+		free(p);
+		return DMFS_ERR_UNSUPPORTED;
+	}
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	free(p);
+	if (fd < 0)
+		return errno_to_err(errno);
+	rc = fstat(fd, &sb) == 0 ? 0 : errno_to_err(errno);
+	if (!rc && !S_ISREG(sb.st_mode))
+		rc = DMFS_ERR_NOT_FOUND;
+	if (!rc) {
+		etag_of(&sb, etag);
+		if (pin && pin->if_match && pin->if_match[0] &&
+		    strcmp(pin->if_match, etag) != 0)
+			rc = DMFS_ERR_CHANGED;
+	}
+	if (!rc) {
+		struct dmfs_put_src src = {.fd = fd,
+					   .len = (uint64_t)sb.st_size};
+		struct dmfs_put_opts po = {.sha256 = sha256};
+		rc = file_put(st, dst_key, &src, &po, NULL, d);
+	}
+	close(fd);
+	return rc;
+}
+
+static int file_del(struct dmfs_store *st, const char *key,
+		    struct dmfs_err_detail *d)
+{
+	struct file_store *s = (struct file_store *)st;
+	char *p;
+	int rc = 0;
+
+	(void)d;
+	if (!*key || !key_is_safe(key))
+		return DMFS_ERR_INVAL;
+	p = key_path(s, key);
+	if (!p)
+		return DMFS_ERR_NOMEM;
+	DMFS_STAT_ADD(requests, 1);
+	if (unlink(p) != 0 && errno != ENOENT)
+		rc = errno_to_err(errno);
+	/* As in S3, a prefix with no keys left is gone: remove the
+	 * directories that became empty, up to the root. */
+	for (char *slash; !rc && (slash = strrchr(p, '/')) &&
+			  slash > p + strlen(s->root);) {
+		*slash = '\0';
+		if (rmdir(p) != 0)
+			break;
+	}
+	free(p);
+	return rc;
+}
+
+static int file_versioning(struct dmfs_store *st, int *enabled,
+			   struct dmfs_err_detail *d)
+{
+	(void)st;
+	(void)d;
+	*enabled = 0; /* a directory keeps no object versions */
+	return 0;
+}
+
+static int file_list_versions(struct dmfs_store *st, const char *prefix,
+			      char **token, struct dmfs_list_page *out,
+			      struct dmfs_err_detail *d)
+{
+	(void)st;
+	(void)prefix;
+	(void)token;
+	(void)d;
+	memset(out, 0, sizeof(*out));
+	return DMFS_ERR_UNSUPPORTED;
 }
 
 static char *file_uri(struct dmfs_store *st, const char *key)
@@ -400,6 +740,12 @@ static const struct dmfs_store_ops file_ops = {
 	.get_range = file_get_range,
 	.uri = file_uri,
 	.destroy = file_destroy,
+	.get_stream = file_get_stream,
+	.put = file_put,
+	.copy = file_copy,
+	.del = file_del,
+	.versioning = file_versioning,
+	.list_versions = file_list_versions,
 };
 
 int store_file_new(const char *dir, struct dmfs_store **out, char *msg,

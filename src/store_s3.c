@@ -11,13 +11,16 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <arpa/inet.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "dmfs/log.h"
 #include "dmfs/s3_xml.h"
@@ -43,6 +46,8 @@ struct s3_store {
 };
 
 /* What a request needs to be signed again on each attempt. */
+#define S3_AMZ_MAX 6 /* extra x-amz-* headers one request may sign */
+
 struct s3_req {
 	struct s3_store *s;
 	const char *method;
@@ -51,6 +56,12 @@ struct s3_req {
 	size_t nquery;
 	const char *range;	       /* "bytes=a-b" or NULL */
 	const char *if_match;	       /* ETag without quotes, or NULL */
+	const char *payload_hash;      /* hex sha256 of the body; NULL:
+					  the empty body's */
+	const struct sigv4_kv *amz;    /* more x-amz-* headers, signed */
+	size_t namz;
+	const struct sigv4_kv *plain;  /* more headers, not signed */
+	size_t nplain;
 };
 
 int s3_status_to_err(long status, const char *code)
@@ -112,7 +123,10 @@ static int add_header(struct curl_slist **h, const char *name,
 		      const char *value)
 {
 	char line[4300];
-	int n = snprintf(line, sizeof(line), "%s: %s", name, value);
+	/* "Name:" with nothing after the colon makes curl drop a header it
+	 * would add by itself (Expect). */
+	int n = *value ? snprintf(line, sizeof(line), "%s: %s", name, value)
+		       : snprintf(line, sizeof(line), "%s:", name);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return DMFS_ERR_TOO_BIG;
 	struct curl_slist *nh = curl_slist_append(*h, line);
@@ -129,19 +143,26 @@ static int s3_sign(void *ctx, struct curl_slist **out)
 	struct s3_store *s = r->s;
 	struct curl_slist *h = NULL;
 	char date[17], etag_q[DMFS_ETAG_MAX + 2];
-	struct sigv4_kv signed_h[4];
+	struct sigv4_kv signed_h[4 + S3_AMZ_MAX];
+	const char *payload = r->payload_hash ? r->payload_hash : EMPTY_SHA256;
 	size_t nh = 0;
 	int rc = 0;
 
+	if (r->namz > S3_AMZ_MAX)
+		return DMFS_ERR_INVAL;
 	amz_now(date);
 	signed_h[nh++] = (struct sigv4_kv){"host", s->host};
-	signed_h[nh++] = (struct sigv4_kv){"x-amz-content-sha256", EMPTY_SHA256};
+	signed_h[nh++] = (struct sigv4_kv){"x-amz-content-sha256", payload};
 	signed_h[nh++] = (struct sigv4_kv){"x-amz-date", date};
 	if (s->creds.session_token[0])
 		signed_h[nh++] = (struct sigv4_kv){"x-amz-security-token",
 						   s->creds.session_token};
+	for (size_t i = 0; i < r->namz; i++)
+		signed_h[nh++] = r->amz[i];
 	for (size_t i = 0; i < nh && !rc; i++)
 		rc = add_header(&h, signed_h[i].name, signed_h[i].value);
+	for (size_t i = 0; i < r->nplain && !rc; i++)
+		rc = add_header(&h, r->plain[i].name, r->plain[i].value);
 	if (!rc && r->range)
 		rc = add_header(&h, "Range", r->range);
 	if (!rc && r->if_match) {
@@ -157,7 +178,7 @@ static int s3_sign(void *ctx, struct curl_slist **out)
 			.nquery = r->nquery,
 			.headers = signed_h,
 			.nheaders = nh,
-			.payload_hash = EMPTY_SHA256,
+			.payload_hash = payload,
 			.amz_date = date,
 			.region = s->region,
 			.service = "s3",
@@ -237,6 +258,22 @@ static char *request_url(struct s3_store *s, const char *path,
 out:
 	free(epath);
 	return url;
+}
+
+/* Apply a pin to a request: If-Match and/or ?versionId= (q must have
+ * room for one parameter and outlive the request). */
+static void pin_request(struct s3_req *r, const struct dmfs_pin *pin,
+			struct sigv4_kv *q)
+{
+	if (!pin)
+		return;
+	if (pin->if_match && pin->if_match[0])
+		r->if_match = pin->if_match;
+	if (pin->version_id && pin->version_id[0]) {
+		q[0] = (struct sigv4_kv){"versionId", pin->version_id};
+		r->query = q;
+		r->nquery = 1;
+	}
 }
 
 /* Log a request that finally failed, once, and count it. */
@@ -415,6 +452,15 @@ static int s3_head(struct dmfs_store *st, const char *key,
 				    : 0;
 		out->mtime = resp.last_modified > 0 ? resp.last_modified : 0;
 		snprintf(out->etag, sizeof(out->etag), "%s", resp.etag);
+		snprintf(out->sha256, sizeof(out->sha256), "%s",
+			 resp.meta_sha256);
+		if (!rc && resp.version_id[0]) {
+			out->version_id = strdup(resp.version_id);
+			if (!out->version_id)
+				rc = DMFS_ERR_NOMEM;
+		}
+		if (rc)
+			dmfs_obj_info_clear(out);
 	}
 	http_response_free(&resp);
 	free(fk);
@@ -422,7 +468,7 @@ static int s3_head(struct dmfs_store *st, const char *key,
 }
 
 static int s3_get_range(struct dmfs_store *st, const char *key,
-			const char *if_match, uint64_t off, size_t len,
+			const struct dmfs_pin *pin, uint64_t off, size_t len,
 			void *buf, size_t *got, struct dmfs_err_detail *d)
 {
 	struct s3_store *s = (struct s3_store *)st;
@@ -430,9 +476,11 @@ static int s3_get_range(struct dmfs_store *st, const char *key,
 	char *fk;
 	struct http_response resp = {0};
 	struct http_request hr = {.buf = buf, .cap = len};
-	struct s3_req r = {.method = "GET", .if_match = if_match};
+	struct s3_req r = {.method = "GET"};
+	struct sigv4_kv q[1];
 	int rc;
 
+	pin_request(&r, pin, q);
 	*got = 0;
 	if (len == 0)
 		return 0;
@@ -470,6 +518,351 @@ static int s3_get_range(struct dmfs_store *st, const char *key,
 	return rc;
 }
 
+
+/* Fill an obj_info from the headers of an answer. */
+static int info_from_response(const char *key, const struct http_response *resp,
+			      struct dmfs_obj_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->key = strdup(key);
+	out->version_id = resp->version_id[0] ? strdup(resp->version_id) : NULL;
+	if (!out->key || (resp->version_id[0] && !out->version_id)) {
+		dmfs_obj_info_clear(out);
+		return DMFS_ERR_NOMEM;
+	}
+	out->size = resp->content_length > 0 ? (uint64_t)resp->content_length
+					      : 0;
+	out->mtime = resp->last_modified > 0 ? resp->last_modified : 0;
+	snprintf(out->etag, sizeof(out->etag), "%s", resp->etag);
+	snprintf(out->sha256, sizeof(out->sha256), "%s", resp->meta_sha256);
+	return 0;
+}
+
+static int s3_get_stream(struct dmfs_store *st, const char *key,
+			 const struct dmfs_pin *pin,
+			 const struct dmfs_sink *sink,
+			 struct dmfs_obj_info *info, struct dmfs_err_detail *d)
+{
+	struct s3_store *s = (struct s3_store *)st;
+	char *fk = full_key(s, key);
+	struct http_response resp = {0};
+	struct http_request hr = {.sink = sink};
+	struct s3_req r = {.method = "GET"};
+	struct sigv4_kv q[1];
+	int rc;
+
+	if (info)
+		memset(info, 0, sizeof(*info));
+	if (!fk)
+		return DMFS_ERR_NOMEM;
+	pin_request(&r, pin, q);
+	rc = s3_perform(s, "GET", fk, fk, &r, &hr, &resp, d);
+	if (!rc && resp.content_length >= 0 &&
+	    (uint64_t)resp.content_length != resp.len) {
+		dmfs_log(DMFS_LOG_ERROR, "S3 GET %s: short body (%zu of %lld "
+			 "bytes)", fk, resp.len, (long long)resp.content_length);
+		rc = DMFS_ERR_PROTOCOL;
+	}
+	if (!rc && info)
+		rc = info_from_response(key, &resp, info);
+	http_response_free(&resp);
+	free(fk);
+	return rc;
+}
+
+/* Hex sha256 of what a put sends (the signed payload hash). */
+static int payload_sha256(const struct dmfs_put_src *src, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[32], *buf = NULL;
+	unsigned int mdl = 0;
+	uint64_t off = 0;
+	int rc = 0;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+
+	if (!c)
+		return DMFS_ERR_NOMEM;
+	EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+	if (src->buf) {
+		EVP_DigestUpdate(c, src->buf, (size_t)src->len);
+	} else {
+		buf = malloc(1 << 20);
+		if (!buf)
+			rc = DMFS_ERR_NOMEM;
+		while (!rc && off < src->len) {
+			size_t want = src->len - off < (1 << 20)
+					      ? (size_t)(src->len - off)
+					      : (1 << 20);
+			ssize_t n = pread(src->fd, buf, want, (off_t)off);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				rc = DMFS_ERR_IO;
+			else {
+				EVP_DigestUpdate(c, buf, (size_t)n);
+				off += (uint64_t)n;
+			}
+		}
+	}
+	EVP_DigestFinal_ex(c, md, &mdl);
+	EVP_MD_CTX_free(c);
+	free(buf);
+	for (int i = 0; i < 32; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[64] = '\0';
+	return rc;
+}
+
+static int s3_put(struct dmfs_store *st, const char *key,
+		  const struct dmfs_put_src *src, const struct dmfs_put_opts *o,
+		  struct dmfs_obj_info *out, struct dmfs_err_detail *d)
+{
+	struct s3_store *s = (struct s3_store *)st;
+	char *fk = full_key(s, key);
+	char payload[65];
+	struct http_response resp = {0};
+	struct http_request hr = {
+		.upload = true,
+		.upload_buf = src->buf ? src->buf : (src->len ? NULL : ""),
+		.upload_fd = src->fd,
+		.upload_len = src->len,
+	};
+	struct s3_req r = {.method = "PUT", .payload_hash = payload};
+	struct sigv4_kv amz[1], plain[3];
+	int rc;
+
+	if (out)
+		memset(out, 0, sizeof(*out));
+	if (!fk)
+		return DMFS_ERR_NOMEM;
+	rc = payload_sha256(src, payload);
+	if (o && o->sha256 && o->sha256[0])
+		amz[r.namz++] = (struct sigv4_kv){"x-amz-meta-dmfs-sha256",
+						  o->sha256};
+	plain[r.nplain++] = (struct sigv4_kv){
+		"Content-Type", o && o->content_type ? o->content_type
+						     : "application/octet-stream"};
+	/* No "100 Continue" round trip: one request, one answer. */
+	plain[r.nplain++] = (struct sigv4_kv){"Expect", ""};
+	if (o && o->if_none_match)
+		plain[r.nplain++] = (struct sigv4_kv){"If-None-Match", "*"};
+	r.amz = amz;
+	r.plain = plain;
+	if (!rc)
+		rc = s3_perform(s, "PUT", fk, fk, &r, &hr, &resp, d);
+	if (rc == DMFS_ERR_CHANGED && o && o->if_none_match)
+		rc = DMFS_ERR_EXISTS; /* 412: the key exists */
+	if (!rc && out) {
+		rc = info_from_response(key, &resp, out);
+		if (!rc)
+			out->size = src->len;
+	}
+	http_response_free(&resp);
+	free(fk);
+	return rc;
+}
+
+/* The x-amz-copy-source value: "/bucket/key[?versionId=V]", encoded. */
+static char *copy_source(struct s3_store *s, const char *fk,
+			 const struct dmfs_pin *pin)
+{
+	size_t n = strlen(s->bucket) + strlen(fk) + 3; /* "/" "/" NUL */
+	char *raw = malloc(n), *enc, *out;
+	const char *vid = pin && pin->version_id && pin->version_id[0]
+				  ? pin->version_id
+				  : NULL;
+
+	if (!raw)
+		return NULL;
+	snprintf(raw, n, "/%s/%s", s->bucket, fk);
+	enc = sigv4_uri_encode(raw, true);
+	free(raw);
+	if (!enc || !vid)
+		return enc;
+	char *evid = sigv4_uri_encode(vid, false);
+	n = strlen(enc) + (evid ? strlen(evid) : 0) + 12;
+	out = evid ? malloc(n) : NULL;
+	if (out)
+		snprintf(out, n, "%s?versionId=%s", enc, evid);
+	free(enc);
+	free(evid);
+	return out;
+}
+
+static int s3_copy(struct dmfs_store *st, const char *src_key,
+		   const struct dmfs_pin *pin, const char *dst_key,
+		   const char *sha256, struct dmfs_err_detail *d)
+{
+	struct s3_store *s = (struct s3_store *)st;
+	char *fsrc = full_key(s, src_key), *fdst = full_key(s, dst_key);
+	char *source = fsrc ? copy_source(s, fsrc, pin) : NULL;
+	char etag_q[DMFS_ETAG_MAX + 2], etag[DMFS_ETAG_MAX];
+	struct http_response resp = {0};
+	struct http_request hr = {.upload = true, .upload_buf = "",
+				  .cap = LIST_BODY_MAX};
+	struct s3_req r = {.method = "PUT"};
+	struct sigv4_kv amz[4], plain[1];
+	int rc = 0;
+
+	if (!fdst || !source) {
+		rc = DMFS_ERR_NOMEM;
+		goto out;
+	}
+	amz[r.namz++] = (struct sigv4_kv){"x-amz-copy-source", source};
+	if (pin && pin->if_match && pin->if_match[0]) {
+		snprintf(etag_q, sizeof(etag_q), "\"%s\"", pin->if_match);
+		amz[r.namz++] = (struct sigv4_kv){"x-amz-copy-source-if-match",
+						  etag_q};
+	}
+	amz[r.namz++] = (struct sigv4_kv){"x-amz-metadata-directive",
+					  "REPLACE"};
+	if (sha256 && sha256[0])
+		amz[r.namz++] = (struct sigv4_kv){"x-amz-meta-dmfs-sha256",
+						  sha256};
+	plain[r.nplain++] = (struct sigv4_kv){"Content-Type",
+					      "application/octet-stream"};
+	r.amz = amz;
+	r.plain = plain;
+	rc = s3_perform(s, "COPY", fdst, fdst, &r, &hr, &resp, d);
+	/* A copy can fail after "200 OK": the verdict is in the body. */
+	if (!rc) {
+		rc = s3_xml_parse_copy_result(resp.body ? resp.body : "",
+					      resp.len, etag, sizeof(etag), d);
+		if (rc)
+			dmfs_log(DMFS_LOG_ERROR,
+				 "S3 COPY %s -> %s failed after 200: %s (%s)",
+				 fsrc, fdst, dmfs_strerror(rc),
+				 d->s3_code[0] ? d->s3_code : "-");
+	}
+out:
+	http_response_free(&resp);
+	free(source);
+	free(fsrc);
+	free(fdst);
+	return rc;
+}
+
+static int s3_del(struct dmfs_store *st, const char *key,
+		  struct dmfs_err_detail *d)
+{
+	struct s3_store *s = (struct s3_store *)st;
+	char *fk = full_key(s, key);
+	struct http_response resp = {0};
+	struct http_request hr = {.cap = LIST_BODY_MAX};
+	struct s3_req r = {.method = "DELETE"};
+	int rc;
+
+	if (!fk)
+		return DMFS_ERR_NOMEM;
+	rc = s3_perform(s, "DELETE", fk, fk, &r, &hr, &resp, d);
+	if (rc == DMFS_ERR_NOT_FOUND)
+		rc = 0;
+	http_response_free(&resp);
+	free(fk);
+	return rc;
+}
+
+static int s3_versioning(struct dmfs_store *st, int *enabled,
+			 struct dmfs_err_detail *d)
+{
+	struct s3_store *s = (struct s3_store *)st;
+	struct http_response resp = {0};
+	struct http_request hr = {.cap = LIST_BODY_MAX};
+	struct s3_req r = {.method = "GET"};
+	struct sigv4_kv q[1] = {{"versioning", ""}};
+	int rc;
+
+	*enabled = 0;
+	r.query = q;
+	r.nquery = 1;
+	rc = s3_perform(s, "GET-VERSIONING", "", s->bucket, &r, &hr, &resp, d);
+	if (!rc)
+		rc = s3_xml_parse_versioning(resp.body ? resp.body : "",
+					     resp.len, enabled);
+	http_response_free(&resp);
+	return rc;
+}
+
+/* Version-listing tokens are "key-marker\nversion-id-marker". */
+static int s3_list_versions(struct dmfs_store *st, const char *prefix,
+			    char **token, struct dmfs_list_page *out,
+			    struct dmfs_err_detail *d)
+{
+	struct s3_store *s = (struct s3_store *)st;
+	struct sigv4_kv q[6];
+	size_t nq = 0;
+	char *fprefix = full_key(s, prefix), *kmark = NULL, *vmark = NULL;
+	char *nk = NULL, *nv = NULL;
+	struct http_response resp = {0};
+	struct http_request hr = {.cap = LIST_BODY_MAX};
+	struct s3_req r = {.method = "GET"};
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!fprefix)
+		return DMFS_ERR_NOMEM;
+	if (*token) {
+		kmark = strdup(*token);
+		/* Keys may hold newlines; version ids cannot. */
+		char *nl = kmark ? strrchr(kmark, '\n') : NULL;
+		if (!kmark) {
+			rc = DMFS_ERR_NOMEM;
+			goto out;
+		}
+		if (nl) {
+			*nl = '\0';
+			vmark = nl + 1;
+		}
+	}
+	q[nq++] = (struct sigv4_kv){"versions", ""};
+	q[nq++] = (struct sigv4_kv){"prefix", fprefix};
+	q[nq++] = (struct sigv4_kv){"max-keys", "1000"};
+	q[nq++] = (struct sigv4_kv){"encoding-type", "url"};
+	if (kmark)
+		q[nq++] = (struct sigv4_kv){"key-marker", kmark};
+	if (vmark && *vmark)
+		q[nq++] = (struct sigv4_kv){"version-id-marker", vmark};
+	r.query = q;
+	r.nquery = nq;
+	rc = s3_perform(s, "LIST-VERSIONS", "", fprefix, &r, &hr, &resp, d);
+	if (!rc)
+		rc = s3_xml_parse_versions(resp.body ? resp.body : "",
+					   resp.len, out, &nk, &nv);
+	if (!rc) {
+		size_t j = 0;
+		for (size_t i = 0; i < out->nobjs; i++) {
+			if (strip_prefix(s, &out->objs[i].key)) {
+				out->objs[j++] = out->objs[i];
+			} else {
+				free(out->objs[i].key);
+				free(out->objs[i].version_id);
+			}
+		}
+		out->nobjs = j;
+	}
+	free(*token);
+	*token = NULL;
+	if (!rc && out->truncated && nk) {
+		size_t n = strlen(nk) + (nv ? strlen(nv) : 0) + 2;
+		*token = malloc(n);
+		if (*token)
+			snprintf(*token, n, "%s\n%s", nk, nv ? nv : "");
+		else
+			rc = DMFS_ERR_NOMEM;
+	}
+out:
+	if (rc)
+		dmfs_list_page_free(out);
+	free(nk);
+	free(nv);
+	free(kmark);
+	http_response_free(&resp);
+	free(fprefix);
+	return rc;
+}
+
 static char *s3_uri(struct dmfs_store *st, const char *key)
 {
 	struct s3_store *s = (struct s3_store *)st;
@@ -502,6 +895,12 @@ static const struct dmfs_store_ops s3_ops = {
 	.get_range = s3_get_range,
 	.uri = s3_uri,
 	.destroy = s3_destroy,
+	.get_stream = s3_get_stream,
+	.put = s3_put,
+	.copy = s3_copy,
+	.del = s3_del,
+	.versioning = s3_versioning,
+	.list_versions = s3_list_versions,
 };
 
 /* Whether a host (without port) is an IP literal or localhost, where

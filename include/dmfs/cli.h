@@ -7,6 +7,13 @@
 
 int cli_mount(int argc, char **argv);
 int cli_umount(int argc, char **argv);
+int cli_snapshot(int argc, char **argv);
+int cli_commit(int argc, char **argv);
+int cli_log(int argc, char **argv);
+int cli_diff(int argc, char **argv);
+int cli_rm_version(int argc, char **argv);
+int cli_gc(int argc, char **argv);
+int cli_fsck(int argc, char **argv);
 void cli_usage(FILE *f);
 
 #endif

@@ -19,6 +19,7 @@
 #include <curl/curl.h>
 
 #include "dmfs/err.h"
+#include "dmfs/store.h"
 
 struct http_opts {
 	long connect_timeout_ms; /* per attempt */
@@ -48,6 +49,16 @@ struct http_request {
 	 * response owns (for listings). */
 	void *buf;
 	size_t cap;
+	/* When not NULL, the 2xx body streams here instead (buf and cap are
+	 * ignored); restarted before every retried attempt. */
+	const struct dmfs_sink *sink;
+	/* Request body (PUT): sent when upload is true; from upload_buf, or
+	 * from upload_fd (borrowed, read with pread from offset 0) when
+	 * upload_buf is NULL.  Re-sent from the start on a retry. */
+	bool upload;
+	const void *upload_buf;
+	int upload_fd;
+	uint64_t upload_len;
 };
 
 struct http_response {
@@ -62,6 +73,8 @@ struct http_response {
 	int64_t content_length; /* -1 if absent */
 	int64_t range_total;	/* from Content-Range ".../TOTAL", -1 */
 	char request_id[128];	/* x-amz-request-id */
+	char meta_sha256[65];	/* x-amz-meta-dmfs-sha256, "" if absent */
+	char version_id[256];	/* x-amz-version-id, "" if absent */
 	int attempts;
 };
 

@@ -15,6 +15,8 @@
 #include "dmfs/bcache.h"
 #include "dmfs/store.h"
 
+#define READER_VID_MAX 256 /* longest version id */
+
 struct reader_opts {
 	size_t block_size;	 /* cache block size */
 	int parallel;		 /* fetch threads */
@@ -37,6 +39,17 @@ void reader_free(struct reader *r);
 int reader_open(struct reader *r, const char *key, const char *etag,
 		uint64_t size, struct rd_file **out)
 	__attribute__((warn_unused_result));
+/*
+ * Open immutable content: the object `key` (at `version_id` when not
+ * NULL), whose bytes are named by content_id ("sha256:<hex>" for a
+ * content object, "version:<key>@<id>" for a pinned version).  Blocks are
+ * cached under content_id, so the same content opened through different
+ * keys shares them.  No If-Match is sent.  Caller frees with reader_close.
+ */
+int reader_open_content(struct reader *r, const char *key,
+			const char *version_id, const char *content_id,
+			uint64_t size, struct rd_file **out)
+	__attribute__((warn_unused_result));
 void reader_close(struct rd_file *f);
 
 /*
@@ -51,6 +64,9 @@ int reader_read(struct rd_file *f, char *buf, size_t len, uint64_t off,
 uint64_t reader_cached_bytes(struct reader *r, const char *key,
 			     const char *etag, uint64_t size);
 
+/* Bytes of content opened with reader_open_content held in the cache. */
+uint64_t reader_content_cached_bytes(struct reader *r, const char *content_id,
+				     uint64_t size);
 /* Fetch every block of an object into the cache and wait (prefetch). */
 int reader_prefetch_all(struct rd_file *f)
 	__attribute__((warn_unused_result));

@@ -22,12 +22,57 @@
 int s3_xml_parse_list(const char *xml, size_t len, struct dmfs_list_page *out);
 
 /*
+ * Parse a ListVersionsResult (ListObjectVersions, no delimiter).  Every
+ * <Version> and <DeleteMarker> becomes one entry of out->objs, in document
+ * order: key (url-decoded when EncodingType is url), version_id (as sent;
+ * "null" for an object written before versioning was enabled), is_latest,
+ * is_delete_marker, mtime; size and etag (quotes stripped) for versions,
+ * 0 and "" for delete markers.  out->next_token stays NULL.  `out` is
+ * overwritten; caller frees with dmfs_list_page_free (version ids
+ * included).
+ * *next_key_marker (url-decoded like keys) and *next_vid_marker (as sent)
+ * receive NextKeyMarker and NextVersionIdMarker of a truncated listing,
+ * NULL when absent or when the listing is complete; caller frees each
+ * with free().  Either pointer may be NULL when not wanted; both are set
+ * to NULL on failure.  Version ids are bounded (1024 bytes) and may not
+ * hold control characters.  Returns 0, DMFS_ERR_PROTOCOL (malformed XML,
+ * another document, an entry without Key or VersionId, a truncated
+ * listing without NextKeyMarker), DMFS_ERR_TOO_BIG, DMFS_ERR_NOMEM.
+ */
+int s3_xml_parse_versions(const char *xml, size_t len,
+			  struct dmfs_list_page *out, char **next_key_marker,
+			  char **next_vid_marker)
+    __attribute__((warn_unused_result));
+
+/*
+ * Parse a VersioningConfiguration (GetBucketVersioning): *enabled is 1 for
+ * <Status>Enabled</Status>, 0 for Suspended or no Status (a bucket never
+ * versioned answers <VersioningConfiguration/>).  Returns 0, or
+ * DMFS_ERR_PROTOCOL (malformed, another document, an unknown Status) with
+ * *enabled unchanged.
+ */
+int s3_xml_parse_versioning(const char *xml, size_t len, int *enabled)
+    __attribute__((warn_unused_result));
+
+/*
+ * Parse the body of a CopyObject answered with 200.  A <CopyObjectResult>
+ * with an <ETag> writes the ETag, quotes stripped, into `etag` (caller-
+ * owned, `etagsz` bytes) and returns 0.  S3 may answer 200 and still fail
+ * the copy: an <Error> body fills d as s3_xml_parse_error does and returns
+ * DMFS_ERR_SERVER (the S3 code in d->s3_code says more: InternalError,
+ * SlowDown...).  Anything else is DMFS_ERR_PROTOCOL, an ETag of etagsz
+ * bytes or more DMFS_ERR_TOO_BIG.  On failure `etag` is "".
+ */
+int s3_xml_parse_copy_result(const char *xml, size_t len, char *etag,
+			     size_t etagsz, struct dmfs_err_detail *d)
+    __attribute__((warn_unused_result));
+
+/*
  * Parse an <Error> body into d->s3_code, d->message, d->request_id (each
  * truncated to its field).  Returns 0 or DMFS_ERR_PROTOCOL (d unchanged
  * then).  An empty body is DMFS_ERR_PROTOCOL.
  */
-int s3_xml_parse_error(const char *xml, size_t len,
-		       struct dmfs_err_detail *d);
+int s3_xml_parse_error(const char *xml, size_t len, struct dmfs_err_detail *d);
 
 /* ISO 8601 "2009-10-12T17:50:30.000Z" to epoch seconds; -1 if malformed. */
 long long s3_xml_parse_time(const char *iso);

@@ -4,7 +4,9 @@
  * A store is a flat namespace of keys (relative to the store root: for
  * s3://bucket/prefix the prefix is already stripped) with the operations a
  * read-only filesystem needs: list with a delimiter and pagination, head, and
- * ranged get.  put/delete/copy come with writing.
+ * ranged get; and what snapshots and versions need: streaming get, put
+ * (optionally conditional), server-side copy, delete, and the object
+ * versions of a versioned bucket.
  *
  * Implementations: store_s3.c (S3 over HTTP) and store_file.c (a local
  * directory laid out as a bucket would be).  All operations are safe to
@@ -26,6 +28,50 @@ struct dmfs_obj_info {
 	uint64_t size;
 	int64_t mtime;		   /* seconds since the epoch */
 	char etag[DMFS_ETAG_MAX];  /* without surrounding quotes */
+	char sha256[65];	   /* hex content hash from the object's
+				      metadata (x-amz-meta-dmfs-sha256) when
+				      a HEAD or GET saw it; "" otherwise */
+	char *version_id;	   /* owned; S3 version id when known */
+	bool is_latest;		   /* list_versions only */
+	bool is_delete_marker;	   /* list_versions only */
+};
+
+/*
+ * Which bytes a read must return.  if_match: fail with DMFS_ERR_CHANGED
+ * when the object no longer has this ETag.  version_id: read this object
+ * version (a versioned bucket).  Either may be NULL or "".
+ */
+struct dmfs_pin {
+	const char *if_match;
+	const char *version_id;
+};
+
+/*
+ * A streaming body consumer.  data(ctx, p, n) gets the body in order and
+ * returns 0 to go on or DMFS_ERR_* to abort; restart(ctx) is called before
+ * a retried attempt, so the consumer starts over (may be NULL when data
+ * can be re-received harmlessly, which it usually cannot).
+ */
+struct dmfs_sink {
+	int (*data)(void *ctx, const void *p, size_t n);
+	void (*restart)(void *ctx);
+	void *ctx;
+};
+
+/* What to upload: a buffer (fd < 0) or `len` bytes of a file from offset
+ * 0 (fd >= 0; borrowed, read with pread). */
+struct dmfs_put_src {
+	const void *buf;
+	int fd;
+	uint64_t len;
+};
+
+struct dmfs_put_opts {
+	bool if_none_match;	/* fail with DMFS_ERR_EXISTS if the key exists
+				   (If-None-Match: *; exact where the server
+				   honours it, see refs.c for the rest) */
+	const char *sha256;	/* hex; stored as x-amz-meta-dmfs-sha256 */
+	const char *content_type; /* NULL: application/octet-stream */
 };
 
 /* One page of a listing.  Everything in it is owned by the page. */
@@ -57,16 +103,58 @@ struct dmfs_store_ops {
 		    struct dmfs_obj_info *out, struct dmfs_err_detail *d);
 	/*
 	 * Read `len` bytes at `off` into `buf` (caller-owned, >= len bytes).
-	 * When `if_match` is not NULL the read fails with DMFS_ERR_CHANGED if
-	 * the object no longer has that ETag.  `*got` is the number of bytes
+	 * pin (may be NULL) names the bytes: with if_match the read fails
+	 * with DMFS_ERR_CHANGED if the object no longer has that ETag; with
+	 * version_id it reads that version.  `*got` is the number of bytes
 	 * stored (short only at end of object).  Error bodies never reach buf.
 	 */
 	int (*get_range)(struct dmfs_store *st, const char *key,
-			 const char *if_match, uint64_t off, size_t len,
+			 const struct dmfs_pin *pin, uint64_t off, size_t len,
 			 void *buf, size_t *got, struct dmfs_err_detail *d);
 	/* A URI naming the key, for xattrs ("s3://bucket/prefix/key").
 	 * Caller frees with free(). NULL on allocation failure. */
 	char *(*uri)(struct dmfs_store *st, const char *key);
+	/*
+	 * Stream a whole object (pin as for get_range) into sink.  When info
+	 * is not NULL it receives size, ETag, mtime, sha256 metadata and
+	 * version id from the response (caller frees with
+	 * dmfs_obj_info_clear).
+	 */
+	int (*get_stream)(struct dmfs_store *st, const char *key,
+			  const struct dmfs_pin *pin, const struct dmfs_sink *sink,
+			  struct dmfs_obj_info *info, struct dmfs_err_detail *d);
+	/* Upload an object.  out (may be NULL) receives the new ETag and
+	 * version id (caller frees with dmfs_obj_info_clear).  Returns
+	 * DMFS_ERR_EXISTS when if_none_match and the key exists. */
+	int (*put)(struct dmfs_store *st, const char *key,
+		   const struct dmfs_put_src *src, const struct dmfs_put_opts *o,
+		   struct dmfs_obj_info *out, struct dmfs_err_detail *d);
+	/*
+	 * Server-side copy of src_key (pinned by pin: the copy fails with
+	 * DMFS_ERR_CHANGED when the source no longer has pin->if_match) to
+	 * dst_key, storing sha256 (may be NULL) as metadata.
+	 */
+	int (*copy)(struct dmfs_store *st, const char *src_key,
+		    const struct dmfs_pin *pin, const char *dst_key,
+		    const char *sha256, struct dmfs_err_detail *d);
+	/* Delete a key (the latest version on a versioned bucket).  Deleting
+	 * a missing key succeeds. */
+	int (*del)(struct dmfs_store *st, const char *key,
+		   struct dmfs_err_detail *d);
+	/* Whether the bucket keeps object versions (1) or not (0). */
+	int (*versioning)(struct dmfs_store *st, int *enabled,
+			  struct dmfs_err_detail *d);
+	/*
+	 * One page of object versions under prefix (no delimiter), in key
+	 * order, newest version first within a key; version_id,
+	 * is_latest and is_delete_marker are set.  *token is NULL for the
+	 * first page; on return it is the next page's token or NULL at the
+	 * end (caller frees with free()).  DMFS_ERR_UNSUPPORTED where the
+	 * store has no versions.
+	 */
+	int (*list_versions)(struct dmfs_store *st, const char *prefix,
+			     char **token, struct dmfs_list_page *out,
+			     struct dmfs_err_detail *d);
 	/* Free the store and everything it owns. */
 	void (*destroy)(struct dmfs_store *st);
 };
@@ -79,5 +167,30 @@ struct dmfs_store {
 void dmfs_list_page_free(struct dmfs_list_page *p);
 /* Free the key an info owns and zero it.  Cannot fail; NULL-safe. */
 void dmfs_obj_info_clear(struct dmfs_obj_info *o);
+
+/*
+ * Read a whole small object into memory (refs, saved queries).  Fails with
+ * DMFS_ERR_TOO_BIG beyond max bytes.  *out is NUL-terminated; caller frees
+ * with free().
+ */
+int dmfs_store_get_all(struct dmfs_store *st, const char *key, size_t max,
+		       char **out, size_t *len, struct dmfs_err_detail *d)
+	__attribute__((warn_unused_result));
+
+/*
+ * Download an object into fd (truncated first; written from offset 0),
+ * computing its sha256 on the way (sha_hex may be NULL).  info as for
+ * get_stream (may be NULL).
+ */
+int dmfs_store_get_to_fd(struct dmfs_store *st, const char *key,
+			 const struct dmfs_pin *pin, int fd, char sha_hex[65],
+			 struct dmfs_obj_info *info, struct dmfs_err_detail *d)
+	__attribute__((warn_unused_result));
+
+/* sha256 of an object's bytes, read through get_stream.  info as there. */
+int dmfs_store_hash(struct dmfs_store *st, const char *key,
+		    const struct dmfs_pin *pin, char sha_hex[65],
+		    struct dmfs_obj_info *info, struct dmfs_err_detail *d)
+	__attribute__((warn_unused_result));
 
 #endif

@@ -193,6 +193,17 @@ t_mount() {
 	mountpoint -q "$mnt" || t_fail "$mnt is not a mount point after dmfs mount returned"
 }
 
+# t_dmfs CMD [ARGS...]: a store command (snapshot, commit, log, ...) on the
+# test's store with its cache and endpoint: "$DMFS" CMD "$T_STORE" ARGS -o ...
+# The store is the first argument after CMD; CACHE overrides the cache dir.
+t_dmfs() {
+	local cmd=$1 opts
+	shift
+	opts="cache_dir=${CACHE:-$T_ROOT/cache}"
+	[ -n "$T_MOUNT_OPTS" ] && opts+=",$T_MOUNT_OPTS"
+	"$DMFS" "$cmd" "$T_STORE" "$@" -o "$opts"
+}
+
 t_umount() {
 	local i
 	for i in 1 2 3 4 5 6 7 8 9 10; do

@@ -1,9 +1,11 @@
 /*
  * test_s3_xml.c - the XML parsers of S3 answers.
  *
- * The listings of examples 1, 3 and 4 and the NoSuchKey error are the
+ * The listings of examples 1, 3 and 4, the version listing, the
+ * versioning states, the copy result and the NoSuchKey error are the
  * sample responses published by AWS (Amazon S3 API Reference,
- * ListObjectsV2 and "Error responses").  The rest is what real keys look
+ * ListObjectsV2, ListObjectVersions, GetBucketVersioning, CopyObject and
+ * "Error responses").  The rest is what real keys look
  * like (entities, unicode, newlines, "+"), what hostile or broken servers
  * send, and every bound.  Run under ASan: every failure path must free
  * what it built.
@@ -796,6 +798,682 @@ static void test_hostile_dtd(void)
 		   DMFS_ERR_PROTOCOL);
 }
 
+/* --- ListVersionsResult -------------------------------------------------- */
+
+static int parse_versions(const char *xml, struct dmfs_list_page *p, char **nk,
+			  char **nv)
+{
+	return s3_xml_parse_versions(xml, strlen(xml), p, nk, nv);
+}
+
+/* Something no parser would return, to see that the markers are reset. */
+static char not_a_marker[] = "stale";
+
+static void check_versions_fails(const char *xml, size_t len, int want,
+				 int line)
+{
+	struct dmfs_list_page p;
+	char *nk = not_a_marker, *nv = not_a_marker;
+	int rc = s3_xml_parse_versions(xml, len, &p, &nk, &nv);
+
+	if (rc != want)
+		fprintf(stderr, "  (case at line %d: rc %d, want %d)\n", line,
+			rc, want);
+	CHECK(rc == want);
+	CHECK(page_is_empty(&p));
+	CHECK(nk == NULL && nv == NULL);
+	dmfs_list_page_free(&p);
+}
+
+#define VERSIONS_FAILS(xml, want)                                              \
+	check_versions_fails((xml), strlen(xml), (want), __LINE__)
+
+/* One entry of a version listing, checked field by field. */
+static void check_version(const struct dmfs_obj_info *o, const char *key,
+			  const char *vid, int latest, int dm, uint64_t size,
+			  long long mtime, const char *etag, int line)
+{
+	int ok = o->key && strcmp(o->key, key) == 0 && o->version_id &&
+		 strcmp(o->version_id, vid) == 0 && o->is_latest == latest &&
+		 o->is_delete_marker == dm && o->size == size &&
+		 o->mtime == mtime && strcmp(o->etag, etag) == 0;
+
+	if (!ok)
+		fprintf(stderr,
+			"  (entry at line %d: %s %s latest %d dm %d size %llu "
+			"mtime %lld etag %s)\n",
+			line, o->key ? o->key : "(null)",
+			o->version_id ? o->version_id : "(null)", o->is_latest,
+			o->is_delete_marker, (unsigned long long)o->size,
+			(long long)o->mtime, o->etag);
+	CHECK(ok);
+}
+
+#define VERSION_IS(o, key, vid, latest, dm, size, mtime, etag)                 \
+	check_version((o), (key), (vid), (latest), (dm), (size), (mtime),      \
+		      (etag), __LINE__)
+
+/*
+ * The sample response of ListObjectVersions (Amazon S3 API Reference,
+ * example 1): versions and delete markers interleaved, in key order.  AWS
+ * writes the namespace without its final slash; it does not matter here.
+ */
+static void test_aws_example_versions(void)
+{
+	static const char xml[] = XML_DECL
+	    "<ListVersionsResult "
+	    "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01\">\n"
+	    "    <Name>bucket</Name>\n"
+	    "    <Prefix>my</Prefix>\n"
+	    "    <KeyMarker/>\n"
+	    "    <VersionIdMarker/>\n"
+	    "    <MaxKeys>5</MaxKeys>\n"
+	    "    <IsTruncated>false</IsTruncated>\n"
+	    "    <Version>\n"
+	    "        <Key>my-image.jpg</Key>\n"
+	    "        <VersionId>3/L4kqtJl40Nr8X8gdRQBpUMLUo</VersionId>\n"
+	    "        <IsLatest>true</IsLatest>\n"
+	    "         <LastModified>2009-10-12T17:50:30.000Z</LastModified>\n"
+	    "        "
+	    "<ETag>&quot;fba9dede5f27731c9771645a39863328&quot;</ETag>\n"
+	    "        <Size>434234</Size>\n"
+	    "        <StorageClass>STANDARD</StorageClass>\n"
+	    "        <Owner>\n"
+	    "            "
+	    "<ID>75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7"
+	    "c6caea54ba06a</ID>\n"
+	    "            <DisplayName>mtd@amazon.com</DisplayName>\n"
+	    "        </Owner>\n"
+	    "    </Version>\n"
+	    "    <DeleteMarker>\n"
+	    "        <Key>my-second-image.jpg</Key>\n"
+	    "        <VersionId>03jpff543dhffds434rfdsFDN943fdsFkdmqnh892"
+	    "</VersionId>\n"
+	    "        <IsLatest>true</IsLatest>\n"
+	    "        <LastModified>2009-11-12T17:50:30.000Z</LastModified>\n"
+	    "        <Owner>\n"
+	    "            "
+	    "<ID>75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7"
+	    "c6caea54ba06a</ID>\n"
+	    "            <DisplayName>mtd@amazon.com</DisplayName>\n"
+	    "        </Owner>    \n"
+	    "    </DeleteMarker>\n"
+	    "    <Version>\n"
+	    "        <Key>my-second-image.jpg</Key>\n"
+	    "        "
+	    "<VersionId>QUpfdndhfd8438MNFDN93jdnJFkdmqnh893</VersionId>\n"
+	    "        <IsLatest>false</IsLatest>\n"
+	    "        <LastModified>2009-10-10T17:50:30.000Z</LastModified>\n"
+	    "        "
+	    "<ETag>&quot;9b2cf535f27731c974343645a3985328&quot;</ETag>\n"
+	    "        <Size>166434</Size>\n"
+	    "        <StorageClass>STANDARD</StorageClass>\n"
+	    "        <Owner>\n"
+	    "            "
+	    "<ID>75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7"
+	    "c6caea54ba06a</ID>\n"
+	    "            <DisplayName>mtd@amazon.com</DisplayName>\n"
+	    "        </Owner>\n"
+	    "    </Version>\n"
+	    "    <DeleteMarker>\n"
+	    "        <Key>my-third-image.jpg</Key>\n"
+	    "        <VersionId>03jpff543dhffds434rfdsFDN943fdsFkdmqnh892"
+	    "</VersionId>\n"
+	    "        <IsLatest>true</IsLatest>\n"
+	    "        <LastModified>2009-10-15T17:50:30.000Z</LastModified>\n"
+	    "        <Owner>\n"
+	    "            "
+	    "<ID>75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7"
+	    "c6caea54ba06a</ID>\n"
+	    "            <DisplayName>mtd@amazon.com</DisplayName>\n"
+	    "        </Owner>    \n"
+	    "    </DeleteMarker>   \n"
+	    "    <Version>\n"
+	    "        <Key>my-third-image.jpg</Key>\n"
+	    "        <VersionId>UIORUnfndfhnw89493jJFJ</VersionId>\n"
+	    "        <IsLatest>false</IsLatest>\n"
+	    "        <LastModified>2009-10-11T12:50:30.000Z</LastModified>\n"
+	    "        "
+	    "<ETag>&quot;772cf535f27731c974343645a3985328&quot;</ETag>\n"
+	    "        <Size>64</Size>\n"
+	    "        <StorageClass>STANDARD</StorageClass>\n"
+	    "        <Owner>\n"
+	    "            "
+	    "<ID>75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7"
+	    "c6caea54ba06a</ID>\n"
+	    "            <DisplayName>mtd@amazon.com</DisplayName>\n"
+	    "        </Owner>\n"
+	    "     </Version>\n"
+	    "</ListVersionsResult>\n";
+	struct dmfs_list_page p;
+	char *nk = not_a_marker, *nv = not_a_marker;
+
+	CHECK(parse_versions(xml, &p, &nk, &nv) == 0);
+	CHECK(!p.truncated);
+	CHECK(nk == NULL && nv == NULL);
+	CHECK(p.next_token == NULL);
+	CHECK(p.nprefixes == 0 && p.prefixes == NULL);
+	CHECK(p.nobjs == 5);
+	if (p.nobjs == 5) {
+		VERSION_IS(&p.objs[0], "my-image.jpg",
+			   "3/L4kqtJl40Nr8X8gdRQBpUMLUo", 1, 0, 434234,
+			   1255369830, "fba9dede5f27731c9771645a39863328");
+		VERSION_IS(&p.objs[1], "my-second-image.jpg",
+			   "03jpff543dhffds434rfdsFDN943fdsFkdmqnh892", 1, 1, 0,
+			   1258048230, "");
+		VERSION_IS(&p.objs[2], "my-second-image.jpg",
+			   "QUpfdndhfd8438MNFDN93jdnJFkdmqnh893", 0, 0, 166434,
+			   1255197030, "9b2cf535f27731c974343645a3985328");
+		VERSION_IS(&p.objs[3], "my-third-image.jpg",
+			   "03jpff543dhffds434rfdsFDN943fdsFkdmqnh892", 1, 1, 0,
+			   1255629030, "");
+		VERSION_IS(&p.objs[4], "my-third-image.jpg",
+			   "UIORUnfndfhnw89493jJFJ", 0, 0, 64, 1255265430,
+			   "772cf535f27731c974343645a3985328");
+	}
+	dmfs_list_page_free(&p);
+	CHECK(page_is_empty(&p));
+}
+
+/*
+ * "null" is the version id of an object written before versioning was
+ * enabled (or while it was suspended), and a legal marker.  The markers
+ * of a truncated page are handed out; those of a complete one are not.
+ */
+static void test_versions_null_and_markers(void)
+{
+	static const char truncated[] =
+	    "<ListVersionsResult xmlns=\"" S3_NS "\">"
+	    "<IsTruncated>true</IsTruncated>"
+	    "<NextKeyMarker>b.txt</NextKeyMarker>"
+	    "<NextVersionIdMarker>null</NextVersionIdMarker>"
+	    "<Version><Key>a.txt</Key><VersionId>v2</VersionId>"
+	    "<IsLatest>true</IsLatest><Size>2</Size></Version>"
+	    "<Version><Key>a.txt</Key><VersionId>null</VersionId>"
+	    "<IsLatest>false</IsLatest><Size>1</Size></Version>"
+	    "<Version><Key>b.txt</Key><VersionId>null</VersionId>"
+	    "<IsLatest>true</IsLatest><Size>3</Size></Version>"
+	    "</ListVersionsResult>";
+	struct dmfs_list_page p;
+	char *nk = NULL, *nv = NULL;
+
+	CHECK(parse_versions(truncated, &p, &nk, &nv) == 0);
+	CHECK(p.truncated);
+	CHECK_STR(nk, "b.txt");
+	CHECK_STR(nv, "null");
+	CHECK(p.next_token == NULL);
+	CHECK(p.nobjs == 3);
+	if (p.nobjs == 3) {
+		VERSION_IS(&p.objs[0], "a.txt", "v2", 1, 0, 2, 0, "");
+		VERSION_IS(&p.objs[1], "a.txt", "null", 0, 0, 1, 0, "");
+		VERSION_IS(&p.objs[2], "b.txt", "null", 1, 0, 3, 0, "");
+	}
+	dmfs_list_page_free(&p);
+	free(nk);
+	free(nv);
+
+	/* Markers not wanted: still parsed, nothing leaks (ASan). */
+	CHECK(parse_versions(truncated, &p, NULL, NULL) == 0);
+	CHECK(p.nobjs == 3 && p.truncated);
+	dmfs_list_page_free(&p);
+
+	/* A complete listing hands out no marker, even if sent. */
+	nk = nv = not_a_marker;
+	CHECK(parse_versions("<ListVersionsResult>"
+			     "<NextKeyMarker>k</NextKeyMarker>"
+			     "<NextVersionIdMarker>v</NextVersionIdMarker>"
+			     "<IsTruncated>false</IsTruncated>"
+			     "</ListVersionsResult>",
+			     &p, &nk, &nv) == 0);
+	CHECK(nk == NULL && nv == NULL);
+	CHECK(page_is_empty(&p));
+	dmfs_list_page_free(&p);
+
+	/* Truncated with a key marker only: still a way on. */
+	nk = nv = not_a_marker;
+	CHECK(parse_versions("<ListVersionsResult>"
+			     "<IsTruncated>true</IsTruncated>"
+			     "<NextKeyMarker>k</NextKeyMarker>"
+			     "<NextVersionIdMarker/>"
+			     "</ListVersionsResult>",
+			     &p, &nk, &nv) == 0);
+	CHECK_STR(nk, "k");
+	CHECK(nv == NULL);
+	dmfs_list_page_free(&p);
+	free(nk);
+
+	/* Truncated without a key marker: nowhere to go on from. */
+	VERSIONS_FAILS("<ListVersionsResult><IsTruncated>true</IsTruncated>"
+		       "<NextVersionIdMarker>v</NextVersionIdMarker>"
+		       "<Version><Key>a</Key><VersionId>v</VersionId>"
+		       "</Version></ListVersionsResult>",
+		       DMFS_ERR_PROTOCOL);
+	VERSIONS_FAILS("<ListVersionsResult><IsTruncated>true</IsTruncated>"
+		       "<NextKeyMarker></NextKeyMarker>"
+		       "</ListVersionsResult>",
+		       DMFS_ERR_PROTOCOL);
+	VERSIONS_FAILS("<ListVersionsResult><IsTruncated>maybe</IsTruncated>"
+		       "</ListVersionsResult>",
+		       DMFS_ERR_PROTOCOL);
+	VERSIONS_FAILS("<ListVersionsResult><IsTruncated>true</IsTruncated>"
+		       "<NextKeyMarker>a</NextKeyMarker>"
+		       "<NextKeyMarker>b</NextKeyMarker>"
+		       "</ListVersionsResult>",
+		       DMFS_ERR_PROTOCOL);
+	VERSIONS_FAILS("<ListVersionsResult><IsTruncated>true</IsTruncated>"
+		       "<NextKeyMarker>a</NextKeyMarker>"
+		       "<NextVersionIdMarker>v\x01</NextVersionIdMarker>"
+		       "</ListVersionsResult>",
+		       DMFS_ERR_PROTOCOL);
+}
+
+/*
+ * encoding-type=url: keys and NextKeyMarker are percent-encoded (the
+ * EncodingType element may come last); version ids and the version-id
+ * marker are not, so their "+", "/" and "%2B" stay as sent.
+ */
+static void test_versions_url_encoding(void)
+{
+	static const char xml[] =
+	    "<ListVersionsResult xmlns=\"" S3_NS "\">"
+	    "<Prefix>d%C3%A9j%C3%A0</Prefix>"
+	    "<KeyMarker>old%2Bmarker</KeyMarker>"
+	    "<IsTruncated>true</IsTruncated>"
+	    "<NextKeyMarker>next+key%0A%26%C3%A9</NextKeyMarker>"
+	    "<NextVersionIdMarker>a+b/c%2B=</NextVersionIdMarker>"
+	    "<Version><Key>d%C3%A9j%C3%A0/%E6%97%A5%E6%9C%AC%F0%9F%98%80</Key>"
+	    "<VersionId>3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY+MTRCxf3vjVBH40Nr8X8"
+	    "gdRQBpUMLUo</VersionId><IsLatest>true</IsLatest>"
+	    "<Size>1</Size></Version>"
+	    "<DeleteMarker><Key>R%26D+%3Cdraft%3E%0Aline+two</Key>"
+	    "<VersionId>x%2By</VersionId><IsLatest>true</IsLatest>"
+	    "</DeleteMarker>"
+	    "<Version><Key>R%26D+%3Cdraft%3E%0Aline+two</Key>"
+	    "<VersionId>null</VersionId><IsLatest>false</IsLatest>"
+	    "<Size>2</Size></Version>"
+	    "<Version><Key>100%25 &amp; my%2Bfile</Key>"
+	    "<VersionId>v</VersionId><Size>3</Size></Version>"
+	    "<EncodingType>url</EncodingType>"
+	    "</ListVersionsResult>";
+	struct dmfs_list_page p;
+	char *nk = NULL, *nv = NULL;
+
+	CHECK(parse_versions(xml, &p, &nk, &nv) == 0);
+	CHECK(p.truncated);
+	CHECK_STR(nk, "next key\n&\xc3\xa9");
+	CHECK_STR(nv, "a+b/c%2B=");
+	CHECK(p.nobjs == 4);
+	if (p.nobjs == 4) {
+		VERSION_IS(&p.objs[0],
+			   "d\xc3\xa9j\xc3\xa0/\xe6\x97\xa5\xe6\x9c\xac"
+			   "\xf0\x9f\x98\x80",
+			   "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY+MTRCxf3vjVBH40Nr8"
+			   "X8gdRQBpUMLUo",
+			   1, 0, 1, 0, "");
+		VERSION_IS(&p.objs[1], "R&D <draft>\nline two", "x%2By", 1, 1,
+			   0, 0, "");
+		VERSION_IS(&p.objs[2], "R&D <draft>\nline two", "null", 0, 0, 2,
+			   0, "");
+		/* IsLatest missing reads as false. */
+		VERSION_IS(&p.objs[3], "100% & my+file", "v", 0, 0, 3, 0, "");
+	}
+	dmfs_list_page_free(&p);
+	free(nk);
+	free(nv);
+
+	/* Without EncodingType, the same text is taken literally. */
+	CHECK(parse_versions("<ListVersionsResult>"
+			     "<IsTruncated>true</IsTruncated>"
+			     "<NextKeyMarker> a+b%2B </NextKeyMarker>"
+			     "<Version><Key>my+file%2B1.txt</Key>"
+			     "<VersionId>v</VersionId></Version>"
+			     "</ListVersionsResult>",
+			     &p, &nk, &nv) == 0);
+	/* A key marker is a key: its blanks are part of it. */
+	CHECK_STR(nk, " a+b%2B ");
+	CHECK(nv == NULL);
+	if (p.nobjs == 1)
+		CHECK_STR(p.objs[0].key, "my+file%2B1.txt");
+	CHECK(p.nobjs == 1);
+	dmfs_list_page_free(&p);
+	free(nk);
+
+	/* Entities, unicode and newlines without url encoding. */
+	CHECK(parse_versions("<ListVersionsResult>"
+			     "<Version><Key>R&amp;D &lt;x&gt;&#10;donn&#233;es"
+			     "</Key><VersionId>v</VersionId></Version>"
+			     "</ListVersionsResult>",
+			     &p, NULL, NULL) == 0);
+	CHECK(p.nobjs == 1);
+	if (p.nobjs == 1)
+		CHECK_STR(p.objs[0].key, "R&D <x>\ndonn\xc3\xa9"
+					 "es");
+	dmfs_list_page_free(&p);
+
+	/* Broken escapes in a key or in the key marker. */
+	VERSIONS_FAILS("<ListVersionsResult><EncodingType>url</EncodingType>"
+		       "<Version><Key>bad%G1</Key><VersionId>v</VersionId>"
+		       "</Version></ListVersionsResult>",
+		       DMFS_ERR_PROTOCOL);
+	VERSIONS_FAILS("<ListVersionsResult><IsTruncated>true</IsTruncated>"
+		       "<NextKeyMarker>nul%00</NextKeyMarker>"
+		       "<EncodingType>url</EncodingType></ListVersionsResult>",
+		       DMFS_ERR_PROTOCOL);
+	VERSIONS_FAILS("<ListVersionsResult><EncodingType>base64"
+		       "</EncodingType></ListVersionsResult>",
+		       DMFS_ERR_PROTOCOL);
+}
+
+/* The three spellings of the namespace read the same. */
+static void test_versions_namespaces(void)
+{
+	static const char none[] =
+	    "<ListVersionsResult><IsTruncated>true</IsTruncated>"
+	    "<NextKeyMarker>k</NextKeyMarker>"
+	    "<NextVersionIdMarker>nv</NextVersionIdMarker>"
+	    "<Version><Key>a</Key><VersionId>v1</VersionId>"
+	    "<IsLatest>true</IsLatest><ETag>&#34;e&#34;</ETag>"
+	    "<Size>5</Size></Version>"
+	    "<DeleteMarker><Key>b</Key><VersionId>null</VersionId>"
+	    "<IsLatest>false</IsLatest></DeleteMarker>"
+	    "</ListVersionsResult>";
+	static const char dflt[] =
+	    "<ListVersionsResult xmlns=\"" S3_NS "\">"
+	    "<IsTruncated>true</IsTruncated>"
+	    "<NextKeyMarker>k</NextKeyMarker>"
+	    "<NextVersionIdMarker>nv</NextVersionIdMarker>"
+	    "<Version><Key>a</Key><VersionId>v1</VersionId>"
+	    "<IsLatest>true</IsLatest><ETag>\"e\"</ETag>"
+	    "<Size>5</Size></Version>"
+	    "<DeleteMarker><Key>b</Key><VersionId>null</VersionId>"
+	    "<IsLatest>false</IsLatest></DeleteMarker>"
+	    "</ListVersionsResult>";
+	static const char prefixed[] =
+	    "<s3:ListVersionsResult xmlns:s3=\"" S3_NS "\">"
+	    "<s3:IsTruncated>true</s3:IsTruncated>"
+	    "<s3:NextKeyMarker>k</s3:NextKeyMarker>"
+	    "<s3:NextVersionIdMarker>nv</s3:NextVersionIdMarker>"
+	    "<s3:Version><s3:Key>a</s3:Key><s3:VersionId>v1</s3:VersionId>"
+	    "<s3:IsLatest>true</s3:IsLatest><s3:ETag>&quot;e&quot;</s3:ETag>"
+	    "<s3:Size>5</s3:Size></s3:Version>"
+	    "<s3:DeleteMarker><s3:Key>b</s3:Key>"
+	    "<s3:VersionId>null</s3:VersionId>"
+	    "<s3:IsLatest>false</s3:IsLatest></s3:DeleteMarker>"
+	    "</s3:ListVersionsResult>";
+	const char *docs[] = {none, dflt, prefixed};
+
+	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		struct dmfs_list_page p;
+		char *nk = NULL, *nv = NULL;
+
+		CHECK(parse_versions(docs[i], &p, &nk, &nv) == 0);
+		CHECK(p.truncated);
+		CHECK_STR(nk, "k");
+		CHECK_STR(nv, "nv");
+		CHECK(p.nobjs == 2);
+		if (p.nobjs == 2) {
+			VERSION_IS(&p.objs[0], "a", "v1", 1, 0, 5, 0, "e");
+			VERSION_IS(&p.objs[1], "b", "null", 0, 1, 0, 0, "");
+		}
+		dmfs_list_page_free(&p);
+		free(nk);
+		free(nv);
+	}
+	VERSIONS_FAILS("<s3:ListVersionsResult></s3:ListVersionsResult>",
+		       DMFS_ERR_PROTOCOL);
+}
+
+/*
+ * Position, not name: a VersionId under Owner, a Key at the top, a
+ * Version inside something else, the Contents of the other listing, the
+ * Size and ETag a delete marker does not have, are nobody's.
+ */
+static void test_versions_nesting(void)
+{
+	static const char xml[] =
+	    "<ListVersionsResult>"
+	    "<Key>top-key</Key><VersionId>top-vid</VersionId>"
+	    "<KeyMarker>km</KeyMarker><VersionIdMarker>vm</VersionIdMarker>"
+	    "<IsTruncated>false</IsTruncated>"
+	    "<Contents><Key>not-a-version</Key></Contents>"
+	    "<CommonPrefixes><Prefix>p/</Prefix></CommonPrefixes>"
+	    "<Version><Key>a</Key>"
+	    "<Owner><ID>o</ID><VersionId>owner-vid</VersionId>"
+	    "<IsLatest>garbage</IsLatest></Owner>"
+	    "<VersionId>real</VersionId>"
+	    "<RestoreStatus><Key>x</Key></RestoreStatus>"
+	    "<Size>7</Size></Version>"
+	    "<DeleteMarker><Key>b</Key><VersionId>dm</VersionId>"
+	    "<Size>99</Size><ETag>\"ignored\"</ETag></DeleteMarker>"
+	    "<Extra><Version><Key>deep</Key><VersionId>d</VersionId>"
+	    "</Version></Extra>"
+	    "</ListVersionsResult>";
+	struct dmfs_list_page p;
+
+	CHECK(parse_versions(xml, &p, NULL, NULL) == 0);
+	CHECK(p.nprefixes == 0);
+	CHECK(p.nobjs == 2);
+	if (p.nobjs == 2) {
+		VERSION_IS(&p.objs[0], "a", "real", 0, 0, 7, 0, "");
+		VERSION_IS(&p.objs[1], "b", "dm", 0, 1, 0, 0, "");
+	}
+	dmfs_list_page_free(&p);
+}
+
+/* Text in pieces: well over 64 KiB of entity-laden keys and ids. */
+static void test_versions_in_pieces(void)
+{
+	struct sbuf b = {0};
+	struct dmfs_list_page p;
+	enum { N = 2000 };
+
+	sb_printf(&b, "<ListVersionsResult xmlns=\"%s\">", S3_NS);
+	for (int i = 0; i < N; i++)
+		sb_printf(&b,
+			  "<%s><Key>k&amp;%d&#233;</Key>"
+			  "<VersionId>v&#43;%d</VersionId>"
+			  "<IsLatest>%s</IsLatest></%s>",
+			  i % 3 ? "Version" : "DeleteMarker", i, i,
+			  i % 2 ? "true" : "false",
+			  i % 3 ? "Version" : "DeleteMarker");
+	sb_printf(&b, "</ListVersionsResult>");
+	CHECK(b.len > 2 * 64 * 1024);
+	CHECK(s3_xml_parse_versions(b.s, b.len, &p, NULL, NULL) == 0);
+	CHECK(p.nobjs == N);
+	if (p.nobjs == N) {
+		int bad = 0;
+
+		for (int i = 0; i < N; i++) {
+			char key[64], vid[64];
+
+			snprintf(key, sizeof(key), "k&%d\xc3\xa9", i);
+			snprintf(vid, sizeof(vid), "v+%d", i);
+			if (strcmp(p.objs[i].key, key) != 0 ||
+			    strcmp(p.objs[i].version_id, vid) != 0 ||
+			    p.objs[i].is_latest != (i % 2 == 1) ||
+			    p.objs[i].is_delete_marker != (i % 3 == 0))
+				bad++;
+		}
+		CHECK(bad == 0);
+	}
+	dmfs_list_page_free(&p);
+	free(b.s);
+}
+
+static char *vid_doc(size_t len, const char *where)
+{
+	struct sbuf b = {0};
+	char *id = malloc(len + 1);
+
+	if (!id)
+		abort();
+	memset(id, 'v', len);
+	id[len] = '\0';
+	if (strcmp(where, "marker") == 0)
+		sb_printf(&b,
+			  "<ListVersionsResult><IsTruncated>true</IsTruncated>"
+			  "<NextKeyMarker>k</NextKeyMarker>"
+			  "<NextVersionIdMarker>%s</NextVersionIdMarker>"
+			  "</ListVersionsResult>",
+			  id);
+	else
+		sb_printf(&b,
+			  "<ListVersionsResult><Version><Key>k</Key>"
+			  "<VersionId>%s</VersionId></Version>"
+			  "</ListVersionsResult>",
+			  id);
+	free(id);
+	return b.s;
+}
+
+static void test_bad_versions(void)
+{
+	static const char good[] =
+	    "<ListVersionsResult><IsTruncated>true</IsTruncated>"
+	    "<NextKeyMarker>b</NextKeyMarker>"
+	    "<NextVersionIdMarker>v</NextVersionIdMarker>"
+	    "<Version><Key>a</Key><VersionId>1</VersionId></Version>"
+	    "<DeleteMarker><Key>b</Key><VersionId>2</VersionId>"
+	    "</DeleteMarker></ListVersionsResult>";
+	struct dmfs_list_page p;
+	char *nk, *nv, *doc;
+
+	/* Every cut of a good document fails, leaving nothing behind. */
+	for (size_t cut = 0; cut < sizeof(good) - 1; cut++)
+		check_versions_fails(good, cut, DMFS_ERR_PROTOCOL, __LINE__);
+	nk = nv = NULL;
+	CHECK(s3_xml_parse_versions(good, sizeof(good) - 1, &p, &nk, &nv) == 0);
+	CHECK(p.nobjs == 2);
+	CHECK_STR(nk, "b");
+	CHECK_STR(nv, "v");
+	dmfs_list_page_free(&p);
+	free(nk);
+	free(nv);
+	check_versions_fails(NULL, 0, DMFS_ERR_PROTOCOL, __LINE__);
+
+	/* Not a version listing. */
+	VERSIONS_FAILS("not xml", DMFS_ERR_PROTOCOL);
+	VERSIONS_FAILS("<ListBucketResult><Contents><Key>a</Key></Contents>"
+		       "</ListBucketResult>",
+		       DMFS_ERR_PROTOCOL);
+	VERSIONS_FAILS("<Error><Code>NoSuchBucket</Code></Error>",
+		       DMFS_ERR_PROTOCOL);
+	VERSIONS_FAILS("<html><body>502 Bad Gateway</body></html>",
+		       DMFS_ERR_PROTOCOL);
+
+	/* Entries that cannot be read back. */
+	VERSIONS_FAILS("<ListVersionsResult><Version><Key>a</Key></Version>"
+		       "</ListVersionsResult>",
+		       DMFS_ERR_PROTOCOL);
+	VERSIONS_FAILS("<ListVersionsResult><DeleteMarker><Key>a</Key>"
+		       "</DeleteMarker></ListVersionsResult>",
+		       DMFS_ERR_PROTOCOL);
+	VERSIONS_FAILS("<ListVersionsResult><Version>"
+		       "<VersionId>v</VersionId></Version>"
+		       "</ListVersionsResult>",
+		       DMFS_ERR_PROTOCOL);
+	VERSIONS_FAILS("<ListVersionsResult><Version><Key>a</Key>"
+		       "<VersionId> </VersionId></Version>"
+		       "</ListVersionsResult>",
+		       DMFS_ERR_PROTOCOL);
+	VERSIONS_FAILS("<ListVersionsResult><Version><Key>a</Key>"
+		       "<VersionId>v</VersionId><VersionId>w</VersionId>"
+		       "</Version></ListVersionsResult>",
+		       DMFS_ERR_PROTOCOL);
+	VERSIONS_FAILS("<ListVersionsResult><Version><Key>a</Key>"
+		       "<VersionId>v&#10;w</VersionId></Version>"
+		       "</ListVersionsResult>",
+		       DMFS_ERR_PROTOCOL);
+	VERSIONS_FAILS("<ListVersionsResult><Version><Key>a</Key>"
+		       "<VersionId>v</VersionId><IsLatest>yes</IsLatest>"
+		       "</Version></ListVersionsResult>",
+		       DMFS_ERR_PROTOCOL);
+	VERSIONS_FAILS("<ListVersionsResult><Version><Key>a</Key>"
+		       "<VersionId>v</VersionId><IsLatest>true</IsLatest>"
+		       "<IsLatest>false</IsLatest></Version>"
+		       "</ListVersionsResult>",
+		       DMFS_ERR_PROTOCOL);
+	VERSIONS_FAILS("<ListVersionsResult><Version><Key>a</Key>"
+		       "<VersionId>v</VersionId><Size>-1</Size></Version>"
+		       "</ListVersionsResult>",
+		       DMFS_ERR_PROTOCOL);
+	VERSIONS_FAILS("<ListVersionsResult><Version><Key>a</Key>"
+		       "<VersionId>v<b/></VersionId></Version>"
+		       "</ListVersionsResult>",
+		       DMFS_ERR_PROTOCOL);
+
+	/* Version ids: 1024 bytes fit, 1025 do not, in entries and marker. */
+	doc = vid_doc(1024, "entry");
+	CHECK(parse_versions(doc, &p, NULL, NULL) == 0);
+	CHECK(p.nobjs == 1 && strlen(p.objs[0].version_id) == 1024);
+	dmfs_list_page_free(&p);
+	free(doc);
+	doc = vid_doc(1025, "entry");
+	VERSIONS_FAILS(doc, DMFS_ERR_TOO_BIG);
+	free(doc);
+	doc = vid_doc(1024, "marker");
+	nv = NULL;
+	CHECK(parse_versions(doc, &p, NULL, &nv) == 0);
+	CHECK(nv && strlen(nv) == 1024);
+	dmfs_list_page_free(&p);
+	free(nv);
+	free(doc);
+	doc = vid_doc(1025, "marker");
+	VERSIONS_FAILS(doc, DMFS_ERR_TOO_BIG);
+	free(doc);
+
+	/* Keys: the same bound as in listings, also for the key marker. */
+	{
+		struct sbuf b = {0};
+		char k[4098];
+
+		memset(k, 'k', sizeof(k) - 1);
+		k[sizeof(k) - 1] = '\0';
+		sb_printf(&b,
+			  "<ListVersionsResult><IsTruncated>true"
+			  "</IsTruncated><NextKeyMarker>%s</NextKeyMarker>"
+			  "</ListVersionsResult>",
+			  k);
+		VERSIONS_FAILS(b.s, DMFS_ERR_TOO_BIG);
+		free(b.s);
+		b = (struct sbuf){0};
+		sb_printf(&b,
+			  "<ListVersionsResult><Version><Key>%s</Key>"
+			  "<VersionId>v</VersionId></Version>"
+			  "</ListVersionsResult>",
+			  k);
+		VERSIONS_FAILS(b.s, DMFS_ERR_TOO_BIG);
+		free(b.s);
+	}
+
+	nk = nv = not_a_marker;
+	CHECK(s3_xml_parse_versions("<ListVersionsResult/>", 21, NULL, &nk,
+				    &nv) == DMFS_ERR_INVAL);
+	CHECK(nk == NULL && nv == NULL);
+}
+
+/* No DTD, whatever the document. */
+static void test_versions_hostile_dtd(void)
+{
+	VERSIONS_FAILS(
+	    "<?xml version=\"1.0\"?>\n"
+	    "<!DOCTYPE lolz [\n"
+	    " <!ENTITY lol \"lol\">\n"
+	    " <!ENTITY lol2 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">\n"
+	    "]>\n"
+	    "<ListVersionsResult><Version><Key>&lol2;</Key>"
+	    "<VersionId>v</VersionId></Version></ListVersionsResult>",
+	    DMFS_ERR_PROTOCOL);
+	VERSIONS_FAILS(
+	    "<!DOCTYPE r [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>"
+	    "<ListVersionsResult><Version><Key>&x;</Key>"
+	    "<VersionId>v</VersionId></Version>"
+	    "</ListVersionsResult>",
+	    DMFS_ERR_PROTOCOL);
+	VERSIONS_FAILS("<!DOCTYPE ListVersionsResult><ListVersionsResult/>",
+		       DMFS_ERR_PROTOCOL);
+}
+
 /* --- errors -------------------------------------------------------------- */
 
 static void fill_detail(struct dmfs_err_detail *d)
@@ -925,6 +1603,261 @@ static void test_bad_error_bodies(void)
 	CHECK(s3_xml_parse_error("<Error/>", 8, NULL) == DMFS_ERR_INVAL);
 }
 
+/* --- VersioningConfiguration --------------------------------------------- */
+
+static int versioning(const char *xml)
+{
+	int enabled = 42;
+	int rc = s3_xml_parse_versioning(xml, strlen(xml), &enabled);
+
+	return rc ? -rc : enabled;
+}
+
+static void test_versioning(void)
+{
+	/* AWS GetBucketVersioning samples. */
+	CHECK(versioning(XML_DECL "<VersioningConfiguration xmlns=\"" S3_NS
+				  "\">\n  <Status>Enabled</Status>\n"
+				  "</VersioningConfiguration>") == 1);
+	CHECK(versioning("<VersioningConfiguration xmlns=\"" S3_NS "\">"
+			 "<Status>Suspended</Status>"
+			 "</VersioningConfiguration>") == 0);
+	/* Never versioned: an empty configuration, in every spelling. */
+	CHECK(versioning(XML_DECL "<VersioningConfiguration xmlns=\"" S3_NS
+				  "\"/>") == 0);
+	CHECK(versioning("<VersioningConfiguration>"
+			 "</VersioningConfiguration>") == 0);
+	CHECK(versioning("<VersioningConfiguration><Status/>"
+			 "</VersioningConfiguration>") == 0);
+	/* MFA delete, blanks, a prefix, no namespace. */
+	CHECK(versioning("<VersioningConfiguration><MfaDelete>Disabled"
+			 "</MfaDelete><Status>\n Enabled \n</Status>"
+			 "</VersioningConfiguration>") == 1);
+	CHECK(versioning("<s3:VersioningConfiguration xmlns:s3=\"" S3_NS "\">"
+			 "<s3:Status>Enabled</s3:Status>"
+			 "</s3:VersioningConfiguration>") == 1);
+	CHECK(versioning("<s3:VersioningConfiguration xmlns:s3=\"" S3_NS "\">"
+			 "<s3:Status>Suspended</s3:Status>"
+			 "</s3:VersioningConfiguration>") == 0);
+	/* A Status elsewhere is not the bucket's. */
+	CHECK(versioning("<VersioningConfiguration><Rule><Status>Enabled"
+			 "</Status></Rule></VersioningConfiguration>") == 0);
+
+	/* Unknown states, repeats, other documents, garbage. */
+	CHECK(versioning("<VersioningConfiguration><Status>enabled</Status>"
+			 "</VersioningConfiguration>") == -DMFS_ERR_PROTOCOL);
+	CHECK(versioning("<VersioningConfiguration><Status>On</Status>"
+			 "</VersioningConfiguration>") == -DMFS_ERR_PROTOCOL);
+	CHECK(versioning("<VersioningConfiguration><Status>Suspended</Status>"
+			 "<Status>Enabled</Status>"
+			 "</VersioningConfiguration>") == -DMFS_ERR_PROTOCOL);
+	CHECK(versioning("<Error><Code>AccessDenied</Code></Error>") ==
+	      -DMFS_ERR_PROTOCOL);
+	CHECK(versioning("<VersioningConfiguration><Status>Enabled</Status>") ==
+	      -DMFS_ERR_PROTOCOL);
+	CHECK(versioning("") == -DMFS_ERR_PROTOCOL);
+	CHECK(versioning("Enabled") == -DMFS_ERR_PROTOCOL);
+	CHECK(versioning("<html><body>Bad Gateway</body></html>") ==
+	      -DMFS_ERR_PROTOCOL);
+	CHECK(versioning("<!DOCTYPE v [<!ENTITY e \"Enabled\">]>"
+			 "<VersioningConfiguration><Status>&e;</Status>"
+			 "</VersioningConfiguration>") == -DMFS_ERR_PROTOCOL);
+	CHECK(s3_xml_parse_versioning("<VersioningConfiguration/>", 26, NULL) ==
+	      DMFS_ERR_INVAL);
+
+	/* A failed parse leaves *enabled as it was. */
+	{
+		static const char bad[] = "<VersioningConfiguration>"
+					  "<Status>Enabled</Status>"
+					  "<Status>Enabled</Status>"
+					  "</VersioningConfiguration>";
+		int enabled = 42;
+
+		CHECK(s3_xml_parse_versioning(bad, strlen(bad), &enabled) ==
+		      DMFS_ERR_PROTOCOL);
+		CHECK(enabled == 42);
+	}
+}
+
+/* --- CopyObjectResult ---------------------------------------------------- */
+
+static int copy_result(const char *xml, char *etag, size_t etagsz,
+		       struct dmfs_err_detail *d)
+{
+	return s3_xml_parse_copy_result(xml, xml ? strlen(xml) : 0, etag,
+					etagsz, d);
+}
+
+/* Not a copy result and not an error: PROTOCOL, nothing written. */
+static void check_copy_garbage(const char *xml, int want, int line)
+{
+	struct dmfs_err_detail d, orig;
+	char etag[DMFS_ETAG_MAX] = "stale";
+	int rc;
+
+	fill_detail(&d);
+	orig = d;
+	rc = copy_result(xml, etag, sizeof(etag), &d);
+	if (rc != want)
+		fprintf(stderr, "  (case at line %d: rc %d, want %d)\n", line,
+			rc, want);
+	CHECK(rc == want);
+	CHECK_STR(etag, "");
+	CHECK(memcmp(&d, &orig, sizeof(d)) == 0);
+}
+
+#define COPY_FAILS(xml, want) check_copy_garbage((xml), (want), __LINE__)
+
+static void test_copy_result(void)
+{
+	/* AWS CopyObject sample response. */
+	static const char ok[] =
+	    XML_DECL "<CopyObjectResult>\n"
+		     "   <LastModified>2009-10-28T22:32:00</LastModified>\n"
+		     "   <ETag>\"9b2cf535f27731c974343645a3985328\"</ETag>\n"
+		     "</CopyObjectResult>";
+	struct dmfs_err_detail d, orig;
+	char etag[DMFS_ETAG_MAX] = "stale";
+	char small[8];
+
+	fill_detail(&d);
+	orig = d;
+	CHECK(copy_result(ok, etag, sizeof(etag), &d) == 0);
+	CHECK_STR(etag, "9b2cf535f27731c974343645a3985328");
+	CHECK(memcmp(&d, &orig, sizeof(d)) == 0);
+
+	strcpy(etag, "stale");
+	CHECK(copy_result("<CopyObjectResult xmlns=\"" S3_NS "\">"
+			  "<LastModified>2024-01-01T00:00:00.000Z"
+			  "</LastModified>"
+			  "<ETag>&quot;d41d8cd98f00b204e9800998ecf8427e&quot;"
+			  "</ETag><ChecksumCRC32>AAAAAA==</ChecksumCRC32>"
+			  "</CopyObjectResult>",
+			  etag, sizeof(etag), &d) == 0);
+	CHECK_STR(etag, "d41d8cd98f00b204e9800998ecf8427e");
+	strcpy(etag, "stale");
+	CHECK(copy_result("<s3:CopyObjectResult xmlns:s3=\"" S3_NS "\">"
+			  "<s3:ETag>&#34;abc-2&#34;</s3:ETag>"
+			  "</s3:CopyObjectResult>",
+			  etag, sizeof(etag), &d) == 0);
+	CHECK_STR(etag, "abc-2");
+
+	/* The buffer bounds the ETag: 7 characters fit in 8 bytes. */
+	CHECK(copy_result("<CopyObjectResult><ETag>\"1234567\"</ETag>"
+			  "</CopyObjectResult>",
+			  small, sizeof(small), &d) == 0);
+	CHECK_STR(small, "1234567");
+	strcpy(small, "stale");
+	CHECK(copy_result("<CopyObjectResult><ETag>\"12345678\"</ETag>"
+			  "</CopyObjectResult>",
+			  small, sizeof(small), &d) == DMFS_ERR_TOO_BIG);
+	CHECK_STR(small, "");
+	CHECK(memcmp(&d, &orig, sizeof(d)) == 0);
+
+	CHECK(copy_result(ok, NULL, 0, &d) == DMFS_ERR_INVAL);
+	CHECK(copy_result(ok, etag, 0, &d) == DMFS_ERR_INVAL);
+	CHECK(copy_result(ok, etag, sizeof(etag), NULL) == DMFS_ERR_INVAL);
+}
+
+/* "200 OK" and yet the copy failed: the error is in the body. */
+static void test_copy_200_with_error(void)
+{
+	static const char internal[] = XML_DECL
+	    "<Error>\n"
+	    "  <Code>InternalError</Code>\n"
+	    "  <Message>We encountered an internal error. Please try again."
+	    "</Message>\n"
+	    "  <RequestId>656c76696e6727732072657175657374</RequestId>\n"
+	    "  <HostId>Uuag1LuByRx9e6j5Onimru9pO4ZVKnJ2Qz7/C1NPcfTWAtRPfTaOFg=="
+	    "</HostId>\n"
+	    "</Error>";
+	struct dmfs_err_detail d;
+	char etag[DMFS_ETAG_MAX] = "stale";
+
+	fill_detail(&d);
+	CHECK(copy_result(internal, etag, sizeof(etag), &d) == DMFS_ERR_SERVER);
+	CHECK_STR(etag, "");
+	CHECK_STR(d.s3_code, "InternalError");
+	CHECK_STR(d.message,
+		  "We encountered an internal error. Please try again.");
+	CHECK_STR(d.request_id, "656c76696e6727732072657175657374");
+	CHECK(d.http_status == 503); /* not the parser's to change */
+
+	fill_detail(&d);
+	strcpy(etag, "stale");
+	CHECK(copy_result("<Error xmlns=\"" S3_NS "\"><Code>SlowDown</Code>"
+			  "</Error>",
+			  etag, sizeof(etag), &d) == DMFS_ERR_SERVER);
+	CHECK_STR(d.s3_code, "SlowDown");
+	CHECK_STR(d.request_id, "HEADER-ID");
+	CHECK_STR(etag, "");
+
+	/* An ETag inside the error does not make it a success. */
+	fill_detail(&d);
+	strcpy(etag, "stale");
+	CHECK(copy_result("<Error><Code>InternalError</Code>"
+			  "<ETag>\"abc\"</ETag></Error>",
+			  etag, sizeof(etag), &d) == DMFS_ERR_SERVER);
+	CHECK_STR(etag, "");
+
+	/* An error that says nothing is no error we can report. */
+	COPY_FAILS("<Error><Message>no code</Message></Error>",
+		   DMFS_ERR_PROTOCOL);
+	COPY_FAILS("<Error><Code>InternalError</Code>", DMFS_ERR_PROTOCOL);
+	COPY_FAILS("<!DOCTYPE Error [<!ENTITY c \"InternalError\">]>"
+		   "<Error><Code>&c;</Code></Error>",
+		   DMFS_ERR_PROTOCOL);
+}
+
+static void test_copy_garbage(void)
+{
+	static const char good[] =
+	    "<CopyObjectResult><ETag>\"abc\"</ETag></CopyObjectResult>";
+
+	COPY_FAILS(NULL, DMFS_ERR_PROTOCOL);
+	COPY_FAILS("", DMFS_ERR_PROTOCOL);
+	COPY_FAILS("OK", DMFS_ERR_PROTOCOL);
+	COPY_FAILS("<html><body>200 OK</body></html>", DMFS_ERR_PROTOCOL);
+	COPY_FAILS("<ListBucketResult/>", DMFS_ERR_PROTOCOL);
+	COPY_FAILS("<CopyPartResult><ETag>\"abc\"</ETag></CopyPartResult>",
+		   DMFS_ERR_PROTOCOL);
+	COPY_FAILS("<CopyObjectResult/>", DMFS_ERR_PROTOCOL);
+	COPY_FAILS("<CopyObjectResult><LastModified>2009-10-28T22:32:00"
+		   "</LastModified></CopyObjectResult>",
+		   DMFS_ERR_PROTOCOL);
+	COPY_FAILS("<CopyObjectResult><ETag>\"\"</ETag></CopyObjectResult>",
+		   DMFS_ERR_PROTOCOL);
+	COPY_FAILS("<CopyObjectResult><ETag>a</ETag><ETag>b</ETag>"
+		   "</CopyObjectResult>",
+		   DMFS_ERR_PROTOCOL);
+	COPY_FAILS("<CopyObjectResult><Owner><ETag>a</ETag></Owner>"
+		   "</CopyObjectResult>",
+		   DMFS_ERR_PROTOCOL);
+	COPY_FAILS("<!DOCTYPE CopyObjectResult [<!ENTITY e \"abc\">]>"
+		   "<CopyObjectResult><ETag>&e;</ETag></CopyObjectResult>",
+		   DMFS_ERR_PROTOCOL);
+	COPY_FAILS("<CopyObjectResult><ETag>\"0123456789012345678901234567890"
+		   "1234567890123456789012345678901234567890123456789\"</ETag>"
+		   "</CopyObjectResult>",
+		   DMFS_ERR_TOO_BIG);
+	/* Every cut of a good answer, including one after its ETag. */
+	for (size_t cut = 0; cut < sizeof(good) - 1; cut++) {
+		struct dmfs_err_detail d, orig;
+		char etag[DMFS_ETAG_MAX] = "stale";
+		int rc;
+
+		fill_detail(&d);
+		orig = d;
+		rc =
+		    s3_xml_parse_copy_result(good, cut, etag, sizeof(etag), &d);
+		if (rc != DMFS_ERR_PROTOCOL)
+			fprintf(stderr, "  cut at %zu: rc %d\n", cut, rc);
+		CHECK(rc == DMFS_ERR_PROTOCOL);
+		CHECK_STR(etag, "");
+		CHECK(memcmp(&d, &orig, sizeof(d)) == 0);
+	}
+}
+
 /* --- time ---------------------------------------------------------------- */
 
 static void test_time(void)
@@ -983,9 +1916,21 @@ int main(void)
 	test_sizes();
 	test_bad_listings();
 	test_hostile_dtd();
+	test_aws_example_versions();
+	test_versions_null_and_markers();
+	test_versions_url_encoding();
+	test_versions_namespaces();
+	test_versions_nesting();
+	test_versions_in_pieces();
+	test_bad_versions();
+	test_versions_hostile_dtd();
 	test_error_bodies();
 	test_error_truncation();
 	test_bad_error_bodies();
+	test_versioning();
+	test_copy_result();
+	test_copy_200_with_error();
+	test_copy_garbage();
 	test_time();
 	return unit_done("test_s3_xml");
 }

@@ -1,0 +1,157 @@
+/*
+ * cli_common.c - shared parts of the store commands (see cli_common.h).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli_common.h"
+#include "dmfs/log.h"
+#include "dmfs/store_open.h"
+
+int cli_take_options(int *argc, char **argv, struct dmfs_options *o)
+{
+	char msg[512];
+	int j = 0;
+
+	for (int i = 0; i < *argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-d") || !strcmp(a, "--debug")) {
+			o->debug = true;
+			continue;
+		}
+		if (strncmp(a, "-o", 2) != 0) {
+			argv[j++] = argv[i];
+			continue;
+		}
+		const char *v = a[2] ? a + 2 : (i + 1 < *argc ? argv[++i] : NULL);
+		if (!v) {
+			fprintf(stderr, "dmfs: -o needs options\n");
+			return 2;
+		}
+		if (dmfs_options_parse(o, v, msg, sizeof(msg))) {
+			fprintf(stderr, "dmfs: %s\n", msg);
+			return 2;
+		}
+	}
+	*argc = j;
+	argv[j] = NULL;
+	dmfs_log_set_level(o->debug ? DMFS_LOG_DEBUG : DMFS_LOG_WARN);
+	return 0;
+}
+
+/* mkdir -p with mode 0700; 0 or -1 with errno. */
+static int mkdir_p(const char *dir)
+{
+	char path[4096];
+	if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0700) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(path, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+int cli_open(struct cli_store *c, const char *uri)
+{
+	char msg[1024];
+	int rc;
+
+	c->uri = strdup(uri);
+	if (!c->uri) {
+		fprintf(stderr, "dmfs: out of memory\n");
+		return 1;
+	}
+	/* A trailing '/' names the same store: keep memo keys stable. */
+	for (size_t n = strlen(c->uri); n > 8 && c->uri[n - 1] == '/'; n--)
+		c->uri[n - 1] = '\0';
+	rc = dmfs_store_open(c->uri, &c->o, 0, &c->st, msg, sizeof(msg));
+	if (rc) {
+		fprintf(stderr, "dmfs: %s\n", msg);
+		return 1;
+	}
+	if (mkdir_p(c->o.cache_dir) != 0) {
+		fprintf(stderr, "dmfs: cache_dir %s: %s\n", c->o.cache_dir,
+			strerror(errno));
+		return 1;
+	}
+	rc = memo_open(c->o.cache_dir, &c->mx);
+	if (rc) {
+		fprintf(stderr, "dmfs: index in %s: %s\n", c->o.cache_dir,
+			dmfs_strerror(rc));
+		return 1;
+	}
+	c->env = (struct capture_env){
+		.st = c->st,
+		.store_uri = c->uri,
+		.mx = c->mx,
+		.cache_dir = c->o.cache_dir,
+	};
+	return 0;
+}
+
+void cli_close(struct cli_store *c)
+{
+	if (c->st)
+		c->st->ops->destroy(c->st);
+	memo_close(c->mx);
+	free(c->uri);
+	dmfs_options_free(&c->o);
+	memset(c, 0, sizeof(*c));
+}
+
+void cli_human_bytes(uint64_t v, char *out, size_t outsz)
+{
+	static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+	double d = (double)v;
+	int u = 0;
+	while (d >= 1024 && u < 5) {
+		d /= 1024;
+		u++;
+	}
+	snprintf(out, outsz, u ? "%.1f %s" : "%.0f %s", d, unit[u]);
+}
+
+const char *cli_flag_value(int argc, char **argv, int *i, const char *name,
+			   bool *missing)
+{
+	size_t n = strlen(name);
+	const char *a = argv[*i];
+
+	*missing = false;
+	if (strncmp(a, name, n) != 0)
+		return NULL;
+	if (a[n] == '=')
+		return a + n + 1;
+	if (a[n])
+		return NULL;
+	if (*i + 1 >= argc) {
+		*missing = true;
+		return NULL;
+	}
+	return argv[++*i];
+}
+
+int cli_exit_status(int rc)
+{
+	switch (rc) {
+	case 0:
+		return 0;
+	case DMFS_ERR_EXISTS:
+		return 3;
+	case DMFS_ERR_NOT_FOUND:
+		return 4;
+	default:
+		return 1;
+	}
+}

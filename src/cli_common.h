@@ -1,0 +1,51 @@
+/*
+ * cli_common.h - what every store command (snapshot, commit, log, diff,
+ * rm-version, gc, fsck) shares: "-o OPTS" parsing, opening the store and
+ * the local index, and a few output helpers.
+ */
+#ifndef DMFS_CLI_COMMON_H
+#define DMFS_CLI_COMMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "dmfs/capture.h"
+#include "dmfs/memo.h"
+#include "dmfs/options.h"
+#include "dmfs/store.h"
+
+/* A command's open store.  Owned by the struct (cli_close frees). */
+struct cli_store {
+	struct dmfs_options o;
+	struct dmfs_store *st;
+	struct memo *mx;
+	char *uri;
+	struct capture_env env;	/* borrows the fields above */
+};
+
+/*
+ * Take the "-o OPTS" / "-oOPTS" / "--debug" arguments out of argv (shifting
+ * the rest down, *argc updated) into o.  Returns 0, or 2 after printing
+ * the reason (a usage error).  o must have been initialised.
+ */
+int cli_take_options(int *argc, char **argv, struct dmfs_options *o);
+
+/* Open STORE with c->o (already parsed), and the index in cache_dir.
+ * Prints the reason and returns 1 on failure. */
+int cli_open(struct cli_store *c, const char *uri);
+void cli_close(struct cli_store *c);
+
+/* "1.5 GiB" into out.  Cannot fail. */
+void cli_human_bytes(uint64_t v, char *out, size_t outsz);
+
+/* The value of a "--name VALUE" / "--name=VALUE" argument at argv[*i]:
+ * NULL when argv[*i] is not that flag; advances *i past a separate
+ * value.  *missing is set when the value is absent. */
+const char *cli_flag_value(int argc, char **argv, int *i, const char *name,
+			   bool *missing);
+
+/* Exit status for a dmfs error: 1 for most, 3 for EXISTS, 4 NOT_FOUND. */
+int cli_exit_status(int rc);
+
+#endif
