@@ -177,6 +177,42 @@ static int ensure_object(struct cap *c, struct job_entry *j)
 	return DMFS_ERR_CHANGED;
 }
 
+/* Store the content of a version-pinned entry (hashing it first). */
+static int ensure_pinned_object(struct cap *c, struct job_entry *j)
+{
+	struct manifest_entry *e = &j->e;
+	struct dmfs_err_detail d = {0};
+	struct dmfs_pin pin = {.version_id = e->version_id};
+	char okey[128];
+	int rc = dmfs_store_hash(c->env->st, e->key, &pin, e->sha256, NULL, &d);
+
+	if (rc) {
+		set_msg(j, rc, "reading %s: %s", e->key, dmfs_strerror(rc));
+		return rc;
+	}
+	atomic_fetch_add(&c->hashed_bytes, e->size);
+	pthread_mutex_lock(&c->have_lock);
+	bool have = hashset_get(&c->have, e->sha256, NULL);
+	pthread_mutex_unlock(&c->have_lock);
+	if (have) {
+		atomic_fetch_add(&c->reused_objects, 1);
+		return 0;
+	}
+	manifest_object_key(e->sha256, okey, sizeof(okey));
+	rc = c->env->st->ops->copy(c->env->st, e->key, &pin, okey, e->sha256,
+				   &d);
+	if (rc) {
+		set_msg(j, rc, "copying %s: %s", e->key, dmfs_strerror(rc));
+		return rc;
+	}
+	atomic_fetch_add(&c->copied_objects, 1);
+	atomic_fetch_add(&c->copied_bytes, e->size);
+	pthread_mutex_lock(&c->have_lock);
+	rc = hashset_add(&c->have, e->sha256, e->size);
+	pthread_mutex_unlock(&c->have_lock);
+	return rc;
+}
+
 /* Work on one entry of the batch. */
 static void work_one(struct cap *c, struct job_entry *j)
 {
@@ -198,19 +234,7 @@ static void work_one(struct cap *c, struct job_entry *j)
 	} else if (!e->sha256[0] && e->key && e->version_id) {
 		/* From a zero-copy snapshot into a copied version: the
 		 * pinned bytes become a content object. */
-		char okey[128];
-		struct dmfs_err_detail d = {0};
-		struct dmfs_pin pin = {.version_id = e->version_id};
-		int rc = dmfs_store_hash(c->env->st, e->key, &pin, e->sha256,
-					 NULL, &d);
-		if (!rc) {
-			manifest_object_key(e->sha256, okey, sizeof(okey));
-			rc = c->env->st->ops->copy(c->env->st, e->key, &pin,
-						   okey, e->sha256, &d);
-		}
-		if (rc)
-			set_msg(j, rc, "copying %s: %s", e->key,
-				dmfs_strerror(rc));
+		(void)ensure_pinned_object(c, j);
 		free(e->key);
 		e->key = NULL;
 		free(e->version_id);
@@ -497,10 +521,13 @@ int capture_run(const struct capture_env *env, const struct capture_req *rq,
 	c.source_live = !strcmp(rq->from, "live") ||
 			!strncmp(rq->from, "live/", 5);
 	rc = choose_mode(&c, msg, msgsz);
-	if (!rc && c.source_live && !res->zero_copy)
+	if (!rc && !res->zero_copy)
 		rc = hashset_load_objects(env->st, &c.have, msg, msgsz);
 	if (!rc)
 		rc = tree_open(env, rq->from, res->zero_copy, &t, msg, msgsz);
+	if (!rc && tree_ref(t) && !strcmp(tree_ref(t)->name, rq->from))
+		progress_total(rq->progress, tree_ref(t)->h.files,
+			       tree_ref(t)->h.bytes);
 	snprintf(dir, sizeof(dir), "%s/manifests", env->cache_dir);
 	if (!rc && mkdir(dir, 0700) != 0 && errno != EEXIST) {
 		snprintf(msg, msgsz, "%s: %s", dir, strerror(errno));

@@ -19,7 +19,7 @@ objects_summary() {
 		awk '{n++; b+=$1} END {printf "%d %d\n", n, b}' ;;
 	*) s3_aws s3api list-objects-v2 --bucket "$T_BUCKET" --prefix data/.dmfs/objects/ \
 		--query '[length(Contents || `[]`), sum(Contents[].Size || `[0]`)]' --output text |
-		awk '{printf "%d %d\n", $1, $2}' ;;
+		awk '{n += $1; b += $2} END {printf "%d %d\n", n, b}' ;;
 	esac
 }
 store_rm() {
