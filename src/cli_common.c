@@ -142,6 +142,50 @@ const char *cli_flag_value(int argc, char **argv, int *i, const char *name,
 	return argv[++*i];
 }
 
+int cli_parse(struct cli_store *c, int argc, char **argv,
+	      const struct cli_flag *flags, const char **pos, int minpos,
+	      int maxpos, int *npos, const char *use)
+{
+	int rc = cli_take_options(&argc, argv, &c->o);
+
+	*npos = 0;
+	for (int i = 0; !rc && i < argc; i++) {
+		const struct cli_flag *f = flags;
+		bool missing = false;
+		for (; f && f->name; f++) {
+			const char *v = NULL;
+			if (!f->value) {
+				if (!strcmp(argv[i], f->name) ||
+				    (f->alias && !strcmp(argv[i], f->alias))) {
+					*f->on = true;
+					break;
+				}
+				continue;
+			}
+			v = cli_flag_value(argc, argv, &i, f->name, &missing);
+			if (!v && !missing && f->alias)
+				v = cli_flag_value(argc, argv, &i, f->alias,
+						   &missing);
+			if (v) {
+				*f->value = v;
+				break;
+			}
+			if (missing)
+				break;
+		}
+		if (missing || (!(f && f->name) &&
+				(argv[i][0] == '-' || *npos == maxpos)))
+			rc = 2;
+		else if (!(f && f->name))
+			pos[(*npos)++] = argv[i];
+	}
+	if (!rc && *npos < minpos)
+		rc = 2;
+	if (rc == 2)
+		fprintf(stderr, "usage: %s\n", use);
+	return rc;
+}
+
 int cli_exit_status(int rc)
 {
 	switch (rc) {

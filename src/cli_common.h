@@ -45,6 +45,25 @@ void cli_human_bytes(uint64_t v, char *out, size_t outsz);
 const char *cli_flag_value(int argc, char **argv, int *i, const char *name,
 			   bool *missing);
 
+/* One flag a command accepts: a switch (value == NULL: *on is set) or a
+ * flag with a value (*value receives it). */
+struct cli_flag {
+	const char *name;	/* "--json" */
+	const char *alias;	/* "-m", or NULL */
+	bool *on;
+	const char **value;
+};
+
+/*
+ * The whole command line of a store command: "-o OPTS" into c->o, the
+ * flags (NULL-name-terminated table), and between minpos and maxpos
+ * positional arguments into pos[] (*npos set).  Returns 0, or 2 after
+ * printing "usage: USE" (a usage error).  c->o must be initialised.
+ */
+int cli_parse(struct cli_store *c, int argc, char **argv,
+	      const struct cli_flag *flags, const char **pos, int minpos,
+	      int maxpos, int *npos, const char *use);
+
 /* Exit status for a dmfs error: 1 for most, 3 for EXISTS, 4 NOT_FOUND. */
 int cli_exit_status(int rc);
 

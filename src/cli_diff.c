@@ -206,23 +206,15 @@ int cli_diff(int argc, char **argv)
 	struct cli_store c = {0};
 	struct diff_out o = {.first = true};
 	const char *pos[3] = {0};
-	int npos = 0, rc;
+	const struct cli_flag flags[] = {
+		{"--json", NULL, &o.json, NULL},
+		{NULL, NULL, NULL, NULL},
+	};
+	int npos, rc;
 
 	if (dmfs_options_init(&c.o))
 		return 1;
-	rc = cli_take_options(&argc, argv, &c.o);
-	for (int i = 0; !rc && i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			o.json = true;
-		else if (argv[i][0] == '-' || npos == 3)
-			rc = 2;
-		else
-			pos[npos++] = argv[i];
-	}
-	if (!rc && npos != 3)
-		rc = 2;
-	if (rc == 2)
-		fprintf(stderr, "usage: %s\n", use);
+	rc = cli_parse(&c, argc, argv, flags, pos, 3, 3, &npos, use);
 	if (!rc)
 		rc = cli_open(&c, pos[0]);
 	if (!rc) {

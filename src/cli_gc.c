@@ -183,37 +183,30 @@ int cli_gc(int argc, char **argv)
 	struct gc_scan g = {.reach = &reach, .roots = &roots};
 	struct ref_info *refs = NULL;
 	struct dmfs_err_detail d = {0};
-	const char *store = NULL;
+	const char *pos[1], *grace_s = NULL;
 	bool dry = false;
+	const struct cli_flag flags[] = {
+		{"--dry-run", "-n", &dry, NULL},
+		{"--grace", NULL, NULL, &grace_s},
+		{NULL, NULL, NULL, NULL},
+	};
 	long grace = 3600;
 	size_t nrefs = 0, nvictims_manifests = 0;
-	int leases = 0, rc;
+	int leases = 0, npos, rc;
 
 	if (dmfs_options_init(&c.o))
 		return 1;
-	rc = cli_take_options(&argc, argv, &c.o);
-	for (int i = 0; !rc && i < argc; i++) {
-		bool missing = false;
-		const char *v;
+	rc = cli_parse(&c, argc, argv, flags, pos, 1, 1, &npos, use);
+	if (!rc && grace_s) {
 		char *end;
-		if (!strcmp(argv[i], "--dry-run") || !strcmp(argv[i], "-n"))
-			dry = true;
-		else if ((v = cli_flag_value(argc, argv, &i, "--grace",
-					     &missing))) {
-			grace = strtol(v, &end, 10);
-			if (*end || grace < 0)
-				rc = 2;
-		} else if (missing || argv[i][0] == '-' || store)
+		grace = strtol(grace_s, &end, 10);
+		if (*end || grace < 0 || end == grace_s) {
+			fprintf(stderr, "dmfs: --grace wants seconds\n");
 			rc = 2;
-		else
-			store = argv[i];
+		}
 	}
-	if (!rc && !store)
-		rc = 2;
-	if (rc == 2)
-		fprintf(stderr, "usage: %s\n", use);
 	if (!rc)
-		rc = cli_open(&c, store);
+		rc = cli_open(&c, pos[0]);
 	if (rc)
 		goto out;
 	g.env = &c.env;
@@ -429,28 +422,20 @@ int cli_fsck(int argc, char **argv)
 	struct fsck f = {0};
 	struct ref_info *refs = NULL;
 	struct dmfs_err_detail d = {0};
-	const char *store = NULL;
+	const char *pos[1];
+	const struct cli_flag flags[] = {
+		{"--deep", NULL, &f.deep, NULL},
+		{NULL, NULL, NULL, NULL},
+	};
 	char msg[512];
 	size_t n = 0;
-	int rc;
+	int npos, rc;
 
 	if (dmfs_options_init(&c.o))
 		return 1;
-	rc = cli_take_options(&argc, argv, &c.o);
-	for (int i = 0; !rc && i < argc; i++) {
-		if (!strcmp(argv[i], "--deep"))
-			f.deep = true;
-		else if (argv[i][0] == '-' || store)
-			rc = 2;
-		else
-			store = argv[i];
-	}
-	if (!rc && !store)
-		rc = 2;
-	if (rc == 2)
-		fprintf(stderr, "usage: %s\n", use);
+	rc = cli_parse(&c, argc, argv, flags, pos, 1, 1, &npos, use);
 	if (!rc)
-		rc = cli_open(&c, store);
+		rc = cli_open(&c, pos[0]);
 	if (rc)
 		goto out;
 	f.env = &c.env;

@@ -83,37 +83,6 @@ static int64_t prefix_time(const char *p)
 	return t < 0 ? 0 : (int64_t)t;
 }
 
-/* Flags common to snapshot and commit.  Returns 1 when argv[*i] was one,
- * 0 when not, 2 on a usage error. */
-static int capture_flag(int argc, char **argv, int *i, struct capture_req *rq)
-{
-	bool missing;
-	const char *v;
-
-	if ((v = cli_flag_value(argc, argv, i, "-m", &missing)) ||
-	    (v = cli_flag_value(argc, argv, i, "--message", &missing))) {
-		rq->message = v;
-		return 1;
-	}
-	if (missing)
-		return 2;
-	if ((v = cli_flag_value(argc, argv, i, "--author", &missing))) {
-		rq->author = v;
-		return 1;
-	}
-	if (missing)
-		return 2;
-	if (!strcmp(argv[*i], "--zero-copy")) {
-		rq->zero_copy = 1;
-		return 1;
-	}
-	if (!strcmp(argv[*i], "--copy")) {
-		rq->zero_copy = 0;
-		return 1;
-	}
-	return 0;
-}
-
 int cli_snapshot(int argc, char **argv)
 {
 	static const char use[] =
@@ -121,33 +90,27 @@ int cli_snapshot(int argc, char **argv)
 		"[--import-prefix PREFIX/] [--copy|--zero-copy] [-o OPTS]";
 	struct cli_store c = {0};
 	struct capture_req rq = {.kind = "snapshot", .zero_copy = -1};
-	const char *store = NULL, *import = NULL;
+	const char *pos[1], *import = NULL;
+	bool copy = false, zero = false;
+	const struct cli_flag flags[] = {
+		{"--id", NULL, NULL, &rq.name},
+		{"--message", "-m", NULL, &rq.message},
+		{"--author", NULL, NULL, &rq.author},
+		{"--import-prefix", NULL, NULL, &import},
+		{"--copy", NULL, &copy, NULL},
+		{"--zero-copy", NULL, &zero, NULL},
+		{NULL, NULL, NULL, NULL},
+	};
 	char from[1100] = "live";
-	int rc;
+	int npos, rc;
 
 	if (dmfs_options_init(&c.o))
 		return 1;
-	rc = cli_take_options(&argc, argv, &c.o);
-	for (int i = 0; !rc && i < argc; i++) {
-		bool missing = false;
-		const char *v;
-		int f = capture_flag(argc, argv, &i, &rq);
-		if (f == 1)
-			continue;
-		if (f == 2)
-			rc = usage(use);
-		else if ((v = cli_flag_value(argc, argv, &i, "--id", &missing)))
-			rq.name = v;
-		else if ((v = cli_flag_value(argc, argv, &i, "--import-prefix",
-					     &missing)))
-			import = v;
-		else if (missing || argv[i][0] == '-' || store)
-			rc = usage(use);
-		else
-			store = argv[i];
-	}
-	if (!rc && !store)
+	rc = cli_parse(&c, argc, argv, flags, pos, 1, 1, &npos, use);
+	if (!rc && copy && zero)
 		rc = usage(use);
+	if (copy || zero)
+		rq.zero_copy = zero;
 	if (!rc && import) {
 		/* An old "upload under a timestamp" prefix: capture it as
 		 * a snapshot of its own, dated by its name when it is one,
@@ -173,7 +136,7 @@ int cli_snapshot(int argc, char **argv)
 	}
 	rq.from = from;
 	if (!rc)
-		rc = cli_open(&c, store);
+		rc = cli_open(&c, pos[0]);
 	if (!rc)
 		rc = run_capture(&c, &rq);
 	cli_close(&c);
@@ -189,35 +152,31 @@ int cli_commit(int argc, char **argv)
 		"datasets/NAME/VERSION[/DIR]";
 	struct cli_store c = {0};
 	struct capture_req rq = {.kind = "dataset", .zero_copy = -1};
-	const char *pos[3] = {0};
+	const char *pos[3] = {0}, *query = NULL;
+	bool zero = false;
+	const struct cli_flag flags[] = {
+		{"--from", NULL, NULL, &rq.from},
+		{"--from-query", NULL, NULL, &query},
+		{"--message", "-m", NULL, &rq.message},
+		{"--author", NULL, NULL, &rq.author},
+		{"--zero-copy", NULL, &zero, NULL},
+		{NULL, NULL, NULL, NULL},
+	};
 	char from[1100];
-	int npos = 0, rc;
+	int npos, rc;
 
 	if (dmfs_options_init(&c.o))
 		return 1;
-	rc = cli_take_options(&argc, argv, &c.o);
-	for (int i = 0; !rc && i < argc; i++) {
-		bool missing = false;
-		const char *v;
-		int f = capture_flag(argc, argv, &i, &rq);
-		if (f == 1)
-			continue;
-		if (f == 2)
-			rc = usage(use);
-		else if ((v = cli_flag_value(argc, argv, &i, "--from",
-					     &missing)))
-			rq.from = v;
-		else if (!strncmp(argv[i], "--from-query", 12)) {
-			fprintf(stderr, "dmfs: --from-query needs metadata "
-				"queries, which this version does not have\n");
-			rc = 2;
-		} else if (missing || argv[i][0] == '-' || npos == 3)
-			rc = usage(use);
-		else
-			pos[npos++] = argv[i];
+	rc = cli_parse(&c, argc, argv, flags, pos, 3, 3, &npos, use);
+	if (!rc && query) {
+		fprintf(stderr, "dmfs: --from-query needs metadata queries, "
+			"which this version does not have\n");
+		rc = 2;
 	}
-	if (!rc && (npos != 3 || !rq.from))
+	if (!rc && !rq.from)
 		rc = usage(use);
+	if (zero)
+		rq.zero_copy = 1;
 	if (!rc) {
 		/* "/mnt/x/live/a" is not a store path; "live/a/" is. */
 		snprintf(from, sizeof(from), "%s", rq.from);
@@ -287,30 +246,21 @@ int cli_log(int argc, char **argv)
 	struct cli_store c = {0};
 	struct ref_info *refs = NULL;
 	struct dmfs_err_detail d = {0};
-	const char *store = NULL, *dataset = NULL;
+	const char *pos[2] = {0}, *dataset;
 	bool json = false;
+	const struct cli_flag flags[] = {
+		{"--json", NULL, &json, NULL},
+		{NULL, NULL, NULL, NULL},
+	};
 	size_t n = 0;
-	int rc;
+	int npos, rc;
 
 	if (dmfs_options_init(&c.o))
 		return 1;
-	rc = cli_take_options(&argc, argv, &c.o);
-	for (int i = 0; !rc && i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			json = true;
-		else if (argv[i][0] == '-')
-			rc = usage(use);
-		else if (!store)
-			store = argv[i];
-		else if (!dataset)
-			dataset = argv[i];
-		else
-			rc = usage(use);
-	}
-	if (!rc && !store)
-		rc = usage(use);
+	rc = cli_parse(&c, argc, argv, flags, pos, 1, 2, &npos, use);
+	dataset = pos[1];
 	if (!rc)
-		rc = cli_open(&c, store);
+		rc = cli_open(&c, pos[0]);
 	if (!rc) {
 		rc = refs_list(c.st, &refs, &n, &d);
 		if (rc) {
@@ -352,23 +302,15 @@ int cli_rm_version(int argc, char **argv)
 	struct dmfs_err_detail d = {0};
 	const char *pos[3] = {0};
 	char name[REF_NAME_MAX], msg[512] = "";
-	int npos = 0, rc;
+	int npos, rc;
 
 	if (dmfs_options_init(&c.o))
 		return 1;
-	rc = cli_take_options(&argc, argv, &c.o);
-	for (int i = 0; !rc && i < argc; i++) {
-		if (argv[i][0] == '-' || npos == 3)
-			rc = usage(use);
-		else
-			pos[npos++] = argv[i];
-	}
+	rc = cli_parse(&c, argc, argv, NULL, pos, 2, 3, &npos, use);
 	if (!rc && npos == 2)
 		snprintf(name, sizeof(name), "%s", pos[1]);
 	else if (!rc && npos == 3)
 		snprintf(name, sizeof(name), "datasets/%s/%s", pos[1], pos[2]);
-	else if (!rc)
-		rc = usage(use);
 	if (!rc && refs_check_name(name, msg, sizeof(msg))) {
 		fprintf(stderr, "dmfs: %s\n", msg);
 		rc = 2;
