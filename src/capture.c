@@ -88,7 +88,7 @@ static int ensure_hash(struct cap *c, struct job_entry *j)
 
 	if (e->sha256[0])
 		return 0;
-	if (!memo_get(c->env->mx, c->env->store_uri, e->key, e->etag,
+	if (!mindex_memo_get(c->env->mx, c->env->store_uri, e->key, e->etag,
 			     e->size, e->sha256))
 		return 0;
 	rc = dmfs_store_hash(c->env->st, e->key, &pin, e->sha256, &info, &d);
@@ -103,7 +103,7 @@ static int ensure_hash(struct cap *c, struct job_entry *j)
 		snprintf(e->etag, sizeof(e->etag), "%s", info.etag);
 	}
 	dmfs_obj_info_clear(&info);
-	if (memo_put(c->env->mx, c->env->store_uri, e->key, e->etag,
+	if (mindex_memo_put(c->env->mx, c->env->store_uri, e->key, e->etag,
 			    e->size, e->sha256))
 		dmfs_log(DMFS_LOG_WARN, "hash memo: cannot remember %s", e->key);
 	return 0;

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "cli_common.h"
+#include "dmfs/fmt.h"
 #include "dmfs/log.h"
 #include "dmfs/store_open.h"
 
@@ -85,7 +86,7 @@ int cli_open(struct cli_store *c, const char *uri)
 			strerror(errno));
 		return 1;
 	}
-	rc = memo_open(c->o.cache_dir, &c->mx);
+	rc = mindex_open(c->o.cache_dir, &c->mx);
 	if (rc) {
 		fprintf(stderr, "dmfs: index in %s: %s\n", c->o.cache_dir,
 			dmfs_strerror(rc));
@@ -104,7 +105,7 @@ void cli_close(struct cli_store *c)
 {
 	if (c->st)
 		c->st->ops->destroy(c->st);
-	memo_close(c->mx);
+	mindex_close(c->mx);
 	free(c->uri);
 	dmfs_options_free(&c->o);
 	memset(c, 0, sizeof(*c));
@@ -112,14 +113,7 @@ void cli_close(struct cli_store *c)
 
 void cli_human_bytes(uint64_t v, char *out, size_t outsz)
 {
-	static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-	double d = (double)v;
-	int u = 0;
-	while (d >= 1024 && u < 5) {
-		d /= 1024;
-		u++;
-	}
-	snprintf(out, outsz, u ? "%.1f %s" : "%.0f %s", d, unit[u]);
+	dmfs_format_bytes((double)v, out, outsz);
 }
 
 const char *cli_flag_value(int argc, char **argv, int *i, const char *name,

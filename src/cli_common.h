@@ -11,7 +11,7 @@
 #include <stdio.h>
 
 #include "dmfs/capture.h"
-#include "dmfs/memo.h"
+#include "dmfs/mindex.h"
 #include "dmfs/options.h"
 #include "dmfs/store.h"
 
@@ -19,7 +19,7 @@
 struct cli_store {
 	struct dmfs_options o;
 	struct dmfs_store *st;
-	struct memo *mx;
+	struct mindex *mx;
 	char *uri;
 	struct capture_env env;	/* borrows the fields above */
 };

@@ -41,12 +41,12 @@ static int entry_hash(const struct capture_env *env, struct manifest_entry *e)
 		return 0;
 	if (!e->key)
 		return DMFS_ERR_INVAL;
-	if (!e->version_id && !memo_get(env->mx, env->store_uri, e->key,
+	if (!e->version_id && !mindex_memo_get(env->mx, env->store_uri, e->key,
 					       e->etag, e->size, e->sha256))
 		return 0;
 	int rc = dmfs_store_hash(env->st, e->key, &pin, e->sha256, NULL, &d);
 	if (!rc && !e->version_id)
-		(void)memo_put(env->mx, env->store_uri, e->key, e->etag,
+		(void)mindex_memo_put(env->mx, env->store_uri, e->key, e->etag,
 				      e->size, e->sha256);
 	return rc;
 }

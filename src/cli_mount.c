@@ -90,6 +90,37 @@ static int parse_args(int argc, char **argv, struct dmfs_options *o,
 	return 0;
 }
 
+/* Whether view names a subtree: live/, snapshots/ or datasets/ or
+ * below, with no empty, "." or ".." component. */
+static int view_ok(const char *view)
+{
+	const char *p = view;
+	size_t n;
+
+	while (*p == '/')
+		p++;
+	n = strcspn(p, "/");
+	if (!((n == 4 && !strncmp(p, "live", 4)) ||
+	      (n == 9 && !strncmp(p, "snapshots", 9)) ||
+	      (n == 8 && !strncmp(p, "datasets", 8))))
+		return 0;
+	/* the store's bookkeeping is not part of live/ */
+	if (!strncmp(p, "live/.dmfs", 10) && (!p[10] || p[10] == '/'))
+		return 0;
+	while (*p) {
+		n = strcspn(p, "/");
+		if ((n == 1 && p[0] == '.') ||
+		    (n == 2 && p[0] == '.' && p[1] == '.'))
+			return 0;
+		p += n;
+		if (*p == '/' && p[1] == '/')
+			return 0;
+		if (*p)
+			p++;
+	}
+	return 1;
+}
+
 static int check_options(const struct dmfs_options *o, char *msg,
 			 size_t msgsz)
 {
@@ -107,31 +138,35 @@ static int check_options(const struct dmfs_options *o, char *msg,
 		snprintf(msg, msgsz, "parallel must be 1..256");
 		return DMFS_ERR_CONFIG;
 	}
-	if (o->view && strcmp(o->view, "live") && strncmp(o->view, "live/", 5)) {
+	if (o->view && !view_ok(o->view)) {
 		snprintf(msg, msgsz,
-			 "view=%s: only live or live/SUBDIR can be mounted "
-			 "in this version",
+			 "view=%s: a view is live[/DIR], snapshots[/ID[/DIR]] "
+			 "or datasets[/NAME[/VERSION[/DIR]]]",
 			 o->view);
+		return DMFS_ERR_CONFIG;
+	}
+	if (o->refresh > 0 && o->refresh < 1) {
+		snprintf(msg, msgsz, "refresh must be 0 or at least 1 second");
 		return DMFS_ERR_CONFIG;
 	}
 	return 0;
 }
 
-/* The key prefix of view=live/a/b: "a/b".  Caller frees with free(). */
-static char *view_base(const char *view)
+/* The mounted subtree of -o view=, without '/' at either end ("" without
+ * a view).  Caller frees with free(). */
+static char *view_path(const char *view)
 {
-	if (!view || strlen(view) <= 4)
-		return strdup("");
-	const char *s = view + 5;
+	const char *s = view ? view : "";
+	char *v;
+	size_t n;
+
 	while (*s == '/')
 		s++;
-	char *b = strdup(s);
-	if (b) {
-		size_t n = strlen(b);
-		while (n && b[n - 1] == '/')
-			b[--n] = '\0';
-	}
-	return b;
+	v = strdup(s);
+	n = v ? strlen(v) : 0;
+	while (n && v[n - 1] == '/')
+		v[--n] = '\0';
+	return v;
 }
 
 /*
@@ -234,25 +269,35 @@ static int run_mount(struct dmfs_options *o, const struct mount_args *ma,
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse *fuse = NULL;
 	struct fuse_loop_config *lc = NULL;
-	char msg[512] = "";
+	char msg[512] = "", *view = NULL;
+	size_t viewsz = 0;
 	int rc, mounted = 0;
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	fs.opts = o;
 	pthread_mutex_init(&fs.handles_lock, NULL);
+	pthread_mutex_init(&fs.err_lock, NULL);
 	fs.uid = getuid();
 	fs.gid = getgid();
 	fs.started_at = (double)ts.tv_sec;
 	fs.mounted_at = time(NULL);
-	fs.view_is_live = o->view != NULL;
-	fs.live_base = view_base(o->view);
+	view = view_path(o->view);
+	/* room for a `latest` in the view to become the name it means */
+	viewsz = view ? strlen(view) + REF_NAME_MAX : 0;
+	fs.view = view ? calloc(1, viewsz) : NULL;
 	fs.store_uri = strdup(ma->store);
 	fs.mountpoint = realpath(ma->mountpoint, NULL); /* before mounting */
-	if (!fs.live_base || !fs.store_uri) {
+	if (!fs.view || !fs.store_uri) {
 		rc = DMFS_ERR_NOMEM;
 		goto out;
 	}
+	memcpy(fs.view, view, strlen(view) + 1);
+	/* A trailing '/' names the same store: the hash memo is keyed by
+	 * this, as in the store commands (cli_common.c). */
+	for (size_t n = strlen(fs.store_uri);
+	     n > 8 && fs.store_uri[n - 1] == '/'; n--)
+		fs.store_uri[n - 1] = '\0';
 	rc = dmfs_store_open(ma->store, o, 0, &fs.store, msg, sizeof(msg));
 	if (rc)
 		goto out;
@@ -276,6 +321,23 @@ static int run_mount(struct dmfs_options *o, const struct mount_args *ma,
 	rc = reader_new(fs.store, fs.bc, &ro, &fs.rd);
 	if (rc)
 		goto out;
+	rc = mindex_open(o->cache_dir, &fs.mx);
+	if (rc) {
+		snprintf(msg, sizeof(msg), "index in %s: %s", o->cache_dir,
+			 dmfs_strerror(rc));
+		goto out;
+	}
+	rc = catalog_new(fs.store, fs.mx, o->cache_dir, o->refresh, &fs.cat);
+	if (rc)
+		goto out;
+	if (!strncmp(fs.view, "snapshots", 9) ||
+	    !strncmp(fs.view, "datasets", 8)) {
+		/* Fail now rather than mount an empty directory. */
+		rc = fs_version_resolve_view(&fs, fs.view, viewsz, msg,
+					     sizeof(msg));
+		if (rc)
+			goto out;
+	}
 	rc = build_fuse_args(o, ma->store, &args);
 	if (rc)
 		goto out;
@@ -350,12 +412,16 @@ out:
 	fuse_opt_free_args(&args);
 	fs_close_all(&fs);
 	reader_free(fs.rd);
+	catalog_free(fs.cat);
+	mindex_close(fs.mx);
 	pthread_mutex_destroy(&fs.handles_lock);
+	pthread_mutex_destroy(&fs.err_lock);
 	dircache_free(fs.dc);
 	bcache_close(fs.bc);
 	if (fs.store)
 		fs.store->ops->destroy(fs.store);
-	free(fs.live_base);
+	free(view);
+	free(fs.view);
 	free(fs.store_uri);
 	free(fs.mountpoint);
 	return rc ? 1 : 0;

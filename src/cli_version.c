@@ -15,6 +15,7 @@
 
 #include "cli_common.h"
 #include "dmfs/capture.h"
+#include "dmfs/catalog.h"
 #include "dmfs/cli.h"
 #include "dmfs/refs.h"
 #include "dmfs/tree.h"
@@ -193,53 +194,6 @@ int cli_commit(int argc, char **argv)
 	return rc;
 }
 
-/* One line per ref, newest first. */
-static void print_log(const struct ref_info *refs, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		const struct manifest_header *h = &refs[i].h;
-		time_t t = (time_t)h->created;
-		struct tm tm;
-		char when[32], b[32];
-		gmtime_r(&t, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%SZ", &tm);
-		cli_human_bytes(h->bytes, b, sizeof(b));
-		printf("%-40s %s  %-9s %8llu files %10s  %s%s%s\n",
-		       refs[i].name, when, h->zero_copy ? "zero-copy" : "copy",
-		       (unsigned long long)h->files, b,
-		       h->author ? h->author : "-", h->message ? "  " : "",
-		       h->message ? h->message : "");
-	}
-}
-
-/* A JSON array: name, manifest and the header of each ref. */
-static int print_log_json(const struct ref_info *refs, size_t n)
-{
-	cJSON *arr = cJSON_CreateArray();
-	char *txt = NULL;
-	bool ok = arr != NULL;
-
-	for (size_t i = 0; ok && i < n; i++) {
-		char *ht = manifest_header_to_json(&refs[i].h);
-		cJSON *o = ht ? cJSON_Parse(ht) : NULL;
-		free(ht);
-		ok = o && cJSON_AddStringToObject(o, "ref", refs[i].name) &&
-		     cJSON_AddStringToObject(o, "manifest", refs[i].manifest);
-		if (o && !cJSON_AddItemToArray(arr, o)) {
-			cJSON_Delete(o);
-			ok = false;
-		}
-	}
-	if (ok)
-		txt = cJSON_Print(arr);
-	cJSON_Delete(arr);
-	if (!txt)
-		return DMFS_ERR_NOMEM;
-	printf("%s\n", txt);
-	free(txt);
-	return 0;
-}
-
 int cli_log(int argc, char **argv)
 {
 	static const char use[] = "dmfs log STORE [DATASET] [--json] [-o OPTS]";
@@ -282,11 +236,16 @@ int cli_log(int argc, char **argv)
 		}
 		n = j;
 	}
-	if (!rc && json && print_log_json(refs, n)) {
-		fprintf(stderr, "dmfs: out of memory\n");
-		rc = 1;
-	} else if (!rc && !json) {
-		print_log(refs, n);
+	if (!rc) {
+		char *text = json ? catalog_format_log_json(refs, n)
+				  : catalog_format_log(refs, n);
+		if (!text) {
+			fprintf(stderr, "dmfs: out of memory\n");
+			rc = 1;
+		} else {
+			fputs(text, stdout);
+			free(text);
+		}
 	}
 	refs_free(refs, n);
 	cli_close(&c);

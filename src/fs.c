@@ -1,9 +1,14 @@
 /*
  * fs.c - the FUSE operations: split each path into its namespace and hand
- * it to fs_live.c or fs_ctl.c.  Errors from the lower layers are turned into
- * errno values at this boundary only (dmfs_err_to_errno, in the namespace
- * files).  Everything that would modify the tree fails with EROFS: live/ is
- * read-only in this version.
+ * it to fs_live.c, fs_version.c or fs_ctl.c.  Errors from the lower layers
+ * are turned into errno values at this boundary only (dmfs_err_to_errno,
+ * in the namespace files).  Everything that would modify the tree fails
+ * with EROFS: live/ is read-only in this version, snapshots/ and
+ * datasets/ always are; only the control files in .dmfs/ take writes.
+ *
+ * A view (-o view=PATH) mounts a subtree: a FUSE path is the view joined
+ * with the path, then split as from the top.  .dmfs/ stays at the mount
+ * root whatever the view.
  */
 #include "config.h"
 
@@ -19,6 +24,8 @@
 
 #define CTL_DIR ".dmfs"
 #define LIVE_DIR "live"
+#define SNAP_DIR "snapshots"
+#define DATA_DIR "datasets"
 
 static struct dmfs_fs *ctx_fs(void)
 {
@@ -61,40 +68,48 @@ void fs_fill_file_stat(struct dmfs_fs *fs, struct stat *st, mode_t perm,
 	st->st_atim.tv_sec = mtime;
 }
 
+/* Whether path is the directory top or inside it. */
+static int under(const char *path, const char *top)
+{
+	size_t n = strlen(top);
+	return !strncmp(path, top, n) && (path[n] == '\0' || path[n] == '/');
+}
+
 /*
- * Split a FUSE path.  For NS_LIVE, `sub` receives the object key (view
- * base + rest, no leading or trailing '/'); for NS_CTL the name inside
- * .dmfs/.  Returns the namespace, NS_NONE for a name that does not exist.
+ * Split a FUSE path.  For NS_LIVE, `sub` receives the object key (no
+ * leading or trailing '/'); for NS_VER the path from the top
+ * ("datasets/x/v1/a"); for NS_CTL the name inside .dmfs/.  Returns the
+ * namespace, NS_NONE for a name that does not exist.
  */
 static enum fs_ns resolve(struct dmfs_fs *fs, const char *path, char *sub,
 			  size_t subsz)
 {
-	const char *rest;
+	int n;
 
 	sub[0] = '\0';
-	if (path[0] == '/')
+	while (path[0] == '/')
 		path++;
-	if (!strncmp(path, CTL_DIR, strlen(CTL_DIR)) &&
-	    (path[strlen(CTL_DIR)] == '\0' || path[strlen(CTL_DIR)] == '/')) {
-		rest = path + strlen(CTL_DIR);
+	if (under(path, CTL_DIR)) {
+		const char *rest = path + strlen(CTL_DIR);
 		snprintf(sub, subsz, "%s", *rest ? rest + 1 : "");
 		return NS_CTL;
 	}
-	if (fs->view_is_live) {
-		rest = path;
-	} else {
-		if (!*path)
-			return NS_ROOT;
-		if (strncmp(path, LIVE_DIR, strlen(LIVE_DIR)) ||
-		    (path[strlen(LIVE_DIR)] && path[strlen(LIVE_DIR)] != '/'))
-			return NS_NONE;
-		rest = path + strlen(LIVE_DIR);
-		if (*rest == '/')
-			rest++;
-	}
-	int n = snprintf(sub, subsz, "%s%s%s", fs->live_base,
-			 *fs->live_base && *rest ? "/" : "", rest);
+	n = snprintf(sub, subsz, "%s%s%s", fs->view,
+		     *fs->view && *path ? "/" : "", path);
 	if (n < 0 || (size_t)n >= subsz)
+		return NS_NONE;
+	if (!*sub)
+		return NS_ROOT;
+	if (under(sub, SNAP_DIR) || under(sub, DATA_DIR))
+		return NS_VER;
+	if (!under(sub, LIVE_DIR))
+		return NS_NONE;
+	const char *rest = sub + strlen(LIVE_DIR);
+	if (*rest == '/')
+		rest++;
+	memmove(sub, rest, strlen(rest) + 1);
+	/* The store's own bookkeeping is not part of live/. */
+	if (under(sub, CTL_DIR))
 		return NS_NONE;
 	return NS_LIVE;
 }
@@ -113,6 +128,8 @@ static int op_getattr(const char *path, struct stat *st,
 		return 0;
 	case NS_LIVE:
 		return fs_live_getattr(fs, sub, st);
+	case NS_VER:
+		return fs_version_getattr(fs, sub, st);
 	case NS_CTL:
 		return fs_ctl_getattr(fs, sub, st);
 	default:
@@ -120,75 +137,44 @@ static int op_getattr(const char *path, struct stat *st,
 	}
 }
 
-static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
-		      off_t offset, struct fuse_file_info *fi,
-		      enum fuse_readdir_flags flags)
+static int op_readlink(const char *path, char *buf, size_t size)
 {
 	struct dmfs_fs *fs = ctx_fs();
 	char sub[KEYBUF];
-	struct stat st;
 
-	switch (resolve(fs, path, sub, sizeof(sub))) {
-	case NS_ROOT:
-		filler(buf, ".", NULL, 0, 0);
-		filler(buf, "..", NULL, 0, 0);
-		fs_fill_dir_stat(fs, &st, 0755);
-		filler(buf, LIVE_DIR, &st, 0, FUSE_FILL_DIR_PLUS);
-		/* .dmfs is hidden on purpose: open by name only. */
-		return 0;
-	case NS_LIVE:
-		return fs_live_readdir(fs, sub, buf, filler, flags);
-	case NS_CTL:
-		return fs_ctl_readdir(fs, sub, buf, filler);
-	default:
-		return -ENOENT;
-	}
+	if (resolve(fs, path, sub, sizeof(sub)) != NS_VER)
+		return -EINVAL;
+	return fs_version_readlink(fs, sub, buf, size);
 }
 
-static int op_open(const char *path, struct fuse_file_info *fi)
+static void handle_link(struct dmfs_fs *fs, struct fs_handle *h)
 {
-	struct dmfs_fs *fs = ctx_fs();
-	char sub[KEYBUF];
-	struct fs_handle *h;
-	int rc;
-
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
-		return -EROFS;
-	h = calloc(1, sizeof(*h));
-	if (!h)
-		return -ENOMEM;
-	h->ns = resolve(fs, path, sub, sizeof(sub));
-	switch (h->ns) {
-	case NS_ROOT:
-		rc = -EISDIR;
-		break;
-	case NS_LIVE:
-		rc = fs_live_open(fs, sub, fi, h);
-		break;
-	case NS_CTL:
-		rc = fs_ctl_open(fs, sub, fi, h);
-		break;
-	default:
-		rc = -ENOENT;
-	}
-	if (rc) {
-		free(h);
-		return rc;
-	}
 	pthread_mutex_lock(&fs->handles_lock);
 	h->next = fs->handles;
 	if (h->next)
 		h->next->prev = h;
 	fs->handles = h;
 	pthread_mutex_unlock(&fs->handles_lock);
-	fi->fh = (uint64_t)(uintptr_t)h;
-	return 0;
+}
+
+static void handle_unlink(struct dmfs_fs *fs, struct fs_handle *h)
+{
+	pthread_mutex_lock(&fs->handles_lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		fs->handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&fs->handles_lock);
 }
 
 static void handle_free(struct fs_handle *h)
 {
 	reader_close(h->rf);
+	fs_version_dirpos_free(h->dir);
 	free(h->data);
+	free(h->wbuf);
 	free(h);
 }
 
@@ -203,6 +189,113 @@ void fs_close_all(struct dmfs_fs *fs)
 		handle_free(h);
 		h = next;
 	}
+}
+
+/* Directories of versions keep their readdir position in a handle; the
+ * others need none (fh 0). */
+static int op_opendir(const char *path, struct fuse_file_info *fi)
+{
+	struct dmfs_fs *fs = ctx_fs();
+	char sub[KEYBUF];
+	struct fs_handle *h;
+
+	fi->fh = 0;
+	if (resolve(fs, path, sub, sizeof(sub)) != NS_VER)
+		return 0;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->ns = NS_VER;
+	handle_link(fs, h);
+	fi->fh = (uint64_t)(uintptr_t)h;
+	return 0;
+}
+
+static int op_releasedir(const char *path, struct fuse_file_info *fi)
+{
+	struct dmfs_fs *fs = ctx_fs();
+	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
+
+	if (h) {
+		handle_unlink(fs, h);
+		handle_free(h);
+	}
+	return 0;
+}
+
+static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
+		      off_t offset, struct fuse_file_info *fi,
+		      enum fuse_readdir_flags flags)
+{
+	struct dmfs_fs *fs = ctx_fs();
+	struct fs_handle *h = fi ? (struct fs_handle *)(uintptr_t)fi->fh : NULL;
+	char sub[KEYBUF];
+	struct stat st;
+
+	switch (resolve(fs, path, sub, sizeof(sub))) {
+	case NS_ROOT:
+		filler(buf, ".", NULL, 0, 0);
+		filler(buf, "..", NULL, 0, 0);
+		fs_fill_dir_stat(fs, &st, 0755);
+		filler(buf, LIVE_DIR, &st, 0, FUSE_FILL_DIR_PLUS);
+		/* as fs_version_getattr has them, without asking the store */
+		fs_fill_dir_stat(fs, &st, 0555);
+		filler(buf, SNAP_DIR, &st, 0, FUSE_FILL_DIR_PLUS);
+		filler(buf, DATA_DIR, &st, 0, FUSE_FILL_DIR_PLUS);
+		/* .dmfs is hidden on purpose: open by name only. */
+		return 0;
+	case NS_LIVE:
+		return fs_live_readdir(fs, sub, buf, filler, flags);
+	case NS_VER:
+		return fs_version_readdir(fs, sub, buf, filler, offset, h);
+	case NS_CTL:
+		return fs_ctl_readdir(fs, sub, buf, filler);
+	default:
+		return -ENOENT;
+	}
+}
+
+static int op_open(const char *path, struct fuse_file_info *fi)
+{
+	struct dmfs_fs *fs = ctx_fs();
+	char sub[KEYBUF];
+	struct fs_handle *h;
+	int rc;
+
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->ns = resolve(fs, path, sub, sizeof(sub));
+	/* Only control files take writes. */
+	if (h->ns != NS_CTL && ((fi->flags & O_ACCMODE) != O_RDONLY ||
+				(fi->flags & O_TRUNC))) {
+		rc = h->ns == NS_NONE ? -ENOENT : -EROFS;
+		free(h);
+		return rc;
+	}
+	switch (h->ns) {
+	case NS_ROOT:
+		rc = -EISDIR;
+		break;
+	case NS_LIVE:
+		rc = fs_live_open(fs, sub, fi, h);
+		break;
+	case NS_VER:
+		rc = fs_version_open(fs, sub, fi, h);
+		break;
+	case NS_CTL:
+		rc = fs_ctl_open(fs, sub, fi, h);
+		break;
+	default:
+		rc = -ENOENT;
+	}
+	if (rc) {
+		handle_free(h);
+		return rc;
+	}
+	handle_link(fs, h);
+	fi->fh = (uint64_t)(uintptr_t)h;
+	return 0;
 }
 
 static int op_read(const char *path, char *buf, size_t size, off_t off,
@@ -231,22 +324,48 @@ static int op_read(const char *path, char *buf, size_t size, off_t off,
 	return (int)got;
 }
 
+static int op_write(const char *path, const char *buf, size_t size,
+		    off_t off, struct fuse_file_info *fi)
+{
+	struct dmfs_fs *fs = ctx_fs();
+	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
+
+	if (!h || h->ns != NS_CTL)
+		return -EROFS;
+	return fs_ctl_write(fs, h, buf, size);
+}
+
+static int op_flush(const char *path, struct fuse_file_info *fi)
+{
+	struct dmfs_fs *fs = ctx_fs();
+	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
+
+	if (!h || h->ns != NS_CTL)
+		return 0;
+	return fs_ctl_flush(fs, h);
+}
+
 static int op_release(const char *path, struct fuse_file_info *fi)
 {
 	struct dmfs_fs *fs = ctx_fs();
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
 	if (!h)
 		return 0;
-	pthread_mutex_lock(&fs->handles_lock);
-	if (h->prev)
-		h->prev->next = h->next;
-	else
-		fs->handles = h->next;
-	if (h->next)
-		h->next->prev = h->prev;
-	pthread_mutex_unlock(&fs->handles_lock);
+	handle_unlink(fs, h);
 	handle_free(h);
 	return 0;
+}
+
+static int op_truncate(const char *path, off_t size,
+		       struct fuse_file_info *fi)
+{
+	struct dmfs_fs *fs = ctx_fs();
+	char sub[KEYBUF];
+
+	/* A shell's ">" truncates a control file before writing to it. */
+	if (resolve(fs, path, sub, sizeof(sub)) == NS_CTL && size == 0)
+		return fs_ctl_truncate(fs, sub);
+	return -EROFS;
 }
 
 static int op_getxattr(const char *path, const char *name, char *value,
@@ -254,18 +373,30 @@ static int op_getxattr(const char *path, const char *name, char *value,
 {
 	struct dmfs_fs *fs = ctx_fs();
 	char sub[KEYBUF];
-	if (resolve(fs, path, sub, sizeof(sub)) != NS_LIVE)
+
+	switch (resolve(fs, path, sub, sizeof(sub))) {
+	case NS_LIVE:
+		return fs_live_getxattr(fs, sub, name, value, size);
+	case NS_VER:
+		return fs_version_getxattr(fs, sub, name, value, size);
+	default:
 		return -ENODATA;
-	return fs_live_getxattr(fs, sub, name, value, size);
+	}
 }
 
 static int op_listxattr(const char *path, char *list, size_t size)
 {
 	struct dmfs_fs *fs = ctx_fs();
 	char sub[KEYBUF];
-	if (resolve(fs, path, sub, sizeof(sub)) != NS_LIVE)
+
+	switch (resolve(fs, path, sub, sizeof(sub))) {
+	case NS_LIVE:
+		return fs_live_listxattr(fs, sub, list, size);
+	case NS_VER:
+		return fs_version_listxattr(fs, sub, list, size);
+	default:
 		return 0;
-	return fs_live_listxattr(fs, sub, list, size);
+	}
 }
 
 static int op_statfs(const char *path, struct statvfs *sv)
@@ -292,9 +423,13 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	double ttl = fs->opts->stat_ttl;
 
 	cfg->use_ino = 0;
+	/* One timeout for every path (the high-level API has no other):
+	 * versions are immutable, but live/ is not. */
 	cfg->entry_timeout = ttl;
 	cfg->attr_timeout = ttl;
 	cfg->negative_timeout = ttl < 1 ? ttl : 1;
+	/* Page cache kept or dropped per open: keep_cache (fs_live.c,
+	 * fs_version.c). */
 	cfg->kernel_cache = 0;
 	cfg->auto_cache = 0;
 	conn->max_background = 64;
@@ -322,10 +457,6 @@ static int op_erofs_chown(const char *p, uid_t u, gid_t g,
 {
 	return -EROFS;
 }
-static int op_erofs_truncate(const char *p, off_t o, struct fuse_file_info *fi)
-{
-	return -EROFS;
-}
 static int op_erofs_create(const char *p, mode_t m, struct fuse_file_info *fi)
 {
 	return -EROFS;
@@ -349,9 +480,14 @@ static int op_erofs_mknod(const char *p, mode_t m, dev_t d) { return -EROFS; }
 const struct fuse_operations dmfs_fuse_ops = {
 	.init = op_init,
 	.getattr = op_getattr,
+	.readlink = op_readlink,
+	.opendir = op_opendir,
 	.readdir = op_readdir,
+	.releasedir = op_releasedir,
 	.open = op_open,
 	.read = op_read,
+	.write = op_write,
+	.flush = op_flush,
 	.release = op_release,
 	.getxattr = op_getxattr,
 	.listxattr = op_listxattr,
@@ -365,7 +501,7 @@ const struct fuse_operations dmfs_fuse_ops = {
 	.rename = op_erofs_rename,
 	.chmod = op_erofs_chmod,
 	.chown = op_erofs_chown,
-	.truncate = op_erofs_truncate,
+	.truncate = op_truncate,
 	.create = op_erofs_create,
 	.setxattr = op_erofs_setxattr,
 	.removexattr = op_erofs_removexattr,

@@ -86,7 +86,11 @@ static const struct opt_def opt_table[] = {
 	{"read_ahead_kb", OPT_INT, O(read_ahead_kb), "16384", "KB",
 	 "kernel read-ahead for this mount (when root; 0 keeps the kernel's)"},
 	{"view", OPT_STR, O(view), NULL, "PATH",
-	 "mount only this subtree, e.g. view=live for an s3fs-like mount"},
+	 "mount only this subtree: view=live for an s3fs-like mount, "
+	 "view=datasets/NAME/VERSION for one pinned version"},
+	{"refresh", OPT_DOUBLE, O(refresh), "30", "SECONDS",
+	 "how long the list of snapshots and versions is trusted before "
+	 "the store is asked again (0: only on `refresh` in .dmfs/ctl)"},
 	{"ro", OPT_BOOL, O(ro), "0", NULL, "mount read-only"},
 	{"allow_other", OPT_BOOL, O(allow_other), "0", NULL,
 	 "let other users access the mount (private by default)"},

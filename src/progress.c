@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dmfs/fmt.h"
 #include "dmfs/progress.h"
 
 struct progress {
@@ -31,18 +32,6 @@ static double now_s(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* "1.5 GiB" */
-static void human(double v, char *out, size_t outsz)
-{
-	static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-	int u = 0;
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(out, outsz, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
 }
 
 struct progress *progress_new(const char *what)
@@ -74,12 +63,12 @@ static void draw(struct progress *p, double t, const char *end)
 	double el = t - p->start > 0.001 ? t - p->start : 0.001;
 	char done[32], total[32], rate[32], eta[32] = "";
 
-	human((double)b, done, sizeof(done));
-	human((double)b / el, rate, sizeof(rate));
+	dmfs_format_bytes((double)b, done, sizeof(done));
+	dmfs_format_bytes((double)b / el, rate, sizeof(rate));
 	total[0] = '\0';
 	if (tb) {
 		char hb[24];
-		human((double)tb, hb, sizeof(hb));
+		dmfs_format_bytes((double)tb, hb, sizeof(hb));
 		snprintf(total, sizeof(total), " / %s", hb);
 		if (b > 0 && b < tb) {
 			long s = (long)((double)(tb - b) / ((double)b / el));

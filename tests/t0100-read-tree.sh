@@ -25,8 +25,8 @@ for kind in $(t_backends); do
 	M=$T_ROOT/mnt
 	t_mount "$M" debug stat_ttl=30
 
-	# Layout: live/ is there, .dmfs is hidden but opens by name.
-	[ "$(ls -a "$M" | tr '\n' ' ')" = ". .. live " ] || t_fail "root shows: $(ls -a "$M")"
+	# Layout: live/, snapshots/, datasets/; .dmfs is hidden but opens by name.
+	[ "$(ls -a "$M" | tr '\n' ' ')" = ". .. datasets live snapshots " ] || t_fail "root shows: $(ls -a "$M")"
 	[ -r "$M/.dmfs/status" ] || t_fail ".dmfs/status is not readable"
 
 	# The listing and every byte.

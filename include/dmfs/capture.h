@@ -4,7 +4,7 @@
  * A capture walks a source tree (the live bucket under a prefix, or an
  * existing snapshot or version), makes sure every file's content is in the
  * content-addressed store (.dmfs/objects/sha256/…: hashed once per (key,
- * ETag) thanks to the memo in memo.h, moved there by server-side copy,
+ * ETag) thanks to the memo in mindex.h, moved there by server-side copy,
  * never uploaded twice), writes the manifest, uploads it, and creates the
  * ref.  On a versioned bucket a snapshot can instead pin each object's
  * version id (zero-copy).  Used by the dmfs commands and by .dmfs/ctl.
@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "dmfs/memo.h"
+#include "dmfs/mindex.h"
 #include "dmfs/progress.h"
 #include "dmfs/refs.h"
 #include "dmfs/store.h"
@@ -56,7 +56,7 @@ struct capture_result {
 struct capture_env {
 	struct dmfs_store *st;
 	const char *store_uri;	/* memo key: "s3://bucket/prefix" */
-	struct memo *mx;	/* the content hash memo */
+	struct mindex *mx;	/* hash memo and manifest index */
 	const char *cache_dir;	/* manifests are kept under it */
 };
 

@@ -1,7 +1,8 @@
 /*
  * fs.h - the filesystem: what a mount holds and how a FUSE path is split
  * into the namespaces that serve it (fs.c dispatches; fs_live.c serves the
- * bucket, fs_ctl.c the control files in .dmfs/).
+ * bucket, fs_version.c snapshots/ and datasets/, fs_ctl.c the control
+ * files in .dmfs/).
  */
 #ifndef DMFS_FS_H
 #define DMFS_FS_H
@@ -13,7 +14,10 @@
 #include <stdatomic.h>
 
 #include "dmfs/bcache.h"
+#include "dmfs/capture.h"
+#include "dmfs/catalog.h"
 #include "dmfs/dircache.h"
+#include "dmfs/mindex.h"
 #include "dmfs/options.h"
 #include "dmfs/reader.h"
 #include "dmfs/store.h"
@@ -26,9 +30,12 @@ struct dmfs_fs {
 	struct bcache *bc;		 /* owned by main */
 	struct dircache *dc;		 /* owned by main */
 	struct reader *rd;		 /* owned by main */
+	struct mindex *mx;		 /* manifest index; owned by main */
+	struct catalog *cat;		 /* the refs; owned by main */
 	char *store_uri;		 /* "s3://bucket/prefix" */
-	char *live_base;		 /* key prefix of the view, "" or "a/b" */
-	int view_is_live;		 /* mount root is inside live/ */
+	char *view;			 /* the subtree mounted: "" for all,
+					    "live/a", "datasets/x/v1"; no '/'
+					    at either end */
 	uid_t uid;
 	gid_t gid;
 	double started_at;		 /* CLOCK_MONOTONIC seconds */
@@ -38,21 +45,31 @@ struct dmfs_fs {
 	pthread_mutex_t handles_lock;
 	struct fs_handle *handles;	 /* open files; protected by
 					    handles_lock */
+	pthread_mutex_t err_lock;
+	char last_error[1024];		 /* .dmfs/last-error; protected by
+					    err_lock */
 };
 
 /* The FUSE operation table.  private_data must be a struct dmfs_fs. */
 extern const struct fuse_operations dmfs_fuse_ops;
 
-enum fs_ns { NS_NONE, NS_ROOT, NS_LIVE, NS_CTL };
+enum fs_ns { NS_NONE, NS_ROOT, NS_LIVE, NS_CTL, NS_VER };
 
-/* The file handle of every open file (fi->fh points at one). */
+struct fs_dirpos;
+
+/* The handle of every open file, and of directories in NS_VER (fi->fh
+ * points at one).  Used by one operation at a time. */
 struct fs_handle {
 	struct fs_handle *prev, *next;	/* fs->handles; protected by
 					   fs->handles_lock */
 	enum fs_ns ns;
-	struct rd_file *rf;	/* NS_LIVE */
+	struct rd_file *rf;	/* NS_LIVE, NS_VER files */
 	char *data;		/* NS_CTL: the content, owned */
 	size_t len;
+	const char *ctl;	/* NS_CTL: the file's name (static) */
+	char *wbuf;		/* NS_CTL written: an unfinished line, owned */
+	size_t wlen;
+	struct fs_dirpos *dir;	/* NS_VER directories: readdir position */
 };
 
 /*
@@ -73,14 +90,67 @@ int fs_live_getxattr(struct dmfs_fs *fs, const char *key, const char *name,
 int fs_live_listxattr(struct dmfs_fs *fs, const char *key, char *list,
 		      size_t size);
 
+/*
+ * --- fs_version.c: snapshots/ and datasets/, read-only ---
+ * path is relative to the whole tree (view applied), e.g. "datasets",
+ * "datasets/vmeval/latest", "snapshots/ID/a/b.txt".
+ */
+int fs_version_getattr(struct dmfs_fs *fs, const char *path, struct stat *st);
+/* off as FUSE gives it; h (may be NULL) keeps the position between
+ * calls. */
+int fs_version_readdir(struct dmfs_fs *fs, const char *path, void *buf,
+		       fuse_fill_dir_t filler, off_t off, struct fs_handle *h);
+int fs_version_open(struct dmfs_fs *fs, const char *path,
+		    struct fuse_file_info *fi, struct fs_handle *h);
+int fs_version_readlink(struct dmfs_fs *fs, const char *path, char *buf,
+			size_t size);
+int fs_version_getxattr(struct dmfs_fs *fs, const char *path,
+			const char *name, char *value, size_t size);
+int fs_version_listxattr(struct dmfs_fs *fs, const char *path, char *list,
+			 size_t size);
+/* Free a readdir position.  NULL-safe. */
+void fs_version_dirpos_free(struct fs_dirpos *d);
+/*
+ * After an explicit refresh: make the kernel forget the names it cached
+ * in snapshots/ and datasets/ (a name looked up before it existed stays
+ * "missing" for negative_timeout otherwise).  Only from an operation on
+ * another file (a control file).  Cannot fail.
+ */
+void fs_version_invalidate(struct dmfs_fs *fs);
+/*
+ * A view inside snapshots/ or datasets/ (in place, viewsz bytes): its
+ * `latest` component is replaced by the name it points at now (a view is
+ * pinned), and it must be a directory.  0, or DMFS_ERR_* with msg.
+ */
+int fs_version_resolve_view(struct dmfs_fs *fs, char *view, size_t viewsz,
+			    char *msg, size_t msgsz)
+	__attribute__((warn_unused_result));
+
 /* --- fs_ctl.c: .dmfs/ --- */
 int fs_ctl_getattr(struct dmfs_fs *fs, const char *name, struct stat *st);
 int fs_ctl_readdir(struct dmfs_fs *fs, const char *name, void *buf,
 		   fuse_fill_dir_t filler);
 int fs_ctl_open(struct dmfs_fs *fs, const char *name,
 		struct fuse_file_info *fi, struct fs_handle *h);
+/* truncate(2) of a control file: 0 for a writable one (a shell's ">"
+ * truncates before writing), else -EROFS or -ENOENT. */
+int fs_ctl_truncate(struct dmfs_fs *fs, const char *name);
+/* write(2) to an open control file: each complete line is executed now;
+ * the byte count or -errno of the first failing line. */
+int fs_ctl_write(struct dmfs_fs *fs, struct fs_handle *h, const char *buf,
+		 size_t size);
+/* flush (each close(2)): an unfinished last line is executed.  0 or
+ * -errno. */
+int fs_ctl_flush(struct dmfs_fs *fs, struct fs_handle *h);
 /* The status JSON.  Caller frees with free().  NULL on failure. */
 char *fs_ctl_status_json(struct dmfs_fs *fs);
+/*
+ * A write to a control file failed: the reason is logged and kept for
+ * .dmfs/last-error (any namespace's control files use this).  Cannot
+ * fail.
+ */
+void fs_set_last_error(struct dmfs_fs *fs, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* Raise the kernel read-ahead of the mount at mountpoint to kb KiB (root
  * only; silently nothing otherwise).  In cli_mount.c. */

@@ -38,6 +38,7 @@ struct dmfs_options {
 	int read_ahead_kb;
 	/* mount */
 	char *view;
+	double refresh;
 	bool ro;
 	bool allow_other;
 	bool debug;

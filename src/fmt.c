@@ -1,0 +1,21 @@
+/*
+ * fmt.c - formatting numbers for people (see fmt.h).
+ */
+#include "config.h"
+
+#include <stdio.h>
+
+#include "dmfs/fmt.h"
+
+void dmfs_format_bytes(double v, char *out, size_t outsz)
+{
+	static const char *const unit[] = {"B",	  "KiB", "MiB",
+					   "GiB", "TiB", "PiB"};
+	int u = 0;
+
+	while (v >= 1024 && u < 5) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(out, outsz, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+}
