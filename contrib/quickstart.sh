@@ -47,3 +47,10 @@ echo '{"task": "chess", "frames": 10}' >"$store/datasets/vmeval/chess_0004/meta.
 ./dmfs log "file://$store" -o cache_dir="$demo/cache"
 ./dmfs diff "file://$store" datasets/vmeval/v1 datasets/vmeval/v2 -o cache_dir="$demo/cache"
 ./dmfs fsck "file://$store" -o cache_dir="$demo/cache"
+# The versions as directories: read-only, latest -> v2, old bytes kept.
+./dmfs mount "file://$store" "$mnt" -o cache_dir="$demo/cache"
+ls -l "$mnt/datasets/vmeval"
+cat "$mnt/datasets/vmeval/v1/chess_0004/meta.json" "$mnt/datasets/vmeval/latest/chess_0004/meta.json"
+echo 'commit vmeval v3 live/datasets/vmeval -m "through the mount"' >"$mnt/.dmfs/ctl"
+cat "$mnt/.dmfs/log"
+./dmfs umount "$mnt"
