@@ -546,6 +546,13 @@ int capture_run(const struct capture_env *env, const struct capture_req *rq,
 						     : res->ref + 10);
 	h.version = rq->version ? strdup(rq->version) : NULL;
 	h.created = now;
+	if (!rq->created) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		if (ts.tv_sec == now)
+			h.created_us = (int64_t)ts.tv_sec * 1000000 +
+				       ts.tv_nsec / 1000;
+	}
 	h.author = strdup(rq->author ? rq->author : author);
 	h.message = rq->message ? strdup(rq->message) : NULL;
 	h.parent = find_parent(env, res->ref);

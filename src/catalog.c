@@ -58,6 +58,7 @@ struct cat_ref {
 	char *name; /* "snapshots/ID", "datasets/NAME/VERSION" */
 	char manifest[65];
 	int64_t created;
+	int64_t order;	/* manifest_header_order: newest wins */
 };
 
 struct cat_gen {
@@ -179,6 +180,7 @@ static struct cat_gen *gen_build(const struct ref_info *refs, size_t n)
 		g->n++;
 		memcpy(g->v[i].manifest, refs[i].manifest, 65);
 		g->v[i].created = refs[i].h.created;
+		g->v[i].order = manifest_header_order(&refs[i].h);
 	}
 	if (g->n > 1)
 		qsort(g->v, g->n, sizeof(*g->v), ref_cmp);
@@ -356,7 +358,7 @@ int catalog_lookup(struct catalog *c, const char *name, char manifest[65],
  * "snapshots" and "datasets" always exist).
  */
 typedef int (*walk_cb)(void *ctx, const char *name, size_t len,
-		       int64_t created);
+		       int64_t created, int64_t order);
 
 static int walk(const struct cat_gen *g, const char *dir, walk_cb cb, void *ctx)
 {
@@ -379,17 +381,19 @@ static int walk(const struct cat_gen *g, const char *dir, walk_cb cb, void *ctx)
 		}
 		const char *child = name + plen;
 		size_t len = strcspn(child, "/");
-		int64_t created = g->v[i].created;
+		int64_t created = g->v[i].created, order = g->v[i].order;
 		/* "datasets": one child per name, its versions follow it */
 		size_t j = i + 1;
 		while (j < g->n && !strncmp(g->v[j].name, name, plen + len) &&
 		       g->v[j].name[plen + len] == '/') {
 			if (g->v[j].created > created)
 				created = g->v[j].created;
+			if (g->v[j].order > order)
+				order = g->v[j].order;
 			j++;
 		}
 		any = true;
-		int rc = cb(ctx, child, len, created);
+		int rc = cb(ctx, child, len, created, order);
 		if (rc)
 			return rc;
 		i = j;
@@ -403,8 +407,9 @@ struct children_ctx {
 };
 
 static int children_one(void *ctx, const char *name, size_t len,
-			int64_t created)
+			int64_t created, int64_t order)
 {
+	(void)order;
 	struct children_ctx *cc = ctx;
 	char buf[REF_NAME_MAX];
 
@@ -432,18 +437,22 @@ int catalog_children(struct catalog *c, const char *dir, catalog_child_cb cb,
 struct latest_ctx {
 	char name[REF_NAME_MAX];
 	int64_t created;
+	int64_t order;
 	bool found;
 };
 
-static int latest_one(void *ctx, const char *name, size_t len, int64_t created)
+static int latest_one(void *ctx, const char *name, size_t len, int64_t created,
+		      int64_t order)
 {
 	struct latest_ctx *lc = ctx;
 
-	/* Children come in name order: on a tie the later one wins. */
-	if (len < sizeof(lc->name) && (!lc->found || created >= lc->created)) {
+	/* The newest by creation order (microseconds); on an exact tie,
+	 * the later name, as `dmfs log` lists it first. */
+	if (len < sizeof(lc->name) && (!lc->found || order >= lc->order)) {
 		memcpy(lc->name, name, len);
 		lc->name[len] = '\0';
 		lc->created = created;
+		lc->order = order;
 		lc->found = true;
 	}
 	return 0;

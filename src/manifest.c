@@ -444,6 +444,11 @@ int manifest_entry_from_json(const char *text, size_t len,
 
 /* --- the header --- */
 
+int64_t manifest_header_order(const struct manifest_header *h)
+{
+	return h->created_us ? h->created_us : h->created * 1000000;
+}
+
 void manifest_header_clear(struct manifest_header *h)
 {
 	if (!h)
@@ -476,6 +481,8 @@ char *manifest_header_to_json(const struct manifest_header *h)
 	ok = ok && add_opt_str(o, "name", h->name);
 	ok = ok && add_opt_str(o, "version", h->version);
 	ok = ok && add_i64(o, "created", h->created);
+	if (h->created_us)
+		ok = ok && add_i64(o, "created_us", h->created_us);
 	ok = ok && cJSON_AddStringToObject(o, "created_iso", iso);
 	ok = ok && add_opt_str(o, "author", h->author);
 	ok = ok && add_opt_str(o, "message", h->message);
@@ -583,6 +590,10 @@ int manifest_header_from_json(const char *text, size_t len,
 	if (!rc)
 		rc = get_int(o, "created", true, -JSON_INT_MAX, &x, msg, msgsz);
 	out->created = (int64_t)x;
+	if (!rc)
+		rc = get_int(o, "created_us", false, -JSON_INT_MAX, &x, msg,
+			     msgsz);
+	out->created_us = (int64_t)x;
 	if (!rc)
 		rc = get_str(o, "author", false, FIELD_MAX, &out->author, msg,
 			     msgsz);

@@ -463,9 +463,12 @@ static int cmp_ref(const void *a, const void *b)
 {
 	const struct ref_info *x = a, *y = b;
 
-	if (x->h.created != y->h.created)
-		return x->h.created > y->h.created ? -1 : 1;
-	return strcmp(x->name, y->name);
+	int64_t ox = manifest_header_order(&x->h);
+	int64_t oy = manifest_header_order(&y->h);
+
+	if (ox != oy)
+		return ox > oy ? -1 : 1;
+	return strcmp(y->name, x->name); /* as catalog_latest breaks ties */
 }
 
 int refs_list(struct dmfs_store *st, struct ref_info **out, size_t *n,

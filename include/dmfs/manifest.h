@@ -74,6 +74,9 @@ struct manifest_header {
 	char *name;		/* snapshot id or dataset name */
 	char *version;		/* dataset version; NULL for snapshots */
 	int64_t created;	/* seconds since the epoch */
+	int64_t created_us;	/* the same in microseconds, to order
+				   versions made within one second; 0 in
+				   manifests that lack it */
 	char *author;
 	char *message;
 	char *parent;		/* manifest hash hex of the parent, or NULL */
@@ -84,6 +87,10 @@ struct manifest_header {
 	struct manifest_dirstat *dirs;
 	size_t ndirs;
 };
+
+/* The order of creation: created_us, or created in microseconds.
+ * Newest first everywhere (log, latest, parent) compares this. */
+int64_t manifest_header_order(const struct manifest_header *h);
 
 void manifest_entry_clear(struct manifest_entry *e);
 void manifest_header_clear(struct manifest_header *h);

@@ -49,7 +49,7 @@ int refs_check_name(const char *name, char *msg, size_t msgsz);
 
 /*
  * Every ref in the store (listing plus one GET each, in parallel),
- * sorted newest first (by header.created, then name).  Caller frees with
+ * sorted newest first (by manifest_header_order, then name descending).  Caller frees with
  * refs_free.  A ref that cannot be parsed is logged and skipped.
  */
 int refs_list(struct dmfs_store *st, struct ref_info **out, size_t *n,
