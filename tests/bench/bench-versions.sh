@@ -182,7 +182,9 @@ for pass in cold warm; do
 	LROWS+=("$(printf '%-6s find %8s s (%d entries)   ls -lR %8s s' "$pass" "$(secs "$t0" "$t1")" "$n" "$(secs "$t2" "$t3")")")
 done
 rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+anon=$(awk '/RssAnon/ {print $2}' "/proc/$pid/status")
+file=$(awk '/RssFile/ {print $2}' "/proc/$pid/status")
 echo
 echo "A $NLIST-file version through the mount ($SERVER)"
 for r in "${LROWS[@]}"; do echo "$r"; done
-echo "peak RSS of dmfs: $((rss / 1024)) MiB"
+echo "peak RSS of dmfs: $((rss / 1024)) MiB (now: $((anon / 1024)) MiB anonymous, $((file / 1024)) MiB mapped index pages)"
