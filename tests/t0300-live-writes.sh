@@ -192,11 +192,13 @@ PY
 	# --- an upload the server refuses: close fails, old object intact ---
 	if [ "$kind" != file ]; then
 		echo "old content" >"$L/keep.txt" || t_fail "write keep.txt"
-		python3 - "$L/keep.txt" "$T_SRC/tests/lib/s3server.sh" <<'PY' || t_fail "refused upload"
-import errno, os, subprocess, sys
+		python3 - "$L/keep.txt" "$T_ROOT" >"$T_ROOT/refused.out" 2>&1 <<'PY' &
+import errno, os, sys, time
 fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)
 os.write(fd, b"new content\n")
-subprocess.run(["bash", "-c", f". {sys.argv[2]}; S3SERVER_DIR=$S3SERVER_DIR s3server_kill_frontend"], check=True)
+open(f"{sys.argv[2]}/ready", "w").close()
+while not os.path.exists(f"{sys.argv[2]}/go"):
+    time.sleep(0.05)
 try:
     os.close(fd)
 except OSError as e:
@@ -204,6 +206,11 @@ except OSError as e:
 else:
     raise SystemExit("close succeeded with the server down")
 PY
+		py=$!
+		for i in $(seq 100); do [ -e "$T_ROOT/ready" ] && break; sleep 0.1; done
+		s3server_kill_frontend || t_fail "stop the server"
+		touch "$T_ROOT/go"
+		wait "$py" || t_fail "refused upload: $(cat "$T_ROOT/refused.out")"
 		grep -q "keep.txt: upload failed" "$T_LOG" || t_fail "refused upload not reported"
 		[ "$(t_status "$M" uploads.failed)" -ge 1 ] || t_fail "uploads.failed"
 		t_umount "$M"
