@@ -38,6 +38,10 @@ struct slot {
 				      last found nothing (negative cache) */
 	double tree_at;		   /* protected by dc->lock: when a tree
 				      prefetch of this directory started */
+	double changed_at;	   /* protected by dc->lock: when this mount
+				      last changed the directory (a listing
+				      fetched before then is not published
+				      as fresh) */
 	struct slot *next;	   /* hash chain */
 };
 
@@ -511,7 +515,7 @@ static void tree_publish(struct dircache *dc, struct tree *t, const char *cut,
 				continue;
 		}
 		struct slot *s = slot_find(dc, d->dir, 1);
-		if (!s || s->loading ||
+		if (!s || s->loading || s->changed_at >= started ||
 		    (s->cur && s->cur->fetched_at >= started))
 			continue;
 		listing_finish(d->l);
@@ -691,6 +695,7 @@ int dircache_list(struct dircache *dc, const char *dir,
 		return DMFS_ERR_NOT_FOUND;
 	}
 	s->loading = 1;
+	double load_started = now_s();
 	pthread_mutex_unlock(&dc->lock);
 
 	rc = load_listing(dc, dir, &l);
@@ -699,7 +704,9 @@ int dircache_list(struct dircache *dc, const char *dir,
 	s->loading = 0;
 	s->missing_at = 0;
 	if (!rc) {
-		l->fetched_at = now_s();
+		/* Changed by this mount while the LIST ran: the LIST may
+		 * not show it, so the next call lists again. */
+		l->fetched_at = s->changed_at >= load_started ? -1e18 : now_s();
 		l->refs = 1; /* the slot's reference */
 		if (s->cur && --s->cur->refs == 0)
 			listing_free(s->cur);
@@ -868,8 +875,9 @@ int dircache_upsert(struct dircache *dc, const char *path,
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&dc->lock);
-	struct slot *s = slot_find(dc, parent, 0);
+	struct slot *s = slot_find(dc, parent, 1);
 	if (s) {
+		s->changed_at = now_s();
 		s->missing_at = 0; /* it has something in it now */
 		if (s->cur) {
 			struct dc_listing *n = listing_edit(s->cur, NULL, e,
@@ -900,7 +908,9 @@ void dircache_remove(struct dircache *dc, const char *path)
 	if (split_path(path, &parent, &name))
 		return;
 	pthread_mutex_lock(&dc->lock);
-	struct slot *s = slot_find(dc, parent, 0);
+	struct slot *s = slot_find(dc, parent, 1);
+	if (s)
+		s->changed_at = now_s();
 	if (s && s->cur) {
 		struct dc_listing *n = listing_edit(s->cur, name, NULL, NULL);
 		if (n)

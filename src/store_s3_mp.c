@@ -215,6 +215,15 @@ int s3_mp_complete(struct dmfs_store *st, const char *key,
 	if (!rc) {
 		rc = s3_xml_parse_complete(resp.body ? resp.body : "",
 					   resp.len, etag, sizeof(etag), d);
+		/* A 200 whose body is neither the result nor an <Error>
+		 * (some servers answer the result in another shape): the
+		 * HEAD after the upload (upload.c) decides. */
+		if (rc == DMFS_ERR_PROTOCOL) {
+			dmfs_log(DMFS_LOG_DEBUG, "S3 MPU-COMPLETE %s: 200 with "
+				 "a body not understood (%.120s)", fk,
+				 resp.body ? resp.body : "");
+			rc = 0;
+		}
 		if (rc)
 			dmfs_log(DMFS_LOG_ERROR, "S3 MPU-COMPLETE %s failed "
 				 "after 200: %s (%s)", fk, dmfs_strerror(rc),
