@@ -130,6 +130,16 @@ static int check_options(const struct dmfs_options *o, char *msg,
 			 "block_size must be 4K..64M and a multiple of 4K");
 		return DMFS_ERR_CONFIG;
 	}
+	if (o->multipart_size < (5u << 20) ||
+	    o->multipart_size > (5ull << 30)) {
+		snprintf(msg, msgsz, "multipart_size must be 5M..5G (the S3 "
+			 "limits of a part)");
+		return DMFS_ERR_CONFIG;
+	}
+	if (o->parallel_uploads < 1 || o->parallel_uploads > 64) {
+		snprintf(msg, msgsz, "parallel_uploads must be 1..64");
+		return DMFS_ERR_CONFIG;
+	}
 	if (o->cache_size < o->block_size * 4) {
 		snprintf(msg, msgsz, "cache_size must hold at least 4 blocks");
 		return DMFS_ERR_CONFIG;
@@ -321,6 +331,37 @@ static int run_mount(struct dmfs_options *o, const struct mount_args *ma,
 	rc = reader_new(fs.store, fs.bc, &ro, &fs.rd);
 	if (rc)
 		goto out;
+	{
+		/* Files being written are staged under the cache directory;
+		 * what a dead mount of this store left is uploaded now. */
+		size_t n = strlen(o->cache_dir) + 16;
+		char *sdir = malloc(n);
+		int recovered = 0;
+		if (!sdir) {
+			rc = DMFS_ERR_NOMEM;
+			goto out;
+		}
+		snprintf(sdir, n, "%s/staging", o->cache_dir);
+		struct stage_opts so = {
+			.dir = sdir,
+			.store_uri = fs.store_uri,
+			.multipart_size = o->multipart_size,
+			.parallel_uploads = o->parallel_uploads,
+		};
+		rc = stage_new(fs.store, &so, &fs.sg);
+		free(sdir);
+		if (rc) {
+			snprintf(msg, sizeof(msg), "staging in %s: %s",
+				 o->cache_dir, dmfs_strerror(rc));
+			goto out;
+		}
+		if (!o->ro && stage_recover(fs.sg, &recovered))
+			dmfs_log(DMFS_LOG_WARN, "some staged files could not be "
+				 "recovered (see above)");
+		if (recovered)
+			dmfs_log(DMFS_LOG_INFO, "recovered %d staged file%s",
+				 recovered, recovered == 1 ? "" : "s");
+	}
 	rc = mindex_open(o->cache_dir, &fs.mx);
 	if (rc) {
 		snprintf(msg, sizeof(msg), "index in %s: %s", o->cache_dir,
@@ -411,6 +452,7 @@ out:
 		fuse_loop_cfg_destroy(lc);
 	fuse_opt_free_args(&args);
 	fs_close_all(&fs);
+	stage_free(fs.sg);
 	reader_free(fs.rd);
 	catalog_free(fs.cat);
 	mindex_close(fs.mx);

@@ -38,6 +38,10 @@ struct slot {
 				      last found nothing (negative cache) */
 	double tree_at;		   /* protected by dc->lock: when a tree
 				      prefetch of this directory started */
+	double changed_at;	   /* protected by dc->lock: when this mount
+				      last changed the directory (a listing
+				      fetched before then is not published
+				      as fresh) */
 	struct slot *next;	   /* hash chain */
 };
 
@@ -511,7 +515,7 @@ static void tree_publish(struct dircache *dc, struct tree *t, const char *cut,
 				continue;
 		}
 		struct slot *s = slot_find(dc, d->dir, 1);
-		if (!s || s->loading ||
+		if (!s || s->loading || s->changed_at >= started ||
 		    (s->cur && s->cur->fetched_at >= started))
 			continue;
 		listing_finish(d->l);
@@ -691,6 +695,7 @@ int dircache_list(struct dircache *dc, const char *dir,
 		return DMFS_ERR_NOT_FOUND;
 	}
 	s->loading = 1;
+	double load_started = now_s();
 	pthread_mutex_unlock(&dc->lock);
 
 	rc = load_listing(dc, dir, &l);
@@ -699,7 +704,9 @@ int dircache_list(struct dircache *dc, const char *dir,
 	s->loading = 0;
 	s->missing_at = 0;
 	if (!rc) {
-		l->fetched_at = now_s();
+		/* Changed by this mount while the LIST ran: the LIST may
+		 * not show it, so the next call lists again. */
+		l->fetched_at = s->changed_at >= load_started ? -1e18 : now_s();
 		l->refs = 1; /* the slot's reference */
 		if (s->cur && --s->cur->refs == 0)
 			listing_free(s->cur);
@@ -785,4 +792,137 @@ void dircache_invalidate_all(struct dircache *dc)
 			s->missing_at = 0;
 		}
 	pthread_mutex_unlock(&dc->lock);
+}
+
+/*
+ * Local changes (writes through this mount).  Listings are immutable and
+ * shared, so a change makes a new listing with the entry replaced, added
+ * or removed and puts it in the slot; readers holding the old one keep
+ * it.  The new listing keeps the old one's fetch time: the TTL still
+ * says when the store is asked again.  O(entries) per change.
+ */
+
+/* The parent directory and the name of path; *parent caller frees. */
+static int split_path(const char *path, char **parent, const char **name)
+{
+	const char *slash = strrchr(path, '/');
+	*parent = slash ? strndup(path, (size_t)(slash - path)) : strdup("");
+	*name = slash ? slash + 1 : path;
+	return *parent ? 0 : DMFS_ERR_NOMEM;
+}
+
+/* A copy of l without `skip` (may be NULL) and with `add` (may be NULL)
+ * inserted in order.  NULL on allocation failure. */
+static struct dc_listing *listing_edit(const struct dc_listing *l,
+				       const char *skip,
+				       const struct dc_entry *add,
+				       const char *add_name)
+{
+	struct dc_listing *n = calloc(1, sizeof(*n));
+	size_t cap = l->n + 1, j = 0;
+	int added = 0;
+
+	if (!n || !(n->v = calloc(cap, sizeof(*n->v)))) {
+		free(n);
+		return NULL;
+	}
+	for (size_t i = 0; i <= l->n; i++) {
+		const struct dc_entry *e = i < l->n ? &l->v[i] : NULL;
+		if (add && !added &&
+		    (!e || strcmp(add_name, e->name) <= 0)) {
+			n->v[j] = *add;
+			n->v[j].name = strdup(add_name);
+			if (!n->v[j].name)
+				goto fail;
+			j++;
+			added = 1;
+			if (e && !strcmp(add_name, e->name))
+				continue; /* replaced */
+		}
+		if (!e || (skip && !strcmp(skip, e->name)))
+			continue;
+		n->v[j] = *e;
+		n->v[j].name = strdup(e->name);
+		if (!n->v[j].name)
+			goto fail;
+		j++;
+	}
+	n->n = j;
+	n->fetched_at = l->fetched_at;
+	return n;
+fail:
+	n->n = j;
+	listing_free(n);
+	return NULL;
+}
+
+/* Replace a slot's listing.  Under dc->lock. */
+static void slot_set(struct slot *s, struct dc_listing *n)
+{
+	n->refs = 1;
+	if (s->cur && --s->cur->refs == 0)
+		listing_free(s->cur);
+	s->cur = n;
+}
+
+int dircache_upsert(struct dircache *dc, const char *path,
+		    const struct dc_entry *e)
+{
+	char *parent;
+	const char *name;
+	int rc = split_path(path, &parent, &name);
+
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&dc->lock);
+	struct slot *s = slot_find(dc, parent, 1);
+	if (s) {
+		s->changed_at = now_s();
+		s->missing_at = 0; /* it has something in it now */
+		if (s->cur) {
+			struct dc_listing *n = listing_edit(s->cur, NULL, e,
+							    name);
+			if (n)
+				slot_set(s, n);
+			else {
+				s->cur->fetched_at = -1e18;
+				rc = DMFS_ERR_NOMEM;
+			}
+		}
+	}
+	if (e->is_dir && (s = slot_find(dc, path, 0))) {
+		s->missing_at = 0;
+		if (s->cur)
+			s->cur->fetched_at = -1e18;
+	}
+	pthread_mutex_unlock(&dc->lock);
+	free(parent);
+	return rc;
+}
+
+void dircache_remove(struct dircache *dc, const char *path)
+{
+	char *parent;
+	const char *name;
+
+	if (split_path(path, &parent, &name))
+		return;
+	pthread_mutex_lock(&dc->lock);
+	struct slot *s = slot_find(dc, parent, 1);
+	if (s)
+		s->changed_at = now_s();
+	if (s && s->cur) {
+		struct dc_listing *n = listing_edit(s->cur, name, NULL, NULL);
+		if (n)
+			slot_set(s, n);
+		else
+			s->cur->fetched_at = -1e18;
+	}
+	if ((s = slot_find(dc, path, 0))) {
+		if (s->cur)
+			s->cur->fetched_at = -1e18;
+		s->missing_at = 0;
+	}
+	pthread_mutex_unlock(&dc->lock);
+	free(parent);
 }

@@ -36,6 +36,8 @@ static const struct {
 	[DMFS_ERR_EXISTS] = {"already exists", EEXIST, 0},
 	[DMFS_ERR_NOT_DIR] = {"not a directory", ENOTDIR, 0},
 	[DMFS_ERR_IS_DIR] = {"is a directory", EISDIR, 0},
+	[DMFS_ERR_STALE] = {"changed in the bucket by another writer", ESTALE, 0},
+	[DMFS_ERR_NOT_EMPTY] = {"directory not empty", ENOTEMPTY, 0},
 };
 
 static int err_valid(int err)

@@ -1,10 +1,10 @@
 /*
  * fs.c - the FUSE operations: split each path into its namespace and hand
- * it to fs_live.c, fs_version.c or fs_ctl.c.  Errors from the lower layers
- * are turned into errno values at this boundary only (dmfs_err_to_errno,
- * in the namespace files).  Everything that would modify the tree fails
- * with EROFS: live/ is read-only in this version, snapshots/ and
- * datasets/ always are; only the control files in .dmfs/ take writes.
+ * it to fs_live.c / fs_write.c, fs_version.c or fs_ctl.c.  Errors from the
+ * lower layers are turned into errno values at this boundary only
+ * (dmfs_err_to_errno, in the namespace files).  live/ takes writes
+ * (fs_write.c; EROFS with -o ro); snapshots/ and datasets/ are read-only
+ * (EROFS); in .dmfs/ only the control files take writes.
  *
  * A view (-o view=PATH) mounts a subtree: a FUSE path is the view joined
  * with the path, then split as from the top.  .dmfs/ stays at the mount
@@ -147,6 +147,18 @@ static int op_readlink(const char *path, char *buf, size_t size)
 	return fs_version_readlink(fs, sub, buf, size);
 }
 
+/* Whether a path in namespace ns may be changed. */
+static int live_writable(struct dmfs_fs *fs, enum fs_ns ns)
+{
+	return ns == NS_LIVE && !fs->opts->ro;
+}
+
+/* The errno for a change to a path that is not in a writable live/. */
+static int not_writable(enum fs_ns ns)
+{
+	return ns == NS_NONE ? -ENOENT : -EROFS;
+}
+
 static void handle_link(struct dmfs_fs *fs, struct fs_handle *h)
 {
 	pthread_mutex_lock(&fs->handles_lock);
@@ -172,6 +184,7 @@ static void handle_unlink(struct dmfs_fs *fs, struct fs_handle *h)
 static void handle_free(struct fs_handle *h)
 {
 	reader_close(h->rf);
+	stage_close(h->sf);
 	fs_version_dirpos_free(h->dir);
 	free(h->data);
 	free(h->wbuf);
@@ -266,9 +279,10 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 	if (!h)
 		return -ENOMEM;
 	h->ns = resolve(fs, path, sub, sizeof(sub));
-	/* Only control files take writes. */
-	if (h->ns != NS_CTL && ((fi->flags & O_ACCMODE) != O_RDONLY ||
-				(fi->flags & O_TRUNC))) {
+	int writing = (fi->flags & O_ACCMODE) != O_RDONLY ||
+		      (fi->flags & O_TRUNC);
+	/* Control files and live/ take writes. */
+	if (writing && h->ns != NS_CTL && !live_writable(fs, h->ns)) {
 		rc = h->ns == NS_NONE ? -ENOENT : -EROFS;
 		free(h);
 		return rc;
@@ -278,7 +292,8 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 		rc = -EISDIR;
 		break;
 	case NS_LIVE:
-		rc = fs_live_open(fs, sub, fi, h);
+		rc = writing ? fs_live_open_write(fs, sub, fi, h)
+			     : fs_live_open(fs, sub, fi, h);
 		break;
 	case NS_VER:
 		rc = fs_version_open(fs, sub, fi, h);
@@ -306,6 +321,8 @@ static int op_read(const char *path, char *buf, size_t size, off_t off,
 
 	if (off < 0)
 		return -EINVAL;
+	if (h->sf)
+		return fs_live_read_staged(h, buf, size, off);
 	if (h->ns == NS_CTL) {
 		if ((size_t)off >= h->len)
 			return 0;
@@ -330,6 +347,8 @@ static int op_write(const char *path, const char *buf, size_t size,
 	struct dmfs_fs *fs = ctx_fs();
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
 
+	if (h && h->ns == NS_LIVE && h->writable)
+		return fs_live_write(fs, h, buf, size, off);
 	if (!h || h->ns != NS_CTL)
 		return -EROFS;
 	return fs_ctl_write(fs, h, buf, size);
@@ -340,9 +359,124 @@ static int op_flush(const char *path, struct fuse_file_info *fi)
 	struct dmfs_fs *fs = ctx_fs();
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
 
+	if (h && h->ns == NS_LIVE)
+		return fs_live_flush(fs, h);
 	if (!h || h->ns != NS_CTL)
 		return 0;
 	return fs_ctl_flush(fs, h);
+}
+
+static int op_fsync(const char *path, int datasync,
+		    struct fuse_file_info *fi)
+{
+	struct dmfs_fs *fs = ctx_fs();
+	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
+
+	if (h && h->ns == NS_LIVE)
+		return fs_live_flush(fs, h);
+	return 0;
+}
+
+static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct dmfs_fs *fs = ctx_fs();
+	char sub[KEYBUF];
+	struct fs_handle *h;
+	enum fs_ns ns = resolve(fs, path, sub, sizeof(sub));
+	int rc;
+
+	if (!live_writable(fs, ns))
+		return not_writable(ns);
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->ns = NS_LIVE;
+	rc = fs_live_create(fs, sub, mode, fi, h);
+	if (rc) {
+		handle_free(h);
+		return rc;
+	}
+	handle_link(fs, h);
+	fi->fh = (uint64_t)(uintptr_t)h;
+	return 0;
+}
+
+static int op_unlink(const char *path)
+{
+	struct dmfs_fs *fs = ctx_fs();
+	char sub[KEYBUF];
+	enum fs_ns ns = resolve(fs, path, sub, sizeof(sub));
+
+	if (!live_writable(fs, ns))
+		return not_writable(ns);
+	return fs_live_unlink(fs, sub);
+}
+
+static int op_mkdir(const char *path, mode_t mode)
+{
+	struct dmfs_fs *fs = ctx_fs();
+	char sub[KEYBUF];
+	enum fs_ns ns = resolve(fs, path, sub, sizeof(sub));
+
+	if (!live_writable(fs, ns))
+		return ns == NS_NONE ? -EROFS : not_writable(ns);
+	return fs_live_mkdir(fs, sub, mode);
+}
+
+static int op_rmdir(const char *path)
+{
+	struct dmfs_fs *fs = ctx_fs();
+	char sub[KEYBUF];
+	enum fs_ns ns = resolve(fs, path, sub, sizeof(sub));
+
+	if (!live_writable(fs, ns))
+		return not_writable(ns);
+	return fs_live_rmdir(fs, sub);
+}
+
+static int op_rename(const char *from, const char *to, unsigned int flags)
+{
+	struct dmfs_fs *fs = ctx_fs();
+	char a[KEYBUF], b[KEYBUF];
+	enum fs_ns na = resolve(fs, from, a, sizeof(a));
+	enum fs_ns nb = resolve(fs, to, b, sizeof(b));
+
+	if (!live_writable(fs, na))
+		return not_writable(na);
+	if (!live_writable(fs, nb))
+		return nb == NS_NONE ? -EXDEV : not_writable(nb);
+	return fs_live_rename(fs, a, b, flags);
+}
+
+/* Modes, owners and times are not stored yet (see fs_write.c): accepted
+ * on live/ files that exist, so cp -p, rsync -a and touch work. */
+static int live_accept(const char *path)
+{
+	struct dmfs_fs *fs = ctx_fs();
+	char sub[KEYBUF];
+	struct stat st;
+	enum fs_ns ns = resolve(fs, path, sub, sizeof(sub));
+
+	if (!live_writable(fs, ns))
+		return not_writable(ns);
+	return fs_live_getattr(fs, sub, &st);
+}
+
+static int op_chmod(const char *p, mode_t m, struct fuse_file_info *fi)
+{
+	return live_accept(p);
+}
+
+static int op_chown(const char *p, uid_t u, gid_t g,
+		    struct fuse_file_info *fi)
+{
+	return live_accept(p);
+}
+
+static int op_utimens(const char *p, const struct timespec tv[2],
+		      struct fuse_file_info *fi)
+{
+	return live_accept(p);
 }
 
 static int op_release(const char *path, struct fuse_file_info *fi)
@@ -362,10 +496,17 @@ static int op_truncate(const char *path, off_t size,
 	struct dmfs_fs *fs = ctx_fs();
 	char sub[KEYBUF];
 
+	struct fs_handle *h = fi ? (struct fs_handle *)(uintptr_t)fi->fh
+				 : NULL;
+	enum fs_ns ns = resolve(fs, path, sub, sizeof(sub));
+
 	/* A shell's ">" truncates a control file before writing to it. */
-	if (resolve(fs, path, sub, sizeof(sub)) == NS_CTL && size == 0)
+	if (ns == NS_CTL && size == 0)
 		return fs_ctl_truncate(fs, sub);
-	return -EROFS;
+	if (live_writable(fs, ns))
+		return fs_live_truncate(fs, sub, size,
+					h && h->ns == NS_LIVE ? h : NULL);
+	return not_writable(ns);
 }
 
 static int op_getxattr(const char *path, const char *name, char *value,
@@ -441,37 +582,13 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	return fs;
 }
 
-static int op_erofs_mode(const char *p, mode_t m) { return -EROFS; }
-static int op_erofs_path(const char *p) { return -EROFS; }
 static int op_erofs_2path(const char *a, const char *b) { return -EROFS; }
-static int op_erofs_rename(const char *a, const char *b, unsigned f)
-{
-	return -EROFS;
-}
-static int op_erofs_chmod(const char *p, mode_t m, struct fuse_file_info *fi)
-{
-	return -EROFS;
-}
-static int op_erofs_chown(const char *p, uid_t u, gid_t g,
-			  struct fuse_file_info *fi)
-{
-	return -EROFS;
-}
-static int op_erofs_create(const char *p, mode_t m, struct fuse_file_info *fi)
-{
-	return -EROFS;
-}
 static int op_erofs_setxattr(const char *p, const char *n, const char *v,
 			     size_t s, int f)
 {
 	return -EROFS;
 }
 static int op_erofs_removexattr(const char *p, const char *n)
-{
-	return -EROFS;
-}
-static int op_erofs_utimens(const char *p, const struct timespec tv[2],
-			    struct fuse_file_info *fi)
 {
 	return -EROFS;
 }
@@ -492,18 +609,19 @@ const struct fuse_operations dmfs_fuse_ops = {
 	.getxattr = op_getxattr,
 	.listxattr = op_listxattr,
 	.statfs = op_statfs,
-	.mkdir = op_erofs_mode,
+	.fsync = op_fsync,
+	.mkdir = op_mkdir,
 	.mknod = op_erofs_mknod,
-	.unlink = op_erofs_path,
-	.rmdir = op_erofs_path,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
 	.symlink = op_erofs_2path,
 	.link = op_erofs_2path,
-	.rename = op_erofs_rename,
-	.chmod = op_erofs_chmod,
-	.chown = op_erofs_chown,
+	.rename = op_rename,
+	.chmod = op_chmod,
+	.chown = op_chown,
 	.truncate = op_truncate,
-	.create = op_erofs_create,
+	.create = op_create,
 	.setxattr = op_erofs_setxattr,
 	.removexattr = op_erofs_removexattr,
-	.utimens = op_erofs_utimens,
+	.utimens = op_utimens,
 };

@@ -113,7 +113,17 @@ char *fs_ctl_status_json(struct dmfs_fs *fs)
 	cJSON_AddNumberToObject(s3, "errors", (double)DMFS_STAT_GET(errors));
 	cJSON_AddNumberToObject(s3, "not_found",
 				(double)DMFS_STAT_GET(not_found));
-	cJSON_AddNumberToObject(root, "pending_uploads", 0);
+	struct stage_stats ss;
+	cJSON *up = cJSON_AddObjectToObject(root, "uploads");
+	stage_get_stats(fs->sg, &ss);
+	cJSON_AddNumberToObject(root, "pending_uploads", (double)ss.pending);
+	if (up) {
+		cJSON_AddNumberToObject(up, "pending", (double)ss.pending);
+		cJSON_AddNumberToObject(up, "bytes_pending",
+					(double)ss.bytes_pending);
+		cJSON_AddNumberToObject(up, "done", (double)ss.done);
+		cJSON_AddNumberToObject(up, "failed", (double)ss.failed);
+	}
 	out = cJSON_Print(root);
 out:
 	cJSON_Delete(root);

@@ -1,6 +1,7 @@
 /*
- * fs_live.c - the live/ namespace: the bucket as it is now (read-only in
- * this version; writes fail with EROFS in fs.c).
+ * fs_live.c - the live/ namespace: the bucket as it is now (reading;
+ * fs_write.c changes it).  Files being written through this mount are
+ * read, listed and stat'ed from their staged copies (stage.c).
  *
  * Attributes come from directory listings (dircache), never from a HEAD
  * per file.  Opening a file pins the ETag and size of that listing; the
@@ -54,6 +55,14 @@ static int same_as_last_open(const char *key, const char *etag)
 int fs_live_getattr(struct dmfs_fs *fs, const char *key, struct stat *st)
 {
 	struct dc_entry e;
+	uint64_t size;
+	int64_t mtime;
+
+	/* A file being written: its size is the staged copy's. */
+	if (*key && stage_lookup(fs->sg, key, &size, &mtime)) {
+		fs_fill_file_stat(fs, st, 0644, size, mtime);
+		return 0;
+	}
 	int rc = dircache_stat(fs->dc, key, &e);
 	if (rc)
 		return -dmfs_err_to_errno(rc);
@@ -72,14 +81,28 @@ int fs_live_readdir(struct dmfs_fs *fs, const char *key, void *buf,
 	int rc = dircache_list(fs->dc, key, &l);
 	if (rc)
 		return -dmfs_err_to_errno(rc);
+	/* Files being written under here show their staged sizes. */
+	size_t kn = strlen(key);
+	char pfx[kn + 2];
+	snprintf(pfx, sizeof(pfx), "%s%s", key, kn ? "/" : "");
+	int staged_any = stage_has_prefix(fs->sg, pfx);
 	filler(buf, ".", NULL, 0, 0);
 	filler(buf, "..", NULL, 0, 0);
 	for (size_t i = 0; i < l->n; i++) {
 		const struct dc_entry *e = &l->v[i];
-		if (e->is_dir)
+		uint64_t size = e->size;
+		int64_t mtime = e->mtime;
+		if (e->is_dir) {
 			fs_fill_dir_stat(fs, &st, 0755);
-		else
-			fs_fill_file_stat(fs, &st, 0644, e->size, e->mtime);
+		} else {
+			if (staged_any) {
+				char k[kn + strlen(e->name) + 2];
+				snprintf(k, sizeof(k), "%s%s%s", key,
+					 kn ? "/" : "", e->name);
+				(void)stage_lookup(fs->sg, k, &size, &mtime);
+			}
+			fs_fill_file_stat(fs, &st, 0644, size, mtime);
+		}
 		/* With readdirplus the kernel takes these attributes and
 		 * sends no lookup per entry. */
 		if (filler(buf, e->name, &st, 0, FUSE_FILL_DIR_PLUS))
@@ -93,7 +116,14 @@ int fs_live_open(struct dmfs_fs *fs, const char *key,
 		 struct fuse_file_info *fi, struct fs_handle *h)
 {
 	struct dc_entry e;
-	int rc = dircache_stat(fs->dc, key, &e);
+	int rc;
+
+	/* Being written through this mount: read the staged copy. */
+	if (stage_find(fs->sg, key, &h->sf)) {
+		fi->keep_cache = 0;
+		return 0;
+	}
+	rc = dircache_stat(fs->dc, key, &e);
 	if (rc)
 		return -dmfs_err_to_errno(rc);
 	if (e.is_dir)

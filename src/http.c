@@ -336,7 +336,8 @@ static size_t upload_cb(char *out, size_t size, size_t n, void *userp)
 	} else {
 		ssize_t got;
 		do
-			got = pread(req->upload_fd, out, want, (off_t)t->up_off);
+			got = pread(req->upload_fd, out, want,
+				    (off_t)(req->upload_off + t->up_off));
 		while (got < 0 && errno == EINTR);
 		if (got <= 0) {
 			/* A file that shrank or failed must not be sent as a

@@ -80,6 +80,11 @@ static const struct opt_def opt_table[] = {
 	 "objects up to this size are fetched whole on first read"},
 	{"fetch_max", OPT_SIZE, O(fetch_max), "8M", "SIZE",
 	 "largest single ranged GET"},
+	{"multipart_size", OPT_SIZE, O(multipart_size), "8M", "SIZE",
+	 "files written through live/ larger than this are uploaded in "
+	 "parts of this size (S3 multipart; 5M..5G)"},
+	{"parallel_uploads", OPT_INT, O(parallel_uploads), "4", "N",
+	 "parts of one multipart upload sent at once"},
 	{"stat_ttl", OPT_DOUBLE, O(stat_ttl), "60", "SECONDS",
 	 "how long listings and attributes are trusted before asking S3 "
 	 "again"},

@@ -104,7 +104,9 @@ enum xml_id {
 	ID_NEXT_VID_MARKER,
 	/* VersioningConfiguration */
 	ID_STATUS,
-	/* CopyObjectResult has only ID_ETAG */
+	/* CopyObjectResult, CompleteMultipartUploadResult: only ID_ETAG */
+	/* InitiateMultipartUploadResult */
+	ID_UPLOAD_ID,
 	ID__COUNT
 };
 
@@ -163,6 +165,10 @@ static const struct xml_rule versioning_rules[] = {
 
 static const struct xml_rule copy_rules[] = {
     {ID_ROOT, "ETag", ID_ETAG, true},
+};
+
+static const struct xml_rule initiate_rules[] = {
+    {ID_ROOT, "UploadId", ID_UPLOAD_ID, true},
 };
 
 static const struct xml_rule error_rules[] = {
@@ -996,6 +1002,80 @@ int s3_xml_parse_copy_result(const char *xml, size_t len, char *etag,
 		rc = DMFS_ERR_SERVER;
 	if (rc)
 		etag[0] = '\0';
+	return rc;
+}
+
+/* --- multipart ----------------------------------------------------------- */
+
+static const struct xml_grammar complete_grammar = {
+    .root = "CompleteMultipartUploadResult",
+    .rules = copy_rules,
+    .nrules = ARRAY_SIZE(copy_rules),
+    .open = NULL,
+    .close = copy_close,
+    .truncate_text = false,
+};
+
+int s3_xml_parse_complete(const char *xml, size_t len, char *etag,
+			  size_t etagsz, struct dmfs_err_detail *d)
+{
+	struct copy_ctx cc = {.etag = etag, .etagsz = etagsz};
+	int rc;
+
+	if (!etag || etagsz == 0 || !d)
+		return DMFS_ERR_INVAL;
+	etag[0] = '\0';
+	rc = xml_run(&complete_grammar, &cc, xml, len);
+	if (!rc && (!cc.seen || !etag[0]))
+		rc = DMFS_ERR_PROTOCOL;
+	if (rc == DMFS_ERR_PROTOCOL && s3_xml_parse_error(xml, len, d) == 0)
+		rc = DMFS_ERR_SERVER;
+	if (rc)
+		etag[0] = '\0';
+	return rc;
+}
+
+struct initiate_ctx {
+	char *id;
+	size_t idsz;
+	bool seen;
+};
+
+static int initiate_close(void *user, enum xml_id id, char *text, size_t len)
+{
+	struct initiate_ctx *ic = user;
+
+	if (id != ID_UPLOAD_ID)
+		return 0;
+	text = trim(text, &len);
+	if (ic->seen || len == 0 || len >= ic->idsz)
+		return DMFS_ERR_PROTOCOL;
+	memcpy(ic->id, text, len);
+	ic->id[len] = '\0';
+	ic->seen = true;
+	return 0;
+}
+
+static const struct xml_grammar initiate_grammar = {
+    .root = "InitiateMultipartUploadResult",
+    .rules = initiate_rules,
+    .nrules = ARRAY_SIZE(initiate_rules),
+    .open = NULL,
+    .close = initiate_close,
+    .truncate_text = false,
+};
+
+int s3_xml_parse_initiate(const char *xml, size_t len, char *id, size_t idsz)
+{
+	struct initiate_ctx ic = {.id = id, .idsz = idsz};
+	int rc;
+
+	if (!id || idsz == 0)
+		return DMFS_ERR_INVAL;
+	id[0] = '\0';
+	rc = xml_run(&initiate_grammar, &ic, xml, len);
+	if (!rc && !ic.seen)
+		rc = DMFS_ERR_PROTOCOL;
 	return rc;
 }
 

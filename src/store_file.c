@@ -590,6 +590,10 @@ static int file_put(struct dmfs_store *st, const char *key,
 	(void)d;
 	if (out)
 		memset(out, 0, sizeof(*out));
+	if (*key && key[strlen(key) - 1] == '/' && src->len == 0 &&
+	    key_is_safe(key))
+		/* An s3fs "dir/" marker: here, the directory itself. */
+		return make_parents(s, key);
 	if (!*key || key[strlen(key) - 1] == '/' || !key_is_safe(key))
 		return DMFS_ERR_INVAL;
 	DMFS_STAT_ADD(requests, 1);
@@ -679,11 +683,22 @@ static int file_del(struct dmfs_store *st, const char *key,
 	if (!p)
 		return DMFS_ERR_NOMEM;
 	DMFS_STAT_ADD(requests, 1);
-	if (unlink(p) != 0 && errno != ENOENT)
+	if (key[strlen(key) - 1] == '/') {
+		/* A "dir/" marker: the directory, when nothing is in it
+		 * (as in S3, the other keys under it stay). */
+		p[strlen(p) - 1] = '\0';
+		if (rmdir(p) != 0 && errno != ENOENT && errno != ENOTEMPTY &&
+		    errno != EEXIST)
+			rc = errno_to_err(errno);
+	} else if (unlink(p) != 0 && errno != ENOENT)
 		rc = errno_to_err(errno);
 	/* As in S3, a prefix with no keys left is gone: remove the
-	 * directories that became empty, up to the root. */
-	for (char *slash; !rc && (slash = strrchr(p, '/')) &&
+	 * directories that became empty, up to the root.  (A directory
+	 * here cannot tell whether S3 would have kept a "dir/" marker for
+	 * it: deleting a marker leaves the parents, deleting the last file
+	 * does not.) */
+	int marker = key[strlen(key) - 1] == '/';
+	for (char *slash; !rc && !marker && (slash = strrchr(p, '/')) &&
 			  slash > p + strlen(s->root);) {
 		*slash = '\0';
 		if (rmdir(p) != 0)

@@ -27,42 +27,7 @@
 #include "dmfs/sigv4.h"
 #include "dmfs/stats.h"
 #include "dmfs/store_s3.h"
-
-#define LIST_BODY_MAX (16u << 20) /* a listing page is ~1000 keys */
-#define EMPTY_SHA256                                                           \
-	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-
-struct s3_store {
-	struct dmfs_store base;
-	struct http_pool *http;
-	char *bucket;
-	char *prefix;	  /* "" or "a/b/" (with the trailing '/') */
-	char *scheme;	  /* "http" / "https" */
-	char *host;	  /* host[:port] as sent in Host (with the bucket
-			     in front when virtual-hosted) */
-	char *region;
-	int path_style;
-	struct dmfs_creds creds; /* wiped in destroy */
-};
-
-/* What a request needs to be signed again on each attempt. */
-#define S3_AMZ_MAX 6 /* extra x-amz-* headers one request may sign */
-
-struct s3_req {
-	struct s3_store *s;
-	const char *method;
-	const char *path;	       /* raw, unencoded */
-	const struct sigv4_kv *query;  /* raw */
-	size_t nquery;
-	const char *range;	       /* "bytes=a-b" or NULL */
-	const char *if_match;	       /* ETag without quotes, or NULL */
-	const char *payload_hash;      /* hex sha256 of the body; NULL:
-					  the empty body's */
-	const struct sigv4_kv *amz;    /* more x-amz-* headers, signed */
-	size_t namz;
-	const struct sigv4_kv *plain;  /* more headers, not signed */
-	size_t nplain;
-};
+#include "store_s3_int.h"
 
 int s3_status_to_err(long status, const char *code)
 {
@@ -313,9 +278,7 @@ static int exchange_result(int rc, struct http_response *resp,
 	return s3_status_to_err(resp->status, d->s3_code);
 }
 
-/* One request: `key` names the object ("" for bucket-level requests such
- * as LIST); `label` is what the log shows. */
-static int s3_perform(struct s3_store *s, const char *what, const char *key,
+int s3_perform(struct s3_store *s, const char *what, const char *key,
 		      const char *label, struct s3_req *r,
 		      struct http_request *hr, struct http_response *resp,
 		      struct dmfs_err_detail *d)
@@ -346,8 +309,7 @@ static int s3_perform(struct s3_store *s, const char *what, const char *key,
 	return rc;
 }
 
-/* Prepend the store prefix.  Caller frees with free(). */
-static char *full_key(struct s3_store *s, const char *key)
+char *s3_full_key(struct s3_store *s, const char *key)
 {
 	size_t n = strlen(s->prefix) + strlen(key) + 1;
 	char *k = malloc(n);
@@ -374,7 +336,7 @@ static int s3_list(struct dmfs_store *st, const char *prefix,
 	struct sigv4_kv q[6];
 	size_t nq = 0;
 	char maxk[24];
-	char *fprefix = full_key(s, prefix);
+	char *fprefix = s3_full_key(s, prefix);
 	struct http_response resp = {0};
 	struct http_request hr = {.cap = LIST_BODY_MAX};
 	struct s3_req r = {.method = "GET"};
@@ -433,7 +395,7 @@ static int s3_head(struct dmfs_store *st, const char *key,
 		   struct dmfs_obj_info *out, struct dmfs_err_detail *d)
 {
 	struct s3_store *s = (struct s3_store *)st;
-	char *fk = full_key(s, key);
+	char *fk = s3_full_key(s, key);
 	struct http_response resp = {0};
 	struct http_request hr = {.cap = 0};
 	struct s3_req r = {.method = "HEAD"};
@@ -484,7 +446,7 @@ static int s3_get_range(struct dmfs_store *st, const char *key,
 	*got = 0;
 	if (len == 0)
 		return 0;
-	fk = full_key(s, key);
+	fk = s3_full_key(s, key);
 	if (!fk)
 		return DMFS_ERR_NOMEM;
 	snprintf(range, sizeof(range), "bytes=%llu-%llu",
@@ -544,7 +506,7 @@ static int s3_get_stream(struct dmfs_store *st, const char *key,
 			 struct dmfs_obj_info *info, struct dmfs_err_detail *d)
 {
 	struct s3_store *s = (struct s3_store *)st;
-	char *fk = full_key(s, key);
+	char *fk = s3_full_key(s, key);
 	struct http_response resp = {0};
 	struct http_request hr = {.sink = sink};
 	struct s3_req r = {.method = "GET"};
@@ -620,7 +582,7 @@ static int s3_put(struct dmfs_store *st, const char *key,
 		  struct dmfs_obj_info *out, struct dmfs_err_detail *d)
 {
 	struct s3_store *s = (struct s3_store *)st;
-	char *fk = full_key(s, key);
+	char *fk = s3_full_key(s, key);
 	char payload[65];
 	struct http_response resp = {0};
 	struct http_request hr = {
@@ -696,7 +658,7 @@ static int s3_copy(struct dmfs_store *st, const char *src_key,
 		   const char *sha256, struct dmfs_err_detail *d)
 {
 	struct s3_store *s = (struct s3_store *)st;
-	char *fsrc = full_key(s, src_key), *fdst = full_key(s, dst_key);
+	char *fsrc = s3_full_key(s, src_key), *fdst = s3_full_key(s, dst_key);
 	char *source = fsrc ? copy_source(s, fsrc, pin) : NULL;
 	char etag_q[DMFS_ETAG_MAX + 2], etag[DMFS_ETAG_MAX];
 	struct http_response resp = {0};
@@ -748,7 +710,7 @@ static int s3_del(struct dmfs_store *st, const char *key,
 		  struct dmfs_err_detail *d)
 {
 	struct s3_store *s = (struct s3_store *)st;
-	char *fk = full_key(s, key);
+	char *fk = s3_full_key(s, key);
 	struct http_response resp = {0};
 	struct http_request hr = {.cap = LIST_BODY_MAX};
 	struct s3_req r = {.method = "DELETE"};
@@ -793,7 +755,7 @@ static int s3_list_versions(struct dmfs_store *st, const char *prefix,
 	struct s3_store *s = (struct s3_store *)st;
 	struct sigv4_kv q[6];
 	size_t nq = 0;
-	char *fprefix = full_key(s, prefix), *kmark = NULL, *vmark = NULL;
+	char *fprefix = s3_full_key(s, prefix), *kmark = NULL, *vmark = NULL;
 	char *nk = NULL, *nv = NULL;
 	struct http_response resp = {0};
 	struct http_request hr = {.cap = LIST_BODY_MAX};
@@ -901,6 +863,10 @@ static const struct dmfs_store_ops s3_ops = {
 	.del = s3_del,
 	.versioning = s3_versioning,
 	.list_versions = s3_list_versions,
+	.mp_create = s3_mp_create,
+	.mp_part = s3_mp_part,
+	.mp_complete = s3_mp_complete,
+	.mp_abort = s3_mp_abort,
 };
 
 /* Whether a host (without port) is an IP literal or localhost, where

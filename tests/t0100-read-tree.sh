@@ -2,7 +2,7 @@
 # t0100-read-tree: a tree of >= 1000 small files in nested directories and a
 # >= 200 MiB file read through the mount equal the source (listing and
 # every sha256); random reads equal; a second read comes from the cache;
-# a remount keeps the cache; xattrs; .dmfs hidden; writes fail with EROFS;
+# a remount keeps the cache; xattrs; .dmfs hidden; versions are EROFS;
 # view=live; and the debug log holds no secret.
 . "$(dirname "$0")/lib/common.sh"
 
@@ -60,10 +60,10 @@ for kind in $(t_backends); do
 		t_fail "dmfs.s3uri: $(getfattr --only-values -n dmfs.s3uri "$M/live/big.bin")"
 	getfattr -d -m - "$M/live/big.bin" 2>/dev/null | grep -q '^dmfs.etag=' || t_fail "listxattr"
 
-	# Read-only in this version.
-	if touch "$M/live/new" 2>"$T_ROOT/err"; then t_fail "touch succeeded"; fi
+	# snapshots/ and datasets/ stay read-only (live/ writes: t0300).
+	if touch "$M/snapshots/new" 2>"$T_ROOT/err"; then t_fail "touch succeeded"; fi
 	grep -q "Read-only file system" "$T_ROOT/err" || t_fail "touch: $(cat "$T_ROOT/err")"
-	if mkdir "$M/live/newdir" 2>/dev/null; then t_fail "mkdir succeeded"; fi
+	if mkdir "$M/datasets/newdir" 2>/dev/null; then t_fail "mkdir succeeded"; fi
 
 	# Remount: the cache survives, nothing is fetched again.
 	t_umount "$M"

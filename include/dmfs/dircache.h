@@ -65,6 +65,20 @@ const struct dc_entry *dc_listing_find(const struct dc_listing *l,
 int dircache_stat(struct dircache *dc, const char *path, struct dc_entry *out)
 	__attribute__((warn_unused_result));
 
+/*
+ * This mount changed `path` ("a/b/c"): put the entry (name NULL; the
+ * name is taken from path) into its directory's cached listing, replacing
+ * one of the same name, so it shows at once without a new LIST.  A
+ * directory not cached is left alone (its next LIST sees the change).
+ * 0 or DMFS_ERR_NOMEM.
+ */
+int dircache_upsert(struct dircache *dc, const char *path,
+		    const struct dc_entry *e) __attribute__((warn_unused_result));
+/* This mount removed `path`: drop it from its directory's cached listing;
+ * when it was a directory, its own listing is forgotten too.  Cannot
+ * fail (on allocation failure the directory is listed again). */
+void dircache_remove(struct dircache *dc, const char *path);
+
 /* Forget every listing (the "refresh" command, tests).  Cannot fail. */
 void dircache_invalidate_all(struct dircache *dc);
 

@@ -37,6 +37,8 @@ enum dmfs_err {
 	DMFS_ERR_EXISTS = 19,	   /* already exists (412 on If-None-Match) */
 	DMFS_ERR_NOT_DIR = 20,	   /* a path component is a file */
 	DMFS_ERR_IS_DIR = 21,	   /* a directory where a file was expected */
+	DMFS_ERR_STALE = 22,	   /* changed in the bucket by another writer */
+	DMFS_ERR_NOT_EMPTY = 23,   /* directory not empty */
 	DMFS_ERR__COUNT
 };
 

@@ -20,6 +20,7 @@
 #include "dmfs/mindex.h"
 #include "dmfs/options.h"
 #include "dmfs/reader.h"
+#include "dmfs/stage.h"
 #include "dmfs/store.h"
 
 /* Everything one mount owns.  Built in main before the FUSE loop starts,
@@ -32,6 +33,8 @@ struct dmfs_fs {
 	struct reader *rd;		 /* owned by main */
 	struct mindex *mx;		 /* manifest index; owned by main */
 	struct catalog *cat;		 /* the refs; owned by main */
+	struct stage *sg;		 /* files being written; owned by
+					    main */
 	char *store_uri;		 /* "s3://bucket/prefix" */
 	char *view;			 /* the subtree mounted: "" for all,
 					    "live/a", "datasets/x/v1"; no '/'
@@ -64,6 +67,9 @@ struct fs_handle {
 					   fs->handles_lock */
 	enum fs_ns ns;
 	struct rd_file *rf;	/* NS_LIVE, NS_VER files */
+	struct stage_file *sf;	/* NS_LIVE files open for writing, or
+				   read while staged: the staged copy */
+	int writable;		/* NS_LIVE: opened for writing */
 	char *data;		/* NS_CTL: the content, owned */
 	size_t len;
 	const char *ctl;	/* NS_CTL: the file's name (static) */
@@ -89,6 +95,30 @@ int fs_live_getxattr(struct dmfs_fs *fs, const char *key, const char *name,
 		     char *value, size_t size);
 int fs_live_listxattr(struct dmfs_fs *fs, const char *key, char *list,
 		      size_t size);
+
+/*
+ * --- fs_write.c: what changes live/ (keys as for fs_live_*) ---
+ * Each returns 0 (or a byte count) or -errno.
+ */
+int fs_live_create(struct dmfs_fs *fs, const char *key, mode_t mode,
+		   struct fuse_file_info *fi, struct fs_handle *h);
+/* open(2) for writing (O_WRONLY, O_RDWR, O_TRUNC). */
+int fs_live_open_write(struct dmfs_fs *fs, const char *key,
+		       struct fuse_file_info *fi, struct fs_handle *h);
+int fs_live_write(struct dmfs_fs *fs, struct fs_handle *h, const char *buf,
+		  size_t size, off_t off);
+int fs_live_read_staged(struct fs_handle *h, char *buf, size_t size,
+			off_t off);
+/* truncate(2) or ftruncate(2) (h not NULL). */
+int fs_live_truncate(struct dmfs_fs *fs, const char *key, off_t size,
+		     struct fs_handle *h);
+/* flush (each close(2)) and fsync: upload and wait. */
+int fs_live_flush(struct dmfs_fs *fs, struct fs_handle *h);
+int fs_live_unlink(struct dmfs_fs *fs, const char *key);
+int fs_live_mkdir(struct dmfs_fs *fs, const char *key, mode_t mode);
+int fs_live_rmdir(struct dmfs_fs *fs, const char *key);
+int fs_live_rename(struct dmfs_fs *fs, const char *from, const char *to,
+		   unsigned int flags);
 
 /*
  * --- fs_version.c: snapshots/ and datasets/, read-only ---

@@ -53,11 +53,12 @@ struct http_request {
 	 * ignored); restarted before every retried attempt. */
 	const struct dmfs_sink *sink;
 	/* Request body (PUT): sent when upload is true; from upload_buf, or
-	 * from upload_fd (borrowed, read with pread from offset 0) when
+	 * from upload_fd (borrowed, read with pread from upload_off) when
 	 * upload_buf is NULL.  Re-sent from the start on a retry. */
 	bool upload;
 	const void *upload_buf;
 	int upload_fd;
+	uint64_t upload_off;	/* upload_fd: where the body starts */
 	uint64_t upload_len;
 };
 

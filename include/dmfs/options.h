@@ -34,6 +34,9 @@ struct dmfs_options {
 	uint64_t readahead_max;
 	uint64_t small_file_max;
 	uint64_t fetch_max;
+	/* writing */
+	uint64_t multipart_size;
+	int parallel_uploads;
 	double stat_ttl;
 	int read_ahead_kb;
 	/* mount */

@@ -68,6 +68,22 @@ int s3_xml_parse_copy_result(const char *xml, size_t len, char *etag,
     __attribute__((warn_unused_result));
 
 /*
+ * InitiateMultipartUploadResult: its <UploadId> into id (idsz bytes).
+ * DMFS_ERR_PROTOCOL when absent or too long.
+ */
+int s3_xml_parse_initiate(const char *xml, size_t len, char *id, size_t idsz)
+    __attribute__((warn_unused_result));
+
+/*
+ * CompleteMultipartUploadResult: its <ETag> (quotes stripped).  As with a
+ * copy, a failure can arrive after "200 OK" as an <Error> body: then
+ * DMFS_ERR_SERVER with d filled.
+ */
+int s3_xml_parse_complete(const char *xml, size_t len, char *etag,
+			  size_t etagsz, struct dmfs_err_detail *d)
+    __attribute__((warn_unused_result));
+
+/*
  * Parse an <Error> body into d->s3_code, d->message, d->request_id (each
  * truncated to its field).  Returns 0 or DMFS_ERR_PROTOCOL (d unchanged
  * then).  An empty body is DMFS_ERR_PROTOCOL.

@@ -155,6 +155,28 @@ struct dmfs_store_ops {
 	int (*list_versions)(struct dmfs_store *st, const char *prefix,
 			     char **token, struct dmfs_list_page *out,
 			     struct dmfs_err_detail *d);
+	/*
+	 * Multipart upload; all four NULL where the store has none (then a
+	 * single put is used whatever the size).  mp_create starts one,
+	 * storing sha256 (may be NULL) as metadata; *upload_id: caller
+	 * frees with free().  mp_part sends len bytes of fd (borrowed) from
+	 * off as part part_no (1-based) and fills etag.  mp_complete joins
+	 * parts 1..n (their ETags in order); only then does the key change.
+	 * mp_abort drops the parts.
+	 */
+	int (*mp_create)(struct dmfs_store *st, const char *key,
+			 const char *sha256, char **upload_id,
+			 struct dmfs_err_detail *d);
+	int (*mp_part)(struct dmfs_store *st, const char *key,
+		       const char *upload_id, uint32_t part_no, int fd,
+		       uint64_t off, uint64_t len, char etag[DMFS_ETAG_MAX],
+		       struct dmfs_err_detail *d);
+	int (*mp_complete)(struct dmfs_store *st, const char *key,
+			   const char *upload_id,
+			   const char (*etags)[DMFS_ETAG_MAX], uint32_t n,
+			   struct dmfs_err_detail *d);
+	int (*mp_abort)(struct dmfs_store *st, const char *key,
+			const char *upload_id, struct dmfs_err_detail *d);
 	/* Free the store and everything it owns. */
 	void (*destroy)(struct dmfs_store *st);
 };

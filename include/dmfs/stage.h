@@ -1,0 +1,127 @@
+/*
+ * stage.h - files being written through live/: kept in staging files under
+ * CACHE_DIR/staging/ and uploaded on flush, fsync and close.
+ *
+ * A staged file is a local file (NAME.data) plus a small JSON sidecar
+ * (NAME.json: store, key, the ETag the object had when it was opened, and
+ * a state).  While a process has a staged file open it holds an flock on
+ * the data file, so a mount that starts later (stage_recover) can tell a
+ * live writer from the leftovers of a process that died.
+ *
+ * States in the sidecar:
+ *   "clean"    the bucket has exactly these bytes (nothing to do)
+ *   "dirty"    written and not yet uploaded: uploaded by stage_recover
+ *   "failed"   the last upload was refused; kept for the user, not retried
+ *   "stale"    the object changed in the bucket since it was opened: the
+ *              upload was refused with ESTALE; kept for the user
+ */
+#ifndef DMFS_STAGE_H
+#define DMFS_STAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dmfs/store.h"
+
+struct stage_opts {
+	const char *dir;	   /* the staging directory; borrowed */
+	const char *store_uri;	   /* recorded in sidecars; borrowed */
+	uint64_t multipart_size;   /* above this, multipart upload */
+	int parallel_uploads;	   /* parts in flight at once */
+};
+
+struct stage_stats {
+	uint64_t pending;	/* staged files with bytes not in the bucket */
+	uint64_t bytes_pending; /* their sizes */
+	uint64_t done;		/* uploads completed by this mount */
+	uint64_t failed;	/* uploads that failed */
+};
+
+/* How stage_open starts a staged file. */
+enum stage_how {
+	STAGE_EXISTING = 0, /* the object's bytes (downloaded now) */
+	STAGE_EMPTY = 1,    /* an empty file (create, O_TRUNC) */
+};
+
+struct stage;
+struct stage_file;
+
+/* st is borrowed and must outlive the stage.  Creates o->dir.  Caller
+ * frees with stage_free. */
+int stage_new(struct dmfs_store *st, const struct stage_opts *o,
+	      struct stage **out) __attribute__((warn_unused_result));
+/* Frees the table; staged files still open are closed (and kept on disk
+ * when dirty, for the next mount).  NULL-safe. */
+void stage_free(struct stage *sg);
+
+/*
+ * Open the staged copy of key.  When key is staged already (open through
+ * another descriptor), that copy is shared (and emptied when how is
+ * STAGE_EMPTY).  Otherwise a new staged file is made; for STAGE_EXISTING
+ * the object is downloaded into it first (missing: empty).  The ETag of
+ * the object now is recorded for the stale-writer check.  Caller releases
+ * with stage_close.
+ */
+int stage_open(struct stage *sg, const char *key, enum stage_how how,
+	       struct stage_file **out) __attribute__((warn_unused_result));
+/*
+ * Take another reference to key's staged copy when there is one (a reader
+ * opening a file being written).  1 with *out set (caller releases with
+ * stage_close), 0 when key is not staged.
+ */
+int stage_find(struct stage *sg, const char *key, struct stage_file **out);
+/* Drop a reference.  The last one removes the staged files when clean;
+ * a dirty, failed or stale copy stays on disk (logged).  NULL-safe. */
+void stage_close(struct stage_file *f);
+
+int stage_write(struct stage_file *f, const void *buf, size_t n,
+		uint64_t off) __attribute__((warn_unused_result));
+/* *got is short only at end of file. */
+int stage_read(struct stage_file *f, void *buf, size_t n, uint64_t off,
+	       size_t *got) __attribute__((warn_unused_result));
+int stage_truncate(struct stage_file *f, uint64_t size)
+	__attribute__((warn_unused_result));
+/* Size and modification time of a staged copy.  Cannot fail. */
+void stage_attr(struct stage_file *f, uint64_t *size, int64_t *mtime);
+
+/*
+ * Upload the staged copy when it has bytes the bucket has not (flush,
+ * fsync, close), and wait.  On success out (may be NULL) receives the
+ * key uploaded to, the new object's size, ETag and mtime (caller frees
+ * with dmfs_obj_info_clear; out->key is NULL when nothing was sent).  DMFS_ERR_STALE
+ * when the object changed in the bucket since it was opened (the copy is
+ * kept); any other error leaves the copy dirty and the old object intact.
+ */
+int stage_sync(struct stage_file *f, struct dmfs_obj_info *out)
+	__attribute__((warn_unused_result));
+
+/* Size and mtime of key's staged copy, when key is staged (1), else 0. */
+int stage_lookup(struct stage *sg, const char *key, uint64_t *size,
+		 int64_t *mtime);
+/* Whether any staged key starts with prefix ("a/b/"). */
+int stage_has_prefix(struct stage *sg, const char *prefix);
+/* unlink(2) of key while open: the staged copy is no longer key's and is
+ * never uploaded; open descriptors keep reading and writing it. */
+void stage_forget(struct stage *sg, const char *key);
+/*
+ * rename(2) of a staged key: the copy now belongs to `to` (which it will
+ * replace on upload, whatever `to` held).  When from was staged, *out
+ * is a new reference to the copy (marked dirty; caller releases with
+ * stage_close, also on error), else NULL.  0 or DMFS_ERR_*.
+ */
+int stage_rename(struct stage *sg, const char *from, const char *to,
+		 struct stage_file **out);
+
+/*
+ * At mount: upload what a dead process left dirty for this store (logged
+ * per file); leave failed and stale copies (logged with their paths).
+ * *recovered counts the uploads.  0 or the first error (the rest is still
+ * tried).
+ */
+int stage_recover(struct stage *sg, int *recovered)
+	__attribute__((warn_unused_result));
+
+/* Counters for .dmfs/status.  Cannot fail. */
+void stage_get_stats(struct stage *sg, struct stage_stats *out);
+
+#endif

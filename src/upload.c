@@ -1,0 +1,260 @@
+/*
+ * upload.c - one staged file to one key, checked after the fact.
+ *
+ * The order of an upload:
+ *   1. sha256 of the staged bytes (stored as x-amz-meta-dmfs-sha256, so
+ *      snapshots need not read the object again);
+ *   2. the stale-writer check: HEAD the key and compare its ETag with the
+ *      one it had when the file was opened (a new file: the key must
+ *      still be absent, and the PUT carries If-None-Match: * where the
+ *      server honours it).  Between this HEAD and the PUT another writer
+ *      can still slip in: S3 offers no If-Match on PUT everywhere, so the
+ *      window is one round trip, not the whole time the file was open;
+ *   3. a single PUT up to multipart_size, else a multipart upload with
+ *      `parallel` parts in flight (stores that have no multipart get a
+ *      single PUT whatever the size); a failed multipart is aborted;
+ *   4. HEAD again: the size must be the staged size and, for a single
+ *      PUT, the ETag the PUT answered, so a "200 OK" that hides a short
+ *      or different object is an error, never a silent loss.
+ * Nothing here touches the previous object before step 3 succeeds: S3
+ * replaces an object only when a PUT or a multipart completion succeeds.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "dmfs/log.h"
+#include "upload.h"
+
+#define HASH_CHUNK (1u << 20)
+
+int upload_sha256_fd(int fd, uint64_t len, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdl = 0;
+	uint64_t off = 0;
+	char *buf = malloc(HASH_CHUNK);
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	int rc = 0;
+
+	if (!buf || !c || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1) {
+		rc = DMFS_ERR_NOMEM;
+		goto out;
+	}
+	while (off < len) {
+		size_t want = len - off < HASH_CHUNK ? (size_t)(len - off)
+						     : HASH_CHUNK;
+		ssize_t n = pread(fd, buf, want, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = DMFS_ERR_IO;
+			goto out;
+		}
+		EVP_DigestUpdate(c, buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	EVP_DigestFinal_ex(c, md, &mdl);
+	for (unsigned i = 0; i < 32; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[64] = '\0';
+out:
+	EVP_MD_CTX_free(c);
+	free(buf);
+	return rc;
+}
+
+/* Step 2: 0 when the key is as the writer last saw it. */
+static int check_not_stale(struct dmfs_store *st, const char *key,
+			   const char *expect_etag, struct dmfs_err_detail *d)
+{
+	struct dmfs_obj_info cur;
+	int rc;
+
+	if (!expect_etag)
+		return 0;
+	rc = st->ops->head(st, key, &cur, d);
+	if (rc == DMFS_ERR_NOT_FOUND)
+		/* Deleted meanwhile: writing it back loses nothing. */
+		return 0;
+	if (rc)
+		return rc;
+	if (strcmp(cur.etag, expect_etag) != 0) {
+		dmfs_log(DMFS_LOG_WARN,
+			 "upload %s: the object changed in the bucket since "
+			 "it was opened (ETag %s, expected %s)",
+			 key, cur.etag, *expect_etag ? expect_etag : "none");
+		rc = DMFS_ERR_STALE;
+	}
+	dmfs_obj_info_clear(&cur);
+	return rc;
+}
+
+/* --- multipart --- */
+
+struct mp_job {
+	struct dmfs_store *st;
+	const char *key;
+	const char *upload_id;
+	int fd;
+	uint64_t len, part_size;
+	uint32_t nparts;
+	char (*etags)[DMFS_ETAG_MAX]; /* one per part; written by the part's
+					 thread only */
+	pthread_mutex_t lock;
+	uint32_t next;		      /* protected by lock */
+	int rc;			      /* protected by lock: first error */
+};
+
+static void *mp_worker(void *arg)
+{
+	struct mp_job *j = arg;
+
+	for (;;) {
+		uint32_t p;
+		pthread_mutex_lock(&j->lock);
+		if (j->rc || j->next >= j->nparts) {
+			pthread_mutex_unlock(&j->lock);
+			break;
+		}
+		p = j->next++;
+		pthread_mutex_unlock(&j->lock);
+
+		uint64_t off = (uint64_t)p * j->part_size;
+		uint64_t n = j->len - off < j->part_size ? j->len - off
+							 : j->part_size;
+		struct dmfs_err_detail d = {0};
+		int rc = j->st->ops->mp_part(j->st, j->key, j->upload_id, p + 1,
+					     j->fd, off, n, j->etags[p], &d);
+		if (rc) {
+			pthread_mutex_lock(&j->lock);
+			if (!j->rc)
+				j->rc = rc;
+			pthread_mutex_unlock(&j->lock);
+		}
+	}
+	return NULL;
+}
+
+static int put_multipart(struct dmfs_store *st, const char *key, int fd,
+			 uint64_t len, const char *sha, const char *expect_etag,
+			 const struct upload_opts *o, struct dmfs_err_detail *d)
+{
+	struct mp_job j = {.st = st, .key = key, .fd = fd, .len = len};
+	char *upload_id = NULL;
+	int nthreads, rc;
+	pthread_t th[64];
+	int started = 0;
+
+	j.part_size = o->multipart_size;
+	/* S3 allows 10 000 parts: grow the parts for huge files. */
+	while ((len + j.part_size - 1) / j.part_size > 10000)
+		j.part_size *= 2;
+	j.nparts = (uint32_t)((len + j.part_size - 1) / j.part_size);
+	j.etags = calloc(j.nparts, sizeof(*j.etags));
+	if (!j.etags)
+		return DMFS_ERR_NOMEM;
+	pthread_mutex_init(&j.lock, NULL);
+	rc = st->ops->mp_create(st, key, sha, &upload_id, d);
+	if (rc)
+		goto out;
+	j.upload_id = upload_id;
+	nthreads = o->parallel < 1 ? 1 : o->parallel > 64 ? 64 : o->parallel;
+	if ((uint32_t)nthreads > j.nparts)
+		nthreads = (int)j.nparts;
+	for (int i = 0; i < nthreads; i++) {
+		if (pthread_create(&th[i], NULL, mp_worker, &j) != 0)
+			break;
+		started++;
+	}
+	if (!started)
+		mp_worker(&j);
+	for (int i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	rc = j.rc;
+	/* The stale check once more, just before the object is replaced. */
+	if (!rc)
+		rc = check_not_stale(st, key, expect_etag, d);
+	if (!rc)
+		rc = st->ops->mp_complete(st, key, upload_id,
+					  (const char(*)[DMFS_ETAG_MAX])j.etags,
+					  j.nparts, d);
+	if (rc) {
+		struct dmfs_err_detail ad = {0};
+		if (st->ops->mp_abort(st, key, upload_id, &ad))
+			dmfs_log(DMFS_LOG_WARN,
+				 "upload %s: abort of multipart upload %s "
+				 "failed too", key, upload_id);
+	}
+out:
+	pthread_mutex_destroy(&j.lock);
+	free(j.etags);
+	free(upload_id);
+	return rc;
+}
+
+int upload_fd(struct dmfs_store *st, const char *key, int fd, uint64_t len,
+	      const char *expect_etag, const struct upload_opts *o,
+	      struct dmfs_obj_info *out, struct dmfs_err_detail *d)
+{
+	char sha[65];
+	struct dmfs_obj_info put = {0}, got = {0};
+	int multipart = st->ops->mp_create && len > o->multipart_size &&
+			o->multipart_size > 0;
+	int rc;
+
+	if (out)
+		memset(out, 0, sizeof(*out));
+	rc = upload_sha256_fd(fd, len, sha);
+	if (!rc)
+		rc = check_not_stale(st, key, expect_etag, d);
+	if (rc)
+		goto out;
+	if (multipart) {
+		rc = put_multipart(st, key, fd, len, sha, expect_etag, o, d);
+	} else {
+		struct dmfs_put_src src = {.fd = fd, .len = len};
+		struct dmfs_put_opts po = {
+			.sha256 = sha,
+			.if_none_match = expect_etag && !*expect_etag,
+		};
+		rc = st->ops->put(st, key, &src, &po, &put, d);
+		if (rc == DMFS_ERR_EXISTS)
+			rc = DMFS_ERR_STALE;
+	}
+	if (rc)
+		goto out;
+	/* Step 4: what the bucket holds now. */
+	rc = st->ops->head(st, key, &got, d);
+	if (rc)
+		goto out;
+	if (got.size != len) {
+		dmfs_log(DMFS_LOG_ERROR, "upload %s: the bucket holds %llu "
+			 "bytes, %llu were sent", key,
+			 (unsigned long long)got.size, (unsigned long long)len);
+		rc = DMFS_ERR_PROTOCOL;
+	} else if (!multipart && put.etag[0] && strcmp(put.etag, got.etag)) {
+		dmfs_log(DMFS_LOG_ERROR, "upload %s: the bucket holds ETag %s, "
+			 "the PUT answered %s", key, got.etag, put.etag);
+		rc = DMFS_ERR_PROTOCOL;
+	}
+	if (!rc && out) {
+		*out = got;
+		memset(&got, 0, sizeof(got));
+		snprintf(out->sha256, sizeof(out->sha256), "%s", sha);
+	}
+out:
+	dmfs_obj_info_clear(&put);
+	dmfs_obj_info_clear(&got);
+	return rc;
+}

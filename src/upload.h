@@ -1,0 +1,39 @@
+/*
+ * upload.h - send a staged file to the store and check that it arrived
+ * (upload.c).  Internal to stage.c.
+ */
+#ifndef DMFS_UPLOAD_H
+#define DMFS_UPLOAD_H
+
+#include <stdint.h>
+
+#include "dmfs/store.h"
+
+struct upload_opts {
+	uint64_t multipart_size; /* above this, multipart (when the store
+				    has it) */
+	int parallel;		 /* parts in flight */
+};
+
+/*
+ * Upload len bytes of fd (borrowed; read with pread) to key, with its
+ * sha256 as x-amz-meta-dmfs-sha256, then HEAD it: the size must match,
+ * and for a single PUT the ETag the PUT answered.
+ *
+ * expect_etag is the stale-writer check, done just before sending: NULL
+ * for none, "" when the key must not exist (also sent as If-None-Match),
+ * else the ETag the key must still have.  DMFS_ERR_STALE when it does
+ * not.  A multipart upload that fails is aborted.  out (may be NULL)
+ * receives size, ETag, mtime and sha256 (caller frees with
+ * dmfs_obj_info_clear).
+ */
+int upload_fd(struct dmfs_store *st, const char *key, int fd, uint64_t len,
+	      const char *expect_etag, const struct upload_opts *o,
+	      struct dmfs_obj_info *out, struct dmfs_err_detail *d)
+	__attribute__((warn_unused_result));
+
+/* Hex sha256 of len bytes of fd from offset 0. */
+int upload_sha256_fd(int fd, uint64_t len, char out[65])
+	__attribute__((warn_unused_result));
+
+#endif

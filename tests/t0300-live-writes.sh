@@ -1,0 +1,230 @@
+#!/bin/bash
+# t0300-live-writes: writing through live/.
+#  - cp -r of a tree of >= 1000 files and a big file (multipart above
+#    multipart_size on S3): every object in the bucket, read with an
+#    independent client (awscli; the directory itself for file://), equals
+#    the source, carries its sha256, and a fresh mount with an empty cache
+#    reads the same;
+#  - sparse writes and writes at several offsets, truncate grow/shrink of
+#    an open file, read-after-write, unlink while open, rename before
+#    close, mv of a directory of 100 files, mkdir -p and rmdir rules;
+#  - .dmfs/status uploads counters;
+#  - an upload the server refuses (server stopped) fails close() and
+#    leaves the old object intact;
+#  - the same file written from two mounts: the second close is ESTALE;
+#  - kill -9 with a file written but not closed: the next mount uploads it.
+# DMFS_TEST_BIG_MB sizes the big file (default 20; 200 for the issue).
+. "$(dirname "$0")/lib/common.sh"
+
+BIG_MB=${DMFS_TEST_BIG_MB:-20}
+SRC=$T_ROOT/src
+python3 "$T_SRC/tests/lib/mktree.py" "$SRC" 1000 "$BIG_MB" >/dev/null || t_fail "mktree"
+nfiles=$(find "$SRC" -type f | wc -l)
+[ "$nfiles" -ge 1000 ] || t_fail "tree has $nfiles files"
+
+# sha256 of every file under DIR, as "sum  relpath" sorted.
+sums() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
+
+# The store's objects, fetched with an independent client into DIR.
+bucket_copy() {
+	rm -rf "$1"
+	mkdir -p "$1"
+	case $T_KIND in
+	file) cp -a "$T_STORE_DIR/." "$1/" ;;
+	*) s3_aws s3 cp --recursive --quiet --only-show-errors \
+		"s3://$T_BUCKET/data/" "$1/" || t_fail "download bucket" ;;
+	esac
+	rm -rf "$1/.dmfs"
+}
+
+# The sha256 metadata dmfs stored with KEY.
+meta_sha() {
+	case $T_KIND in
+	file) getfattr --only-values -n user.dmfs.sha256 "$T_STORE_DIR/$1" 2>/dev/null ;;
+	*) s3_aws s3api head-object --bucket "$T_BUCKET" --key "data/$1" \
+		--query 'Metadata."dmfs-sha256"' --output text ;;
+	esac
+}
+
+# Whether KEY exists in the bucket (independent client).
+in_bucket() {
+	case $T_KIND in
+	file) [ -e "$T_STORE_DIR/$1" ] ;;
+	*) s3_aws s3api head-object --bucket "$T_BUCKET" --key "data/$1" >/dev/null 2>&1 ;;
+	esac
+}
+
+for kind in $(t_backends); do
+	t_backend_start "$kind"
+	M=$T_ROOT/mnt
+	t_mount "$M" stat_ttl=30
+	L=$M/live
+
+	# --- cp -r of the tree and the big file ---
+	cp -r "$SRC" "$L/tree" || t_fail "cp -r into live/"
+	[ "$(t_status "$M" uploads.pending)" = 0 ] || t_fail "uploads pending after cp"
+	[ "$(t_status "$M" uploads.failed)" = 0 ] || t_fail "uploads failed"
+	done_n=$(t_status "$M" uploads.done)
+	[ "$done_n" -ge "$nfiles" ] || t_fail "uploads.done $done_n < $nfiles"
+	bucket_copy "$T_ROOT/got"
+	[ "$(sums "$T_ROOT/got/tree")" = "$(sums "$SRC")" ] || t_fail "bucket differs from the source"
+	want=$(sha256sum <"$SRC/big.bin" | cut -d' ' -f1)
+	[ "$(meta_sha tree/big.bin)" = "$want" ] || t_fail "sha256 metadata of big.bin: $(meta_sha tree/big.bin)"
+	[ "$(ls "$L/tree" | wc -l)" = "$(ls "$SRC" | wc -l)" ] || t_fail "listing after cp"
+
+	# --- offsets, holes, truncate while open, read-after-write ---
+	python3 - "$L/sparse.bin" "$T_ROOT/sparse.want" <<'PY' || t_fail "sparse writes"
+import os, sys
+want = bytearray()
+def put(buf, off, data):
+    if len(buf) < off + len(data):
+        buf.extend(b"\0" * (off + len(data) - len(buf)))
+    buf[off:off + len(data)] = data
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+for off, data in [(0, b"head"), (3 << 20, b"middle" * 1000), (100, b"x" * 5000),
+                  (9 << 20, b"tail")]:
+    os.pwrite(fd, data, off); put(want, off, data)
+assert os.pread(fd, 4, 0) == b"head", "read-after-write"
+assert os.fstat(fd).st_size == len(want), "size while open"
+os.ftruncate(fd, 5 << 20); del want[5 << 20:]          # shrink while open
+os.ftruncate(fd, 6 << 20); want.extend(b"\0" * (1 << 20))  # grow
+os.pwrite(fd, b"after", (6 << 20) - 5); want[-5:] = b"after"
+assert os.pread(fd, len(want) + 10, 0) == bytes(want), "content while open"
+os.close(fd)
+open(sys.argv[2], "wb").write(want)
+PY
+	cmp "$L/sparse.bin" "$T_ROOT/sparse.want" || t_fail "sparse.bin after close"
+	printf 'one' >"$L/app.txt" && printf 'two' >>"$L/app.txt" || t_fail "append"
+	[ "$(cat "$L/app.txt")" = onetwo ] || t_fail "append: $(cat "$L/app.txt")"
+	truncate -s 2 "$L/app.txt" || t_fail "truncate by path"
+	[ "$(cat "$L/app.txt")" = on ] || t_fail "truncate by path: $(cat "$L/app.txt")"
+
+	# --- unlink while open, rename before close ---
+	python3 - "$L" <<'PY' || t_fail "unlink while open / rename before close"
+import os, sys
+L = sys.argv[1]
+fd = os.open(f"{L}/doomed.txt", os.O_RDWR | os.O_CREAT, 0o644)
+os.write(fd, b"still readable")
+os.unlink(f"{L}/doomed.txt")
+assert not os.path.exists(f"{L}/doomed.txt"), "unlinked name still there"
+os.write(fd, b"!")
+assert os.pread(fd, 100, 0) == b"still readable!", "read after unlink"
+os.close(fd)
+fd = os.open(f"{L}/tmp.ckpt", os.O_WRONLY | os.O_CREAT, 0o644)
+os.write(fd, b"checkpoint")
+os.rename(f"{L}/tmp.ckpt", f"{L}/final.ckpt")
+os.write(fd, b"+more")
+os.close(fd)
+assert open(f"{L}/final.ckpt", "rb").read() == b"checkpoint+more", "renamed content"
+assert not os.path.exists(f"{L}/tmp.ckpt"), "old name after rename"
+PY
+	! in_bucket doomed.txt || t_fail "unlinked file uploaded"
+	! in_bucket tmp.ckpt || t_fail "old name of a renamed file in the bucket"
+	in_bucket final.ckpt || t_fail "renamed file not in the bucket"
+
+	# --- directories ---
+	mkdir -p "$L/a/b/c" || t_fail "mkdir -p"
+	[ -d "$L/a/b/c" ] || t_fail "a/b/c not a directory"
+	if rmdir "$L/a" 2>"$T_ROOT/err"; then t_fail "rmdir of a non-empty dir"; fi
+	grep -q "not empty" "$T_ROOT/err" || t_fail "rmdir: $(cat "$T_ROOT/err")"
+	rmdir "$L/a/b/c" && [ -d "$L/a/b" ] || t_fail "rmdir a/b/c"
+	rmdir "$L/a/b" "$L/a" || t_fail "rmdir a/b a"
+	[ ! -e "$L/a" ] || t_fail "a still there"
+	mkdir "$L/d100" && for i in $(seq 100); do echo "$i" >"$L/d100/f$i"; done || t_fail "100 files"
+	mv "$L/d100" "$L/moved" || t_fail "mv of a directory"
+	[ ! -e "$L/d100" ] || t_fail "old directory still there"
+	[ "$(ls "$L/moved" | wc -l)" = 100 ] || t_fail "moved dir has $(ls "$L/moved" | wc -l) files"
+	[ "$(cat "$L/moved/f42")" = 42 ] || t_fail "moved content"
+	bucket_copy "$T_ROOT/got"
+	[ "$(ls "$T_ROOT/got/moved" | wc -l)" = 100 ] || t_fail "moved in the bucket"
+	[ ! -e "$T_ROOT/got/d100" ] || t_fail "old dir in the bucket"
+	[ "$(cat "$T_ROOT/got/sparse.bin" | sha256sum)" = "$(sha256sum <"$T_ROOT/sparse.want")" ] ||
+		t_fail "sparse.bin in the bucket"
+
+	# --- a fresh mount with an empty cache reads the same ---
+	t_umount "$M"
+	rm -rf "$T_ROOT/cache"
+	t_mount "$M"
+	[ "$(sums "$L/tree")" = "$(sums "$SRC")" ] || t_fail "fresh mount reads differ"
+	cmp "$L/sparse.bin" "$T_ROOT/sparse.want" || t_fail "fresh mount: sparse.bin"
+
+	# --- two mounts write the same file: the second close is ESTALE ---
+	M2=$T_ROOT/mnt2
+	t_mount "$M2"
+	echo base >"$L/shared.txt" || t_fail "write shared.txt"
+	sleep 0.2
+	T_ALLOW_ERRORS=1
+	python3 - "$L/shared.txt" "$M2/live/shared.txt" <<'PY' || t_fail "two writers"
+import errno, os, sys
+a = os.open(sys.argv[1], os.O_RDWR)
+b = os.open(sys.argv[2], os.O_RDWR)
+os.pwrite(a, b"first writer", 0)
+os.pwrite(b, b"second writer", 0)
+os.close(a)
+try:
+    os.close(b)
+except OSError as e:
+    assert e.errno == errno.ESTALE, e
+else:
+    raise SystemExit("second close succeeded: a silent overwrite")
+PY
+	[ "$(cat "$L/shared.txt")" = "first writer" ] || t_fail "shared.txt: $(cat "$L/shared.txt")"
+	grep -q "another writer changed it" "$T_LOG" || t_fail "ESTALE not logged"
+	t_umount "$M2"
+
+	# --- kill -9 before close: the next mount uploads the staged file ---
+	t_make_file "$T_ROOT/crash.bin" 3000000 crash
+	pid=$(t_status "$M" pid)
+	python3 - "$L/crash.bin" "$T_ROOT/crash.bin" "$pid" <<'PY' || t_fail "write before kill"
+import os, signal, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
+os.write(fd, open(sys.argv[2], "rb").read())
+os.kill(int(sys.argv[3]), signal.SIGKILL)
+PY
+	sleep 0.5
+	fusermount3 -u -z "$M" 2>/dev/null || true
+	! in_bucket crash.bin || t_fail "crash.bin uploaded before the crash"
+	t_mount "$M" debug
+	grep -q "recovered crash.bin" "$T_LOG" || t_fail "recovery not logged"
+	in_bucket crash.bin || t_fail "crash.bin not recovered"
+	cmp "$L/crash.bin" "$T_ROOT/crash.bin" || t_fail "recovered crash.bin differs"
+
+	# --- an upload the server refuses: close fails, old object intact ---
+	if [ "$kind" != file ]; then
+		echo "old content" >"$L/keep.txt" || t_fail "write keep.txt"
+		python3 - "$L/keep.txt" "$T_ROOT" >"$T_ROOT/refused.out" 2>&1 <<'PY' &
+import errno, os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)
+os.write(fd, b"new content\n")
+open(f"{sys.argv[2]}/ready", "w").close()
+while not os.path.exists(f"{sys.argv[2]}/go"):
+    time.sleep(0.05)
+try:
+    os.close(fd)
+except OSError as e:
+    assert e.errno in (errno.EIO, errno.ETIMEDOUT, errno.EAGAIN), e
+else:
+    raise SystemExit("close succeeded with the server down")
+PY
+		py=$!
+		for i in $(seq 100); do [ -e "$T_ROOT/ready" ] && break; sleep 0.1; done
+		s3server_kill_frontend || t_fail "stop the server"
+		touch "$T_ROOT/go"
+		wait "$py" || t_fail "refused upload: $(cat "$T_ROOT/refused.out")"
+		grep -q "keep.txt: upload failed" "$T_LOG" || t_fail "refused upload not reported"
+		[ "$(t_status "$M" uploads.failed)" -ge 1 ] || t_fail "uploads.failed"
+		t_umount "$M"
+		s3server_stop
+		if s3server_start "$kind" "$T_ROOT/server.$kind" >>"$T_ROOT/server.log" 2>&1; then
+			[ "$(s3_aws s3 cp "s3://$T_BUCKET/data/keep.txt" -)" = "old content" ] ||
+				t_fail "old object changed by a failed upload"
+		else
+			# rgw cannot be restarted on its old data by the harness
+			t_log "cannot restart $kind in place: old-object check skipped"
+		fi
+	fi
+	T_ALLOW_ERRORS=0
+	t_log_reset
+	t_backend_stop
+done
+t_done
