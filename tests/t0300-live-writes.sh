@@ -192,6 +192,7 @@ PY
 	# --- an upload the server refuses: close fails, old object intact ---
 	if [ "$kind" != file ]; then
 		echo "old content" >"$L/keep.txt" || t_fail "write keep.txt"
+		rm -f "$T_ROOT/ready" "$T_ROOT/go" # left by the previous backend
 		python3 - "$L/keep.txt" "$T_ROOT" >"$T_ROOT/refused.out" 2>&1 <<'PY' &
 import errno, os, sys, time
 fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)
