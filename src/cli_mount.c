@@ -331,6 +331,12 @@ static int run_mount(struct dmfs_options *o, const struct mount_args *ma,
 	rc = reader_new(fs.store, fs.bc, &ro, &fs.rd);
 	if (rc)
 		goto out;
+	rc = mindex_open(o->cache_dir, &fs.mx);
+	if (rc) {
+		snprintf(msg, sizeof(msg), "index in %s: %s", o->cache_dir,
+			 dmfs_strerror(rc));
+		goto out;
+	}
 	{
 		/* Files being written are staged under the cache directory;
 		 * what a dead mount of this store left is uploaded now. */
@@ -347,6 +353,7 @@ static int run_mount(struct dmfs_options *o, const struct mount_args *ma,
 			.store_uri = fs.store_uri,
 			.multipart_size = o->multipart_size,
 			.parallel_uploads = o->parallel_uploads,
+			.memo = fs.mx,
 		};
 		rc = stage_new(fs.store, &so, &fs.sg);
 		free(sdir);
@@ -361,12 +368,6 @@ static int run_mount(struct dmfs_options *o, const struct mount_args *ma,
 		if (recovered)
 			dmfs_log(DMFS_LOG_INFO, "recovered %d staged file%s",
 				 recovered, recovered == 1 ? "" : "s");
-	}
-	rc = mindex_open(o->cache_dir, &fs.mx);
-	if (rc) {
-		snprintf(msg, sizeof(msg), "index in %s: %s", o->cache_dir,
-			 dmfs_strerror(rc));
-		goto out;
 	}
 	rc = catalog_new(fs.store, fs.mx, o->cache_dir, o->refresh, &fs.cat);
 	if (rc)

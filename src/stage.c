@@ -38,6 +38,7 @@
 #include <cjson/cJSON.h>
 
 #include "dmfs/log.h"
+#include "dmfs/mindex.h"
 #include "dmfs/stage.h"
 #include "upload.h"
 
@@ -74,6 +75,7 @@ struct stage {
 	char *dir;
 	char *store_uri;
 	struct upload_opts uo;
+	struct mindex *memo;	   /* borrowed; may be NULL */
 	pthread_mutex_t lock;
 	struct stage_file *files;  /* protected by lock */
 	atomic_ullong counter;
@@ -91,6 +93,7 @@ int stage_new(struct dmfs_store *st, const struct stage_opts *o,
 	sg->store_uri = strdup(o->store_uri);
 	sg->uo.multipart_size = o->multipart_size;
 	sg->uo.parallel = o->parallel_uploads;
+	sg->memo = o->memo;
 	pthread_mutex_init(&sg->lock, NULL);
 	if (!sg->dir || !sg->store_uri) {
 		stage_free(sg);
@@ -504,6 +507,9 @@ int stage_sync(struct stage_file *f, struct dmfs_obj_info *out)
 		goto out;
 	}
 	atomic_fetch_add(&sg->done, 1);
+	if (sg->memo && mindex_memo_put(sg->memo, sg->store_uri, f->key,
+					got.etag, got.size, got.sha256))
+		dmfs_log(DMFS_LOG_DEBUG, "%s: hash not remembered", f->key);
 	snprintf(f->etag, sizeof(f->etag), "%s", got.etag);
 	f->check_stale = 1;
 	rc = set_state(f, ST_CLEAN);

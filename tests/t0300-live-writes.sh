@@ -71,6 +71,12 @@ for kind in $(t_backends); do
 	want=$(sha256sum <"$SRC/big.bin" | cut -d' ' -f1)
 	[ "$(meta_sha tree/big.bin)" = "$want" ] || t_fail "sha256 metadata of big.bin: $(meta_sha tree/big.bin)"
 	[ "$(ls "$L/tree" | wc -l)" = "$(ls "$SRC" | wc -l)" ] || t_fail "listing after cp"
+	# What this mount wrote is never read back to be hashed by a snapshot
+	# (not on s3rver: its CopyObject fails keys with '&' or '=').
+	if [ "$kind" != s3rver ]; then
+		out=$(t_dmfs commit written v1 --from live/tree) || t_fail "commit of the written tree: $out"
+		echo "$out" | grep -q "; 0 B read to hash" || t_fail "written files were hashed again: $out"
+	fi
 
 	# --- offsets, holes, truncate while open, read-after-write ---
 	python3 - "$L/sparse.bin" "$T_ROOT/sparse.want" <<'PY' || t_fail "sparse writes"

@@ -28,6 +28,10 @@ struct stage_opts {
 	const char *store_uri;	   /* recorded in sidecars; borrowed */
 	uint64_t multipart_size;   /* above this, multipart upload */
 	int parallel_uploads;	   /* parts in flight at once */
+	struct mindex *memo;	   /* borrowed, may be NULL: uploads are
+				      remembered there as (key, ETag) ->
+				      sha256, so a snapshot never reads
+				      them back to hash them */
 };
 
 struct stage_stats {
@@ -43,6 +47,7 @@ enum stage_how {
 	STAGE_EMPTY = 1,    /* an empty file (create, O_TRUNC) */
 };
 
+struct mindex;
 struct stage;
 struct stage_file;
 
