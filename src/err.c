@@ -4,6 +4,9 @@
  */
 #include "config.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 #include <errno.h>
 #include <string.h>
 
@@ -64,4 +67,15 @@ void dmfs_err_detail_clear(struct dmfs_err_detail *d)
 {
 	if (d)
 		memset(d, 0, sizeof(*d));
+}
+
+void dmfs_say(char *msg, size_t msgsz, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!msg || !msgsz)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, msgsz, fmt, ap);
+	va_end(ap);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "dmfs/err.h"
+#include "dmfs/sha256.h"
 #include "dmfs/store.h"
 #include "hashset.h"
 
@@ -95,11 +96,7 @@ bool hashset_object_key_hash(const char *key, char out[65])
 	memcpy(out, key + pl, 2);
 	memcpy(out + 2, key + pl + 3, 62);
 	out[64] = '\0';
-	for (int i = 0; i < 64; i++)
-		if (!((out[i] >= '0' && out[i] <= '9') ||
-		      (out[i] >= 'a' && out[i] <= 'f')))
-			return false;
-	return true;
+	return dmfs_is_sha256_hex(out);
 }
 
 int hashset_load_objects(struct dmfs_store *st, struct hashset *s, char *msg,

@@ -45,6 +45,7 @@
 #include <openssl/evp.h>
 
 #include "dmfs/log.h"
+#include "dmfs/sha256.h"
 #include "dmfs/manifest.h"
 
 #define JSON_INT_MAX 9007199254740992.0 /* 2^53: exact in a double */
@@ -53,31 +54,6 @@
 #define COPY_CHUNK (256 * 1024)
 
 /* --- small helpers --- */
-
-static void say(char *msg, size_t msgsz, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void say(char *msg, size_t msgsz, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!msg || !msgsz)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, msgsz, fmt, ap);
-	va_end(ap);
-}
-
-static bool is_hex64(const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < 64; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') ||
-		      (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return s[64] == '\0';
-}
 
 static void hex_of(const unsigned char *d, size_t n, char *out)
 {
@@ -187,17 +163,17 @@ static int get_str(const cJSON *o, const char *name, bool required, size_t max,
 	*out = NULL;
 	if (!v || cJSON_IsNull(v)) {
 		if (required) {
-			say(why, whysz, "no \"%s\"", name);
+			dmfs_say(why, whysz, "no \"%s\"", name);
 			return DMFS_ERR_INVAL;
 		}
 		return 0;
 	}
 	if (!cJSON_IsString(v) || !v->valuestring) {
-		say(why, whysz, "\"%s\" is not a string", name);
+		dmfs_say(why, whysz, "\"%s\" is not a string", name);
 		return DMFS_ERR_INVAL;
 	}
 	if (strlen(v->valuestring) > max) {
-		say(why, whysz, "\"%s\" is longer than %zu bytes", name, max);
+		dmfs_say(why, whysz, "\"%s\" is longer than %zu bytes", name, max);
 		return DMFS_ERR_INVAL;
 	}
 	*out = strdup(v->valuestring);
@@ -214,18 +190,18 @@ static int get_int(const cJSON *o, const char *name, bool required, double lo,
 	*out = 0;
 	if (!v) {
 		if (required) {
-			say(why, whysz, "no \"%s\"", name);
+			dmfs_say(why, whysz, "no \"%s\"", name);
 			return DMFS_ERR_INVAL;
 		}
 		return 0;
 	}
 	if (!cJSON_IsNumber(v)) {
-		say(why, whysz, "\"%s\" is not a number", name);
+		dmfs_say(why, whysz, "\"%s\" is not a number", name);
 		return DMFS_ERR_INVAL;
 	}
 	x = v->valuedouble;
 	if (!(x >= lo && x <= JSON_INT_MAX) || (double)(int64_t)x != x) {
-		say(why, whysz, "\"%s\" is not an integer in range", name);
+		dmfs_say(why, whysz, "\"%s\" is not an integer in range", name);
 		return DMFS_ERR_INVAL;
 	}
 	*out = x;
@@ -297,31 +273,31 @@ static int entry_check(const struct manifest_entry *e, char *why, size_t whysz)
 	const char *p = path_problem(e->path);
 
 	if (p) {
-		say(why, whysz, "%s", p);
+		dmfs_say(why, whysz, "%s", p);
 		return DMFS_ERR_INVAL;
 	}
 	if ((double)e->size > JSON_INT_MAX) {
-		say(why, whysz, "%s: size out of range", e->path);
+		dmfs_say(why, whysz, "%s: size out of range", e->path);
 		return DMFS_ERR_INVAL;
 	}
 	if (e->mode > 07777) {
-		say(why, whysz, "%s: mode %o is more than permission bits",
+		dmfs_say(why, whysz, "%s: mode %o is more than permission bits",
 		    e->path, e->mode);
 		return DMFS_ERR_INVAL;
 	}
-	if (e->sha256[0] && !is_hex64(e->sha256)) {
-		say(why, whysz, "%s: sha256 is not 64 lowercase hex digits",
+	if (e->sha256[0] && !dmfs_is_sha256_hex(e->sha256)) {
+		dmfs_say(why, whysz, "%s: sha256 is not 64 lowercase hex digits",
 		    e->path);
 		return DMFS_ERR_INVAL;
 	}
 	if (!e->sha256[0] && (!e->key || !e->key[0])) {
-		say(why, whysz, "%s: neither a sha256 nor a key", e->path);
+		dmfs_say(why, whysz, "%s: neither a sha256 nor a key", e->path);
 		return DMFS_ERR_INVAL;
 	}
 	if ((e->key && strlen(e->key) > FIELD_MAX) ||
 	    (e->version_id && strlen(e->version_id) > FIELD_MAX) ||
 	    strnlen(e->etag, sizeof(e->etag)) >= sizeof(e->etag)) {
-		say(why, whysz, "%s: key, version id or etag too long",
+		dmfs_say(why, whysz, "%s: key, version id or etag too long",
 		    e->path);
 		return DMFS_ERR_INVAL;
 	}
@@ -386,7 +362,7 @@ int manifest_entry_from_json(const char *text, size_t len,
 
 	memset(e, 0, sizeof(*e));
 	if (!o) {
-		say(msg, msgsz, "%s", why);
+		dmfs_say(msg, msgsz, "%s", why);
 		return DMFS_ERR_INVAL;
 	}
 	rc = get_str(o, "path", true, MANIFEST_PATH_MAX, &e->path, msg, msgsz);
@@ -395,7 +371,7 @@ int manifest_entry_from_json(const char *text, size_t len,
 	if (!rc)
 		rc = get_int(o, "mode", true, 0, &x, msg, msgsz);
 	if (!rc && x > 07777) {
-		say(msg, msgsz, "\"mode\" is not a permission mode");
+		dmfs_say(msg, msgsz, "\"mode\" is not a permission mode");
 		rc = DMFS_ERR_INVAL;
 	}
 	e->mode = (uint32_t)x;
@@ -407,7 +383,7 @@ int manifest_entry_from_json(const char *text, size_t len,
 	if (!rc && sha)
 		snprintf(e->sha256, sizeof(e->sha256), "%s", sha);
 	if (!rc && sha && !e->sha256[0]) {
-		say(msg, msgsz, "\"sha256\" is empty");
+		dmfs_say(msg, msgsz, "\"sha256\" is empty");
 		rc = DMFS_ERR_INVAL;
 	}
 	if (!rc)
@@ -425,7 +401,7 @@ int manifest_entry_from_json(const char *text, size_t len,
 	meta = cJSON_GetObjectItemCaseSensitive(o, "meta");
 	if (!rc && meta && !cJSON_IsNull(meta)) {
 		if (!cJSON_IsObject(meta)) {
-			say(msg, msgsz, "\"meta\" is not an object");
+			dmfs_say(msg, msgsz, "\"meta\" is not an object");
 			rc = DMFS_ERR_INVAL;
 		} else {
 			e->meta_json = cJSON_PrintUnformatted(meta);
@@ -514,7 +490,7 @@ static int header_dirs(const cJSON *dirs, struct manifest_header *h, char *msg,
 	if (!dirs || cJSON_IsNull(dirs))
 		return 0;
 	if (!cJSON_IsObject(dirs)) {
-		say(msg, msgsz, "\"dirs\" is not an object");
+		dmfs_say(msg, msgsz, "\"dirs\" is not an object");
 		return DMFS_ERR_INVAL;
 	}
 	n = (size_t)cJSON_GetArraySize(dirs);
@@ -525,7 +501,7 @@ static int header_dirs(const cJSON *dirs, struct manifest_header *h, char *msg,
 		struct manifest_dirstat *ds = &h->dirs[h->ndirs];
 		int rc;
 		if (!cJSON_IsObject(d) || !d->string || !d->string[0]) {
-			say(msg, msgsz, "\"dirs\" holds a bad entry");
+			dmfs_say(msg, msgsz, "\"dirs\" holds a bad entry");
 			return DMFS_ERR_INVAL;
 		}
 		ds->name = strdup(d->string);
@@ -553,16 +529,16 @@ int manifest_header_from_json(const char *text, size_t len,
 
 	memset(out, 0, sizeof(*out));
 	if (!o) {
-		say(msg, msgsz, "header: %s", why);
+		dmfs_say(msg, msgsz, "header: %s", why);
 		return DMFS_ERR_INVAL;
 	}
 	rc = get_int(o, "dmfs_manifest", true, 0, &x, msg, msgsz);
 	if (rc)
-		say(msg, msgsz,
+		dmfs_say(msg, msgsz,
 		    "not a dmfs manifest header (no \"dmfs_manifest\" format "
 		    "number)");
 	else if (x != MANIFEST_FORMAT) {
-		say(msg, msgsz,
+		dmfs_say(msg, msgsz,
 		    "manifest format %.0f is not supported (this dmfs reads "
 		    "format %d)",
 		    x, MANIFEST_FORMAT);
@@ -574,14 +550,14 @@ int manifest_header_from_json(const char *text, size_t len,
 		    get_str(o, "kind", true, FIELD_MAX, &out->kind, msg, msgsz);
 	if (!rc && strcmp(out->kind, "snapshot") &&
 	    strcmp(out->kind, "dataset")) {
-		say(msg, msgsz, "\"kind\" is neither snapshot nor dataset");
+		dmfs_say(msg, msgsz, "\"kind\" is neither snapshot nor dataset");
 		rc = DMFS_ERR_INVAL;
 	}
 	if (!rc)
 		rc =
 		    get_str(o, "name", true, FIELD_MAX, &out->name, msg, msgsz);
 	if (!rc && !out->name[0]) {
-		say(msg, msgsz, "\"name\" is empty");
+		dmfs_say(msg, msgsz, "\"name\" is empty");
 		rc = DMFS_ERR_INVAL;
 	}
 	if (!rc)
@@ -602,8 +578,8 @@ int manifest_header_from_json(const char *text, size_t len,
 			     &out->message, msg, msgsz);
 	if (!rc)
 		rc = get_str(o, "parent", false, 64, &out->parent, msg, msgsz);
-	if (!rc && out->parent && !is_hex64(out->parent)) {
-		say(msg, msgsz, "\"parent\" is not a manifest hash");
+	if (!rc && out->parent && !dmfs_is_sha256_hex(out->parent)) {
+		dmfs_say(msg, msgsz, "\"parent\" is not a manifest hash");
 		rc = DMFS_ERR_INVAL;
 	}
 	if (!rc)
@@ -612,7 +588,7 @@ int manifest_header_from_json(const char *text, size_t len,
 	if (!rc)
 		rc = get_str(o, "mode", false, 16, &mode, msg, msgsz);
 	if (!rc && mode && strcmp(mode, "copy") && strcmp(mode, "zero-copy")) {
-		say(msg, msgsz, "\"mode\" is neither copy nor zero-copy");
+		dmfs_say(msg, msgsz, "\"mode\" is neither copy nor zero-copy");
 		rc = DMFS_ERR_INVAL;
 	}
 	out->zero_copy = mode && !strcmp(mode, "zero-copy");
@@ -1010,15 +986,15 @@ static int next_line(struct manifest_reader *r, size_t *len, char *msg,
 	if (rc == 1 && !cut)
 		return 1;
 	if (rc == 1)
-		say(msg, msgsz,
+		dmfs_say(msg, msgsz,
 		    "line %" PRIu64
 		    ": truncated (no newline at the end of the file)",
 		    r->lineno);
 	else if (rc == -DMFS_ERR_TOO_BIG)
-		say(msg, msgsz, "line %" PRIu64 ": longer than %u bytes",
+		dmfs_say(msg, msgsz, "line %" PRIu64 ": longer than %u bytes",
 		    r->lineno, MANIFEST_LINE_MAX);
 	else
-		say(msg, msgsz, "line %" PRIu64 ": %s", r->lineno,
+		dmfs_say(msg, msgsz, "line %" PRIu64 ": %s", r->lineno,
 		    dmfs_strerror(-rc));
 	return rc == 1 || rc == -DMFS_ERR_TOO_BIG ? -DMFS_ERR_INVAL : rc;
 }
@@ -1053,13 +1029,13 @@ int manifest_reader_open(const char *path, struct manifest_reader **out,
 		goto out;
 	}
 	if (r->fd < 0) {
-		say(msg, msgsz, "%s: %s", path, strerror(errno));
+		dmfs_say(msg, msgsz, "%s: %s", path, strerror(errno));
 		rc = errno == ENOENT ? DMFS_ERR_NOT_FOUND : DMFS_ERR_IO;
 		goto out;
 	}
 	rc = next_line(r, &len, msg, msgsz);
 	if (rc == 0) {
-		say(msg, msgsz, "line 1: empty file, no header");
+		dmfs_say(msg, msgsz, "line 1: empty file, no header");
 		rc = DMFS_ERR_INVAL;
 		goto out;
 	}
@@ -1069,7 +1045,7 @@ int manifest_reader_open(const char *path, struct manifest_reader **out,
 	}
 	rc = manifest_header_from_json(r->line, len, &r->h, why, sizeof(why));
 	if (rc)
-		say(msg, msgsz, "line 1: %s", why);
+		dmfs_say(msg, msgsz, "line 1: %s", why);
 out:
 	if (rc) {
 		manifest_reader_close(r);
@@ -1090,7 +1066,7 @@ static int check_totals(struct manifest_reader *r, char *msg, size_t msgsz)
 {
 	if (r->files == r->h.files && r->bytes == r->h.bytes)
 		return 0;
-	say(msg, msgsz,
+	dmfs_say(msg, msgsz,
 	    "line %" PRIu64 ": the manifest ends after %" PRIu64
 	    " files (%" PRIu64 " bytes) but its header says %" PRIu64
 	    " files (%" PRIu64 " bytes)",
@@ -1109,7 +1085,7 @@ int manifest_reader_next(struct manifest_reader *r, struct manifest_entry *e,
 	if (r->done > 0)
 		return 0;
 	if (r->done < 0) {
-		say(msg, msgsz,
+		dmfs_say(msg, msgsz,
 		    "line %" PRIu64 ": reading stopped at an earlier error",
 		    r->lineno);
 		return r->done;
@@ -1126,11 +1102,11 @@ int manifest_reader_next(struct manifest_reader *r, struct manifest_entry *e,
 	}
 	rc = manifest_entry_from_json(r->line, len, e, why, sizeof(why));
 	if (rc) {
-		say(msg, msgsz, "line %" PRIu64 ": %s", r->lineno, why);
+		dmfs_say(msg, msgsz, "line %" PRIu64 ": %s", r->lineno, why);
 		goto out;
 	}
 	if (r->have_prev && strcmp(e->path, r->prev) <= 0) {
-		say(msg, msgsz,
+		dmfs_say(msg, msgsz,
 		    "line %" PRIu64 ": '%s' is out of order (after '%s')",
 		    r->lineno, e->path, r->prev);
 		rc = DMFS_ERR_INVAL;
@@ -1190,7 +1166,7 @@ int manifest_fetch(struct dmfs_store *st, const char *cache_dir,
 	struct stat sb;
 	int fd = -1, n, rc = 0;
 
-	if (!is_hex64(hash_hex))
+	if (!dmfs_is_sha256_hex(hash_hex))
 		return DMFS_ERR_INVAL;
 	snprintf(dir, sizeof(dir), "%s/manifests", cache_dir);
 	n = snprintf(path, pathsz, "%s/%s", dir, hash_hex);

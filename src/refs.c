@@ -38,6 +38,7 @@
 #include <openssl/rand.h>
 
 #include "dmfs/log.h"
+#include "dmfs/sha256.h"
 #include "dmfs/refs.h"
 
 #define REF_PART_MAX 200
@@ -46,31 +47,6 @@
 #define REFS_LIST_THREADS 8
 #define REFS_SETTLE_MS 200
 #define NONCE_BYTES 16
-
-static void say(char *msg, size_t msgsz, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void say(char *msg, size_t msgsz, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!msg || !msgsz)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, msgsz, fmt, ap);
-	va_end(ap);
-}
-
-static bool is_hex64(const char *s)
-{
-	if (!s || strlen(s) != 64)
-		return false;
-	for (size_t i = 0; i < 64; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') ||
-		      (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
-}
 
 void ref_info_clear(struct ref_info *r)
 {
@@ -94,13 +70,13 @@ static int check_part(const char *what, const char *s, size_t n, char *msg,
 		      size_t msgsz)
 {
 	if (n == 0 || n > REF_PART_MAX) {
-		say(msg, msgsz, "%s must be 1 to %d characters", what,
+		dmfs_say(msg, msgsz, "%s must be 1 to %d characters", what,
 		    REF_PART_MAX);
 		return DMFS_ERR_INVAL;
 	}
 	if ((n == 1 && s[0] == '.') || (n == 2 && !memcmp(s, "..", 2)) ||
 	    (n == 6 && !memcmp(s, "latest", 6))) {
-		say(msg, msgsz, "%s cannot be '%.*s'", what, (int)n, s);
+		dmfs_say(msg, msgsz, "%s cannot be '%.*s'", what, (int)n, s);
 		return DMFS_ERR_INVAL;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -109,12 +85,12 @@ static int check_part(const char *what, const char *s, size_t n, char *msg,
 		    (c >= '0' && c <= '9') || strchr("._@+=-", c))
 			continue;
 		if (c >= 0x20 && c < 0x7f)
-			say(msg, msgsz,
+			dmfs_say(msg, msgsz,
 			    "%s: '%c' is not allowed (only letters, digits and "
 			    ". _ @ + = -)",
 			    what, c);
 		else
-			say(msg, msgsz,
+			dmfs_say(msg, msgsz,
 			    "%s: byte 0x%02x is not allowed (only letters, "
 			    "digits and . _ @ + = -)",
 			    what, c);
@@ -138,7 +114,7 @@ int refs_check_name(const char *name, char *msg, size_t msgsz)
 		s = name + 9;
 		nparts = 2;
 	} else {
-		say(msg, msgsz,
+		dmfs_say(msg, msgsz,
 		    "'%.*s': a ref is snapshots/ID or datasets/NAME/VERSION",
 		    200, name);
 		return DMFS_ERR_INVAL;
@@ -147,7 +123,7 @@ int refs_check_name(const char *name, char *msg, size_t msgsz)
 		const char *e = strchrnul(s, '/');
 		bool last = i == nparts - 1;
 		if (last != !*e) {
-			say(msg, msgsz,
+			dmfs_say(msg, msgsz,
 			    "'%.*s': a ref is snapshots/ID or "
 			    "datasets/NAME/VERSION",
 			    200, name);
@@ -183,13 +159,13 @@ static int ref_parse(const char *text, size_t len, struct ref_info *out,
 	int rc = 0;
 
 	if (!cJSON_IsObject(o)) {
-		say(msg, msgsz, "not a JSON object");
+		dmfs_say(msg, msgsz, "not a JSON object");
 		rc = DMFS_ERR_INVAL;
-	} else if (!cJSON_IsString(m) || !is_hex64(m->valuestring)) {
-		say(msg, msgsz, "no manifest hash");
+	} else if (!cJSON_IsString(m) || !dmfs_is_sha256_hex(m->valuestring)) {
+		dmfs_say(msg, msgsz, "no manifest hash");
 		rc = DMFS_ERR_INVAL;
 	} else if (!cJSON_IsObject(h)) {
-		say(msg, msgsz, "no header");
+		dmfs_say(msg, msgsz, "no header");
 		rc = DMFS_ERR_INVAL;
 	}
 	if (!rc) {
@@ -286,7 +262,7 @@ int refs_create(struct dmfs_store *st, const char *name,
 		dmfs_log(DMFS_LOG_ERROR, "refs: %s", why);
 		return DMFS_ERR_INVAL;
 	}
-	if (!is_hex64(manifest_hex))
+	if (!dmfs_is_sha256_hex(manifest_hex))
 		return DMFS_ERR_INVAL;
 	rc = st->ops->head(st, key, &info, d);
 	dmfs_obj_info_clear(&info);

@@ -321,6 +321,48 @@ static int file_head(struct dmfs_store *st, const char *key,
 	return 0;
 }
 
+/*
+ * Open the regular file named by key for reading, checked against a pin
+ * (a directory keeps no versions; If-Match compares the derived ETag).
+ * *fd (caller closes), *sb and etag are filled on success.
+ */
+static int open_pinned(struct file_store *s, const char *key,
+		       const struct dmfs_pin *pin, int *fd, struct stat *sb,
+		       char etag[DMFS_ETAG_MAX])
+{
+	char *p;
+	int rc = 0;
+
+	*fd = -1;
+	if (!*key || !key_is_safe(key))
+		return DMFS_ERR_NOT_FOUND;
+	if (pin && pin->version_id && pin->version_id[0])
+		return DMFS_ERR_UNSUPPORTED;
+	p = key_path(s, key);
+	if (!p)
+		return DMFS_ERR_NOMEM;
+	DMFS_STAT_ADD(requests, 1);
+	*fd = open(p, O_RDONLY | O_CLOEXEC);
+	free(p);
+	if (*fd < 0)
+		return errno_to_err(errno);
+	if (fstat(*fd, sb) != 0)
+		rc = errno_to_err(errno);
+	else if (!S_ISREG(sb->st_mode))
+		rc = DMFS_ERR_NOT_FOUND;
+	if (!rc) {
+		etag_of(sb, etag);
+		if (pin && pin->if_match && pin->if_match[0] &&
+		    strcmp(pin->if_match, etag) != 0)
+			rc = DMFS_ERR_CHANGED;
+	}
+	if (rc) {
+		close(*fd);
+		*fd = -1;
+	}
+	return rc;
+}
+
 static int file_get_range(struct dmfs_store *st, const char *key,
 			  const struct dmfs_pin *pin, uint64_t off, size_t len,
 			  void *buf, size_t *got, struct dmfs_err_detail *d)
@@ -328,35 +370,13 @@ static int file_get_range(struct dmfs_store *st, const char *key,
 	struct file_store *s = (struct file_store *)st;
 	struct stat sb;
 	char etag[DMFS_ETAG_MAX];
-	char *p;
 	int fd, rc = 0;
 	size_t done = 0;
 
 	*got = 0;
-	if (!key_is_safe(key))
-		return DMFS_ERR_NOT_FOUND;
-	p = key_path(s, key);
-	if (!p)
-		return DMFS_ERR_NOMEM;
-	DMFS_STAT_ADD(requests, 1);
-	fd = open(p, O_RDONLY | O_CLOEXEC);
-	free(p);
-	if (fd < 0)
-		return errno_to_err(errno);
-	if (fstat(fd, &sb) != 0) {
-		rc = errno_to_err(errno);
+	rc = open_pinned(s, key, pin, &fd, &sb, etag);
+	if (rc)
 		goto out;
-	}
-	etag_of(&sb, etag);
-	if (pin && pin->if_match && pin->if_match[0] &&
-	    strcmp(pin->if_match, etag) != 0) {
-		rc = DMFS_ERR_CHANGED;
-		goto out;
-	}
-	if (pin && pin->version_id && pin->version_id[0]) {
-		rc = DMFS_ERR_UNSUPPORTED; /* a directory keeps no versions */
-		goto out;
-	}
 	while (done < len) {
 		ssize_t n = pread(fd, (char *)buf + done, len - done,
 				  (off_t)(off + done));
@@ -373,7 +393,8 @@ static int file_get_range(struct dmfs_store *st, const char *key,
 	*got = done;
 	DMFS_STAT_ADD(bytes_fetched, done);
 out:
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	if (rc && rc != DMFS_ERR_NOT_FOUND) {
 		DMFS_STAT_ADD(errors, 1);
 		dmfs_log(DMFS_LOG_ERROR, "file store: reading %s: %s", key,
@@ -402,39 +423,16 @@ static int file_get_stream(struct dmfs_store *st, const char *key,
 	struct file_store *s = (struct file_store *)st;
 	struct stat sb;
 	char etag[DMFS_ETAG_MAX];
-	char *p, *buf = NULL;
+	char *buf = NULL;
 	int fd, rc = 0;
 	uint64_t done = 0;
 
 	(void)d;
 	if (info)
 		memset(info, 0, sizeof(*info));
-	if (!key_is_safe(key) || !*key)
-		return DMFS_ERR_NOT_FOUND;
-	if (pin && pin->version_id && pin->version_id[0])
-		return DMFS_ERR_UNSUPPORTED;
-	p = key_path(s, key);
-	if (!p)
-		return DMFS_ERR_NOMEM;
-	DMFS_STAT_ADD(requests, 1);
-	fd = open(p, O_RDONLY | O_CLOEXEC);
-	free(p);
-	if (fd < 0)
-		return errno_to_err(errno);
-	if (fstat(fd, &sb) != 0) {
-		rc = errno_to_err(errno);
-		goto out;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		rc = DMFS_ERR_NOT_FOUND;
-		goto out;
-	}
-	etag_of(&sb, etag);
-	if (pin && pin->if_match && pin->if_match[0] &&
-	    strcmp(pin->if_match, etag) != 0) {
-		rc = DMFS_ERR_CHANGED;
-		goto out;
-	}
+	rc = open_pinned(s, key, pin, &fd, &sb, etag);
+	if (rc)
+		return rc;
 	buf = malloc(FILE_IO_CHUNK);
 	if (!buf) {
 		rc = DMFS_ERR_NOMEM;
@@ -634,31 +632,12 @@ static int file_copy(struct dmfs_store *st, const char *src_key,
 		     const char *sha256, struct dmfs_err_detail *d)
 {
 	struct file_store *s = (struct file_store *)st;
-	char *p = key_is_safe(src_key) ? key_path(s, src_key) : NULL;
 	char etag[DMFS_ETAG_MAX];
 	struct stat sb;
-	int fd, rc;
+	int fd, rc = open_pinned(s, src_key, pin, &fd, &sb, etag);
 
-	if (!p)
-		return key_is_safe(src_key) ? DMFS_ERR_NOMEM
-					    : DMFS_ERR_NOT_FOUND;
-	if (pin && pin->version_id && pin->version_id[0]) {
-		free(p);
-		return DMFS_ERR_UNSUPPORTED;
-	}
-	fd = open(p, O_RDONLY | O_CLOEXEC);
-	free(p);
-	if (fd < 0)
-		return errno_to_err(errno);
-	rc = fstat(fd, &sb) == 0 ? 0 : errno_to_err(errno);
-	if (!rc && !S_ISREG(sb.st_mode))
-		rc = DMFS_ERR_NOT_FOUND;
-	if (!rc) {
-		etag_of(&sb, etag);
-		if (pin && pin->if_match && pin->if_match[0] &&
-		    strcmp(pin->if_match, etag) != 0)
-			rc = DMFS_ERR_CHANGED;
-	}
+	if (rc)
+		return rc;
 	if (!rc) {
 		struct dmfs_put_src src = {.fd = fd,
 					   .len = (uint64_t)sb.st_size};

@@ -24,6 +24,7 @@
 
 #include "dmfs/log.h"
 #include "dmfs/s3_xml.h"
+#include "dmfs/sha256.h"
 #include "dmfs/sigv4.h"
 #include "dmfs/stats.h"
 #include "dmfs/store_s3.h"
@@ -535,46 +536,11 @@ static int s3_get_stream(struct dmfs_store *st, const char *key,
 /* Hex sha256 of what a put sends (the signed payload hash). */
 static int payload_sha256(const struct dmfs_put_src *src, char out[65])
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[32], *buf = NULL;
-	unsigned int mdl = 0;
-	uint64_t off = 0;
-	int rc = 0;
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-
-	if (!c)
-		return DMFS_ERR_NOMEM;
-	EVP_DigestInit_ex(c, EVP_sha256(), NULL);
 	if (src->buf) {
-		EVP_DigestUpdate(c, src->buf, (size_t)src->len);
-	} else {
-		buf = malloc(1 << 20);
-		if (!buf)
-			rc = DMFS_ERR_NOMEM;
-		while (!rc && off < src->len) {
-			size_t want = src->len - off < (1 << 20)
-					      ? (size_t)(src->len - off)
-					      : (1 << 20);
-			ssize_t n = pread(src->fd, buf, want, (off_t)off);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				rc = DMFS_ERR_IO;
-			else {
-				EVP_DigestUpdate(c, buf, (size_t)n);
-				off += (uint64_t)n;
-			}
-		}
+		sigv4_sha256_hex(src->buf, (size_t)src->len, out);
+		return 0;
 	}
-	EVP_DigestFinal_ex(c, md, &mdl);
-	EVP_MD_CTX_free(c);
-	free(buf);
-	for (int i = 0; i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[64] = '\0';
-	return rc;
+	return dmfs_sha256_fd(src->fd, 0, src->len, out);
 }
 
 static int s3_put(struct dmfs_store *st, const char *key,

@@ -20,66 +20,13 @@
 
 #include "dmfs/log.h"
 #include "dmfs/s3_xml.h"
+#include "dmfs/sha256.h"
+#include "dmfs/sigv4.h"
 #include "store_s3_int.h"
 
 #define MP_BODY_MAX (1u << 20)	      /* an Initiate / Complete answer */
 #define UPLOAD_ID_MAX 1024
 #define PART_XML_MAX (64 + DMFS_ETAG_MAX) /* one <Part> of the Complete body */
-#define HASH_CHUNK (1u << 20)
-
-/* Hex sha256 of len bytes of fd at off (the signed payload hash). */
-static int region_sha256(int fd, uint64_t off, uint64_t len, char out[65])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdl = 0;
-	uint64_t done = 0;
-	char *buf = malloc(HASH_CHUNK);
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	int rc = 0;
-
-	if (!buf || !c || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1) {
-		rc = DMFS_ERR_NOMEM;
-		goto out;
-	}
-	while (done < len) {
-		size_t want = len - done < HASH_CHUNK ? (size_t)(len - done)
-						      : HASH_CHUNK;
-		ssize_t n = pread(fd, buf, want, (off_t)(off + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = DMFS_ERR_IO;
-			goto out;
-		}
-		EVP_DigestUpdate(c, buf, (size_t)n);
-		done += (uint64_t)n;
-	}
-	EVP_DigestFinal_ex(c, md, &mdl);
-	for (unsigned i = 0; i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[64] = '\0';
-out:
-	EVP_MD_CTX_free(c);
-	free(buf);
-	return rc;
-}
-
-/* Hex sha256 of a buffer. */
-static void buf_sha256(const void *p, size_t n, char out[65])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdl = 0;
-	EVP_Digest(p, n, md, &mdl, EVP_sha256(), NULL);
-	for (unsigned i = 0; i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[64] = '\0';
-}
 
 int s3_mp_create(struct dmfs_store *st, const char *key, const char *sha256,
 		 char **upload_id, struct dmfs_err_detail *d)
@@ -152,7 +99,7 @@ int s3_mp_part(struct dmfs_store *st, const char *key, const char *upload_id,
 	r.nquery = 2;
 	plain[r.nplain++] = (struct sigv4_kv){"Expect", ""};
 	r.plain = plain;
-	rc = region_sha256(fd, off, len, payload);
+	rc = dmfs_sha256_fd(fd, off, len, payload);
 	if (!rc)
 		rc = s3_perform(s, "MPU-PART", fk, fk, &r, &hr, &resp, d);
 	if (!rc && !resp.etag[0]) {
@@ -202,7 +149,7 @@ int s3_mp_complete(struct dmfs_store *st, const char *key,
 	}
 	len += (size_t)snprintf(body + len, cap - len,
 				"</CompleteMultipartUpload>");
-	buf_sha256(body, len, payload);
+	sigv4_sha256_hex(body, len, payload);
 	hr.upload_buf = body;
 	hr.upload_len = len;
 	r.query = q;

@@ -31,48 +31,9 @@
 #include <openssl/evp.h>
 
 #include "dmfs/log.h"
+#include "dmfs/sha256.h"
 #include "upload.h"
 
-#define HASH_CHUNK (1u << 20)
-
-int upload_sha256_fd(int fd, uint64_t len, char out[65])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdl = 0;
-	uint64_t off = 0;
-	char *buf = malloc(HASH_CHUNK);
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	int rc = 0;
-
-	if (!buf || !c || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1) {
-		rc = DMFS_ERR_NOMEM;
-		goto out;
-	}
-	while (off < len) {
-		size_t want = len - off < HASH_CHUNK ? (size_t)(len - off)
-						     : HASH_CHUNK;
-		ssize_t n = pread(fd, buf, want, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = DMFS_ERR_IO;
-			goto out;
-		}
-		EVP_DigestUpdate(c, buf, (size_t)n);
-		off += (uint64_t)n;
-	}
-	EVP_DigestFinal_ex(c, md, &mdl);
-	for (unsigned i = 0; i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[64] = '\0';
-out:
-	EVP_MD_CTX_free(c);
-	free(buf);
-	return rc;
-}
 
 /* Step 2: 0 when the key is as the writer last saw it. */
 static int check_not_stale(struct dmfs_store *st, const char *key,
@@ -215,7 +176,7 @@ int upload_fd(struct dmfs_store *st, const char *key, int fd, uint64_t len,
 
 	if (out)
 		memset(out, 0, sizeof(*out));
-	rc = upload_sha256_fd(fd, len, sha);
+	rc = dmfs_sha256_fd(fd, 0, len, sha);
 	if (!rc)
 		rc = check_not_stale(st, key, expect_etag, d);
 	if (rc)

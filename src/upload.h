@@ -32,8 +32,4 @@ int upload_fd(struct dmfs_store *st, const char *key, int fd, uint64_t len,
 	      struct dmfs_obj_info *out, struct dmfs_err_detail *d)
 	__attribute__((warn_unused_result));
 
-/* Hex sha256 of len bytes of fd from offset 0. */
-int upload_sha256_fd(int fd, uint64_t len, char out[65])
-	__attribute__((warn_unused_result));
-
 #endif

@@ -63,6 +63,10 @@ int dmfs_err_to_errno(int err);
 /* Whether an error is worth retrying (throttled, network, 5xx, timeout). */
 int dmfs_err_is_transient(int err);
 
+/* Format a reason for people into msg (NULL or msgsz 0: nothing).
+ * Cannot fail. */
+void dmfs_say(char *msg, size_t msgsz, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* Reset every field of a detail struct.  Cannot fail. */
 void dmfs_err_detail_clear(struct dmfs_err_detail *d);
 
