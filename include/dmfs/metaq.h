@@ -1,0 +1,102 @@
+/*
+ * metaq.h - running a query over a tree, and the row formats of the
+ * metadata files and commands.
+ *
+ * A query's rows are the files of a tree (tree.h): the live bucket under a
+ * prefix, with each file's user fields from the metadata table (meta.h),
+ * or a snapshot or version, with the metadata frozen in its manifest.
+ * Each row also has the automatic fields: path (relative to the store
+ * root for live, to the version's root otherwise), name, ext (without the
+ * dot, "" when none), dir ("" at the top), size, mtime (seconds, int),
+ * etag, and one string field per "key=value" path segment
+ * (provider=hf/task=ocr/x gives provider "hf", task "ocr").  A user field
+ * of the same name as a path segment wins.
+ *
+ * The same rows (path + user fields) are what DIR/.dmfs.meta reads,
+ * `dmfs meta export` writes and .results.jsonl shows.
+ */
+#ifndef DMFS_METAQ_H
+#define DMFS_METAQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "dmfs/capture.h"
+#include "dmfs/manifest.h"
+#include "dmfs/meta.h"
+#include "dmfs/query.h"
+
+/* One matching file.  Everything borrowed for the callback only. */
+struct metaq_hit {
+	const char *path;	/* relative to the tree's root */
+	const struct manifest_entry *e;
+	const struct meta_row *row;	/* user fields (row->path == path) */
+};
+
+/*
+ * Call cb for each file of tree spec ("live[/SUB]", "snapshots/ID[/SUB]",
+ * "datasets/N/V[/SUB]") matching q (NULL: every file), in byte order of
+ * path.  m supplies live metadata (may be NULL: no user fields).  cb
+ * returns nonzero to stop (returned).  DMFS_ERR_INVAL with msg for a type
+ * error in the query.
+ */
+int metaq_run(const struct capture_env *env, struct meta *m,
+	      const char *spec, const struct query *q,
+	      int (*cb)(void *ctx, const struct metaq_hit *h), void *ctx,
+	      char *msg, size_t msgsz) __attribute__((warn_unused_result));
+
+enum metaq_format { METAQ_PATHS, METAQ_JSONL, METAQ_CSV };
+/* "paths", "jsonl", "csv": 0 or DMFS_ERR_INVAL. */
+int metaq_format_parse(const char *name, enum metaq_format *out);
+
+/*
+ * Write the matches as fmt to out: paths one per line; JSON Lines objects
+ * {"path": …, user fields…} (with_auto: the automatic fields too); CSV
+ * with a header row of "path" then every field that occurs, sorted (a
+ * second pass over the tree, so nothing is held in memory).  0 or
+ * DMFS_ERR_* with msg (DMFS_ERR_IO when out fails).
+ */
+int metaq_export(const struct capture_env *env, struct meta *m,
+		 const char *spec, const struct query *q,
+		 enum metaq_format fmt, bool with_auto, FILE *out, char *msg,
+		 size_t msgsz) __attribute__((warn_unused_result));
+
+/*
+ * Check that every path of b is a file of the live tree under dir (one
+ * listing, merged with the batch's sorted paths).  DMFS_ERR_NOT_FOUND
+ * with msg naming the first missing one.
+ */
+int metaq_check_paths(const struct capture_env *env, const char *dir,
+		      const struct meta_batch *b, char *msg, size_t msgsz)
+	__attribute__((warn_unused_result));
+
+/*
+ * Parse a batch of metadata updates for files under dir ("" the root; the
+ * batch's paths are relative to it) from JSON Lines (each line an object
+ * with "path"; null removes a field) or CSV (a header row with a "path"
+ * column; an empty cell removes the field; cells typed as setfattr text
+ * is).  The format is told by the first non-blank byte ('{' is JSON
+ * Lines).  Field types come from m.  DMFS_ERR_INVAL with msg
+ * "line 37: ..." and nothing added on a malformed row.
+ */
+int metaq_parse_batch(struct meta *m, const char *dir, const char *text,
+		      size_t len, struct meta_batch *b, char *msg,
+		      size_t msgsz) __attribute__((warn_unused_result));
+
+/* Saved queries, shared through the bucket at .dmfs/queries/NAME.json. */
+#define METAQ_SAVED_PREFIX ".dmfs/queries/"
+int metaq_save(struct dmfs_store *st, const char *name, const char *expr,
+	       char *msg, size_t msgsz) __attribute__((warn_unused_result));
+/* The expression of a saved query (caller frees): 0 or
+ * DMFS_ERR_NOT_FOUND. */
+int metaq_load(struct dmfs_store *st, const char *name, char **expr)
+	__attribute__((warn_unused_result));
+int metaq_delete(struct dmfs_store *st, const char *name)
+	__attribute__((warn_unused_result));
+/* The saved queries' names, in byte order.  cb returns nonzero to stop. */
+int metaq_list(struct dmfs_store *st,
+	       int (*cb)(void *ctx, const char *name), void *ctx)
+	__attribute__((warn_unused_result));
+
+#endif
