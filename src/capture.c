@@ -430,10 +430,24 @@ static int walk(struct cap *c, struct tree *t, struct manifest_writer *w,
 			more = tree_next(t, &j->e, msg, msgsz);
 			if (more <= 0)
 				break;
+			bool keep = true;
+			if (c->rq->filter &&
+			    (rc = c->rq->filter(c->rq->filter_ctx, &j->e, &keep,
+						msg, msgsz)) != 0) {
+				manifest_entry_clear(&j->e);
+				break;
+			}
+			if (!keep) {
+				manifest_entry_clear(&j->e);
+				continue;
+			}
 			c->nbatch++;
 		}
-		if (more < 0) {
+		if (more < 0)
 			rc = -more;
+		if (rc) {
+			for (size_t i = 0; i < c->nbatch; i++)
+				manifest_entry_clear(&c->batch[i].e);
 			break;
 		}
 		run_batch(c, nthreads);

@@ -11,6 +11,7 @@
 #include "cli_common.h"
 #include "dmfs/fmt.h"
 #include "dmfs/log.h"
+#include "dmfs/meta.h"
 #include "dmfs/store_open.h"
 
 int cli_take_options(int *argc, char **argv, struct dmfs_options *o)
@@ -101,8 +102,40 @@ int cli_open(struct cli_store *c, const char *uri)
 	return 0;
 }
 
+int cli_open_meta(struct cli_store *c)
+{
+	char msg[1024];
+	int rc = meta_open(c->o.cache_dir, c->st, c->uri, &c->meta, msg,
+			   sizeof(msg));
+
+	if (!rc)
+		rc = meta_refresh(c->meta, NULL, msg, sizeof(msg));
+	if (rc) {
+		fprintf(stderr, "dmfs: metadata: %s\n", msg);
+		return 1;
+	}
+	c->env.meta = c->meta;
+	return 0;
+}
+
+int cli_flush_meta(struct cli_store *c)
+{
+	char msg[1024];
+	int rc = meta_flush(c->meta, msg, sizeof(msg));
+
+	if (rc) {
+		fprintf(stderr, "dmfs: metadata applied here but not yet in "
+			"the bucket (kept in %s, sent by the next dmfs command "
+			"or mount): %s\n", c->o.cache_dir, msg);
+		return 1;
+	}
+	return 0;
+}
+
 void cli_close(struct cli_store *c)
 {
+	if (c->meta)
+		meta_close(c->meta);
 	if (c->st)
 		c->st->ops->destroy(c->st);
 	mindex_close(c->mx);

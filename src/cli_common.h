@@ -20,6 +20,7 @@ struct cli_store {
 	struct dmfs_options o;
 	struct dmfs_store *st;
 	struct mindex *mx;
+	struct meta *meta;	/* after cli_open_meta, else NULL */
 	char *uri;
 	struct capture_env env;	/* borrows the fields above */
 };
@@ -35,6 +36,13 @@ int cli_take_options(int *argc, char **argv, struct dmfs_options *o);
  * Prints the reason and returns 1 on failure. */
 int cli_open(struct cli_store *c, const char *uri);
 void cli_close(struct cli_store *c);
+/* Open the store's metadata table (after cli_open) and merge what other
+ * writers logged; c->env.meta is set.  Prints the reason and returns 1 on
+ * failure. */
+int cli_open_meta(struct cli_store *c);
+/* Send the changes applied here to the bucket.  Prints the reason and
+ * returns 1 on failure (they stay queued locally). */
+int cli_flush_meta(struct cli_store *c);
 
 /* "1.5 GiB" into out.  Cannot fail. */
 void cli_human_bytes(uint64_t v, char *out, size_t outsz);

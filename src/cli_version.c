@@ -17,6 +17,7 @@
 #include "dmfs/capture.h"
 #include "dmfs/catalog.h"
 #include "dmfs/cli.h"
+#include "dmfs/metaq.h"
 #include "dmfs/refs.h"
 #include "dmfs/tree.h"
 
@@ -139,16 +140,54 @@ int cli_snapshot(int argc, char **argv)
 	if (!rc)
 		rc = cli_open(&c, pos[0]);
 	if (!rc)
+		rc = cli_open_meta(&c);
+	if (!rc)
 		rc = run_capture(&c, &rq);
 	cli_close(&c);
 	return rc;
+}
+
+static int filter_entry(void *ctx, const struct manifest_entry *e,
+			bool *keep, char *msg, size_t msgsz)
+{
+	return metaq_match_entry(ctx, e, keep, msg, msgsz);
+}
+
+/*
+ * --from-query EXPR|NAME: a saved query of that name, else an expression.
+ * Checked against the known field types before hours of capturing; *q
+ * (caller frees with query_free) filters the capture.  0 or an exit
+ * status.
+ */
+static int commit_filter(struct cli_store *c, const char *arg,
+			 struct capture_req *rq, struct query **q)
+{
+	char msg[2048], *expr = NULL;
+	int rc = metaq_load(c->st, arg, &expr);
+
+	if (rc && rc != DMFS_ERR_NOT_FOUND) {
+		fprintf(stderr, "dmfs: saved query %s: %s\n", arg,
+			dmfs_strerror(rc));
+		return 1;
+	}
+	rc = query_parse(expr ? expr : arg, q, msg, sizeof(msg));
+	free(expr);
+	if (!rc)
+		rc = metaq_check(c->meta, rq->from, *q, msg, sizeof(msg));
+	if (rc) {
+		fprintf(stderr, "dmfs: --from-query: %s\n", msg);
+		return 2;
+	}
+	rq->filter = filter_entry;
+	rq->filter_ctx = *q;
+	return 0;
 }
 
 int cli_commit(int argc, char **argv)
 {
 	static const char use[] =
 		"dmfs commit STORE DATASET VERSION --from PATH [-m MSG] "
-		"[--author WHO] [--zero-copy] [-o OPTS]\n"
+		"[--author WHO] [--zero-copy] [--from-query EXPR|NAME] [-o OPTS]\n"
 		"  PATH: live[/DIR], snapshots/ID[/DIR] or "
 		"datasets/NAME/VERSION[/DIR]";
 	struct cli_store c = {0};
@@ -164,16 +203,14 @@ int cli_commit(int argc, char **argv)
 		{NULL, NULL, NULL, NULL},
 	};
 	char from[1100];
+	struct query *q = NULL;
 	int npos, rc;
 
 	if (dmfs_options_init(&c.o))
 		return 1;
 	rc = cli_parse(&c, argc, argv, flags, pos, 3, 3, &npos, use);
-	if (!rc && query) {
-		fprintf(stderr, "dmfs: --from-query needs metadata queries, "
-			"which this version does not have\n");
-		rc = 2;
-	}
+	if (!rc && !rq.from && query)
+		rq.from = "live";
 	if (!rc && !rq.from)
 		rc = usage(use);
 	if (zero)
@@ -188,8 +225,14 @@ int cli_commit(int argc, char **argv)
 		rq.version = pos[2];
 		rc = cli_open(&c, pos[0]);
 	}
+	/* Versions freeze each file's metadata: the table must be there. */
+	if (!rc)
+		rc = cli_open_meta(&c);
+	if (!rc && query)
+		rc = commit_filter(&c, query, &rq, &q);
 	if (!rc)
 		rc = run_capture(&c, &rq);
+	query_free(q);
 	cli_close(&c);
 	return rc;
 }

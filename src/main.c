@@ -25,6 +25,18 @@ void cli_usage(FILE *f)
 		"       dmfs rm-version STORE DATASET VERSION | snapshots/ID\n"
 		"       dmfs gc STORE [--dry-run] [--grace SECONDS]\n"
 		"       dmfs fsck STORE [--deep]\n"
+		"       dmfs meta set STORE PATH FIELD=VALUE... | rm STORE PATH "
+		"FIELD...\n"
+		"       dmfs meta get STORE PATH [FIELD]\n"
+		"       dmfs meta import STORE FILE|- [--under DIR]\n"
+		"       dmfs meta export STORE [--format jsonl|csv] "
+		"[--under DIR] [--at SPEC]\n"
+		"       dmfs meta log STORE [PATH] [--json] | compact STORE\n"
+		"       dmfs schema STORE [FILE|-]\n"
+		"       dmfs query STORE EXPR [--format paths|jsonl|csv] "
+		"[--at SPEC] [--under DIR]\n"
+		"                  [--count] [--save NAME] | --saved NAME | "
+		"--list | --delete NAME\n"
 		"       dmfs --help | --version\n"
 		"\n"
 		"STORE is s3://BUCKET[/PREFIX] or file:///DIR (a local "
@@ -52,7 +64,8 @@ static const struct {
 	{"snapshot", cli_snapshot}, {"commit", cli_commit},
 	{"log", cli_log},	    {"diff", cli_diff},
 	{"rm-version", cli_rm_version}, {"gc", cli_gc},
-	{"fsck", cli_fsck},
+	{"fsck", cli_fsck},	    {"meta", cli_meta},
+	{"schema", cli_schema},	    {"query", cli_query},
 };
 
 int main(int argc, char **argv)

@@ -12,7 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "dmfs/log.h"
+#include "dmfs/meta.h"
 #include "dmfs/tree.h"
 
 struct tree {
@@ -202,6 +205,35 @@ static int next_page(struct tree *t, char *msg, size_t msgsz)
 	return rc;
 }
 
+/* A live entry's user metadata, as a version freezes it: the row of its
+ * key in the metadata table (env->meta), as JSON.  1, or a negated
+ * DMFS_ERR_* with msg (e is then cleared). */
+static int live_meta(struct tree *t, struct manifest_entry *e, char *msg,
+		     size_t msgsz)
+{
+	struct meta_row row = {0};
+	int rc;
+
+	if (!t->env->meta)
+		return 1;
+	rc = meta_get(t->env->meta, e->key, &row);
+	if (!rc && row.n) {
+		cJSON *j = meta_row_to_json(&row);
+		e->meta_json = j ? cJSON_PrintUnformatted(j) : NULL;
+		cJSON_Delete(j);
+		if (!e->meta_json)
+			rc = DMFS_ERR_NOMEM;
+	}
+	meta_row_clear(&row);
+	if (rc) {
+		snprintf(msg, msgsz, "metadata of %s: %s", e->key,
+			 dmfs_strerror(rc));
+		manifest_entry_clear(e);
+		return -rc;
+	}
+	return 1;
+}
+
 static int next_live(struct tree *t, struct manifest_entry *e, char *msg,
 		     size_t msgsz)
 {
@@ -245,7 +277,7 @@ static int next_live(struct tree *t, struct manifest_entry *e, char *msg,
 		e->mode = 0644;
 		snprintf(e->etag, sizeof(e->etag), "%s", o->etag);
 		snprintf(e->sha256, sizeof(e->sha256), "%s", o->sha256);
-		return 1;
+		return live_meta(t, e, msg, msgsz);
 	}
 }
 

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "dmfs/manifest.h"
 #include "dmfs/mindex.h"
 #include "dmfs/progress.h"
 #include "dmfs/refs.h"
@@ -24,6 +25,8 @@
 #define CAPTURE_LEASES_PREFIX ".dmfs/leases/"
 /* A lease older than this is a crashed capture's, and ignored. */
 #define CAPTURE_LEASE_TTL (24 * 3600)
+
+struct meta;
 
 struct capture_req {
 	const char *kind;	/* "snapshot" or "dataset" */
@@ -39,6 +42,12 @@ struct capture_req {
 	int64_t created;	/* 0: now */
 	int parallel;		/* worker threads; 0: 16 */
 	struct progress *progress; /* may be NULL */
+	/* Keep only the entries filter says match (dmfs commit
+	 * --from-query): 0 with *keep set, or DMFS_ERR_* with msg, which
+	 * fails the capture.  NULL: every entry. */
+	int (*filter)(void *ctx, const struct manifest_entry *e, bool *keep,
+		      char *msg, size_t msgsz);
+	void *filter_ctx;
 };
 
 struct capture_result {
@@ -58,6 +67,9 @@ struct capture_env {
 	const char *store_uri;	/* memo key: "s3://bucket/prefix" */
 	struct mindex *mx;	/* hash memo and manifest index */
 	const char *cache_dir;	/* manifests are kept under it */
+	struct meta *meta;	/* live metadata frozen into versions (and
+				   filled into live tree entries); NULL:
+				   none */
 };
 
 /*

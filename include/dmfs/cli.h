@@ -14,6 +14,9 @@ int cli_diff(int argc, char **argv);
 int cli_rm_version(int argc, char **argv);
 int cli_gc(int argc, char **argv);
 int cli_fsck(int argc, char **argv);
+int cli_meta(int argc, char **argv);
+int cli_schema(int argc, char **argv);
+int cli_query(int argc, char **argv);
 void cli_usage(FILE *f);
 
 #endif

@@ -46,6 +46,24 @@ int metaq_run(const struct capture_env *env, struct meta *m,
 	      int (*cb)(void *ctx, const struct metaq_hit *h), void *ctx,
 	      char *msg, size_t msgsz) __attribute__((warn_unused_result));
 
+/*
+ * Check q against the field types known for tree spec (the table's for
+ * live, the automatic fields' everywhere) before running it, so a type
+ * error is reported even when no file has the field.  0 or
+ * DMFS_ERR_INVAL with msg.  q may be NULL.
+ */
+int metaq_check(struct meta *m, const char *spec, const struct query *q,
+		char *msg, size_t msgsz) __attribute__((warn_unused_result));
+
+/*
+ * Whether manifest entry e (its path, attributes and the user fields in
+ * e->meta_json) matches q (NULL: everything).  0 with *match set, or
+ * DMFS_ERR_INVAL with msg on a type error.  For capture filters.
+ */
+int metaq_match_entry(const struct query *q, const struct manifest_entry *e,
+		      bool *match, char *msg, size_t msgsz)
+	__attribute__((warn_unused_result));
+
 enum metaq_format { METAQ_PATHS, METAQ_JSONL, METAQ_CSV };
 /* "paths", "jsonl", "csv": 0 or DMFS_ERR_INVAL. */
 int metaq_format_parse(const char *name, enum metaq_format *out);
@@ -86,6 +104,12 @@ int metaq_parse_batch(struct meta *m, const char *dir, const char *text,
 
 /* Saved queries, shared through the bucket at .dmfs/queries/NAME.json. */
 #define METAQ_SAVED_PREFIX ".dmfs/queries/"
+/* Whether name may name a saved query: 1-200 bytes, no '/', no control
+ * characters, not starting with '.' or '@'.  0 or DMFS_ERR_INVAL with
+ * msg (may be NULL). */
+int metaq_check_name(const char *name, char *msg, size_t msgsz);
+/* Store expr (parsed first: DMFS_ERR_INVAL with msg when it does not) as
+ * saved query name, replacing one of the same name. */
 int metaq_save(struct dmfs_store *st, const char *name, const char *expr,
 	       char *msg, size_t msgsz) __attribute__((warn_unused_result));
 /* The expression of a saved query (caller frees): 0 or

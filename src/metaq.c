@@ -1,0 +1,209 @@
+/*
+ * metaq.c - queries over trees (see metaq.h).
+ *
+ * A query walks the tree in path order (tree.h: one listing page or one
+ * manifest line in memory at a time) and joins each file with its user
+ * fields: for live/ the row of its key in the metadata table, for a
+ * version the metadata frozen in its manifest line.  Nothing is held in
+ * memory beyond the current row, so a query over ten million files costs
+ * one listing, never ten million rows of RAM.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "dmfs/log.h"
+#include "dmfs/tree.h"
+#include "metaq_int.h"
+
+struct check_ctx {
+	struct meta *m;
+	bool live;
+};
+
+/* Field types known before the walk: user fields (live only: a version's
+ * frozen values are checked row by row) and automatic fields. */
+static enum mval_type type_of(void *ctx, const char *field)
+{
+	struct check_ctx *c = ctx;
+	enum mval_type t = c->live && c->m ? meta_field_type(c->m, field)
+					    : MV_NULL;
+	return t != MV_NULL ? t : metaq_auto_type(field);
+}
+
+int metaq_check(struct meta *m, const char *spec, const struct query *q,
+		char *msg, size_t msgsz)
+{
+	struct check_ctx c = {
+		.m = m,
+		.live = !strcmp(spec, "live") || !strncmp(spec, "live/", 5),
+	};
+	return q ? query_check(q, type_of, &c, msg, msgsz) : 0;
+}
+
+int metaq_match_entry(const struct query *q, const struct manifest_entry *e,
+		      bool *match, char *msg, size_t msgsz)
+{
+	struct meta_row user;
+	struct metaq_row *row;
+	int rc;
+
+	*match = true;
+	if (!q)
+		return 0;
+	row = malloc(sizeof(*row));
+	if (!row)
+		return DMFS_ERR_NOMEM;
+	rc = metaq_row_from_json(e->path, e->meta_json, &user, msg, msgsz);
+	if (!rc) {
+		metaq_row_init(row, e->path, e, &user);
+		rc = query_eval(q, metaq_row_query_get, row, match, msg,
+				msgsz);
+		if (rc)
+			*match = false;
+	}
+	meta_row_clear(&user);
+	free(row);
+	return rc;
+}
+
+int metaq_run(const struct capture_env *env, struct meta *m,
+	      const char *spec, const struct query *q,
+	      int (*cb)(void *ctx, const struct metaq_hit *h), void *ctx,
+	      char *msg, size_t msgsz)
+{
+	/* The tree must not fill meta_json itself (that is for captures):
+	 * live rows come straight from the table here, without JSON. */
+	struct capture_env plain = *env;
+	struct manifest_entry e;
+	struct meta_row user;
+	struct tree *t = NULL;
+	struct metaq_row *row = malloc(sizeof(*row));
+	int rc, more;
+	bool live;
+
+	plain.meta = NULL;
+	if (!row)
+		return DMFS_ERR_NOMEM;
+	rc = metaq_check(m, spec, q, msg, msgsz);
+	if (!rc)
+		rc = tree_open(&plain, spec, false, &t, msg, msgsz);
+	if (rc)
+		goto out;
+	live = tree_kind(t) == TREE_LIVE;
+	while ((more = tree_next(t, &e, msg, msgsz)) > 0) {
+		bool match = true;
+		if (live && m)
+			rc = meta_get(m, e.key, &user);
+		else if (live)
+			rc = metaq_row_from_json(e.path, NULL, &user, msg,
+						 msgsz);
+		else
+			rc = metaq_row_from_json(e.path, e.meta_json, &user,
+						 msg, msgsz);
+		if (rc) {
+			if (!msg[0])
+				dmfs_say(msg, msgsz, "metadata of %s: %s",
+					 e.path, dmfs_strerror(rc));
+			manifest_entry_clear(&e);
+			break;
+		}
+		metaq_row_init(row, e.path, &e, &user);
+		if (q)
+			rc = query_eval(q, metaq_row_query_get, row, &match,
+					msg, msgsz);
+		if (!rc && match) {
+			struct metaq_hit h = {.path = e.path, .e = &e,
+					      .row = &user};
+			rc = cb(ctx, &h);
+		}
+		meta_row_clear(&user);
+		manifest_entry_clear(&e);
+		if (rc)
+			break;
+	}
+	if (!rc && more < 0)
+		rc = -more;
+out:
+	tree_close(t);
+	free(row);
+	return rc;
+}
+
+int metaq_format_parse(const char *name, enum metaq_format *out)
+{
+	static const char *const names[] = {"paths", "jsonl", "csv"};
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(name, names[i])) {
+			*out = (enum metaq_format)i;
+			return 0;
+		}
+	return DMFS_ERR_INVAL;
+}
+
+/* --- checking that a batch's files exist --- */
+
+struct path_cursor {
+	char **paths;
+	size_t n, cap;
+};
+
+static int collect_path(void *ctx, const char *path)
+{
+	struct path_cursor *pc = ctx;
+	if (pc->n == pc->cap) {
+		size_t cap = pc->cap ? pc->cap * 2 : 1024;
+		char **p = realloc(pc->paths, cap * sizeof(*p));
+		if (!p)
+			return DMFS_ERR_NOMEM;
+		pc->paths = p;
+		pc->cap = cap;
+	}
+	pc->paths[pc->n++] = (char *)path; /* borrowed from the batch */
+	return 0;
+}
+
+int metaq_check_paths(const struct capture_env *env, const char *dir,
+		      const struct meta_batch *b, char *msg, size_t msgsz)
+{
+	struct path_cursor pc = {0};
+	struct capture_env plain = *env;
+	struct tree *t = NULL;
+	struct manifest_entry e;
+	char spec[4200];
+	size_t i = 0;
+	int rc, more = 0;
+
+	plain.meta = NULL;
+	msg[0] = '\0';
+	rc = meta_batch_paths(b, collect_path, &pc);
+	if (rc || !pc.n)
+		goto out;
+	snprintf(spec, sizeof(spec), "live%s%s", *dir ? "/" : "", dir);
+	rc = tree_open(&plain, spec, false, &t, msg, msgsz);
+	/* Both sorted by byte order of the key: one merge pass. */
+	while (!rc && i < pc.n && (more = tree_next(t, &e, msg, msgsz)) > 0) {
+		int c;
+		while (i < pc.n && (c = strcmp(pc.paths[i], e.key)) <= 0) {
+			if (c < 0) {
+				dmfs_say(msg, msgsz, "%s: no such file",
+					 pc.paths[i]);
+				rc = DMFS_ERR_NOT_FOUND;
+				break;
+			}
+			i++;
+		}
+		manifest_entry_clear(&e);
+	}
+	if (!rc && more < 0)
+		rc = -more;
+	if (!rc && i < pc.n) {
+		dmfs_say(msg, msgsz, "%s: no such file", pc.paths[i]);
+		rc = DMFS_ERR_NOT_FOUND;
+	}
+out:
+	tree_close(t);
+	free(pc.paths);
+	return rc;
+}
