@@ -54,15 +54,19 @@ int mval_from_text(const char *text, size_t len, enum mval_type want,
 	__attribute__((warn_unused_result));
 
 /*
- * A value from JSON: null, number (int when integral and written without
- * '.'/exponent, else float), true/false, string, {"$base64": "..."}.
- * want as for mval_from_text, but JSON types are not converted except int
- * -> float (a JSON string "5" for an int field is an error).
+ * A value from JSON: null, number (int when integral and within +-2^53,
+ * else float: cJSON does not keep how a number was written, so 5.0 infers
+ * as the int 5), true/false, string, {"$base64": "..."}; also the raw
+ * decimal text mval_to_json makes for ints beyond 2^53.  want as for
+ * mval_from_text, but JSON types are not converted except int -> float (a
+ * JSON string "5" for an int field is an error).  Borrowed j.
  */
 int mval_from_json(const cJSON *j, enum mval_type want, struct mval *out,
 		   char *msg, size_t msgsz) __attribute__((warn_unused_result));
 
-/* The JSON of a value (caller frees with cJSON_Delete).  NULL on ENOMEM. */
+/* The JSON of a value (caller frees with cJSON_Delete).  NULL on ENOMEM.
+ * Ints beyond +-2^53 (which a JSON double would round) are cJSON raw
+ * decimal text; mval_from_json reads them back. */
 cJSON *mval_to_json(const struct mval *v);
 
 /*
@@ -80,7 +84,8 @@ int mval_copy(struct mval *dst, const struct mval *src)
 void mval_clear(struct mval *v);
 
 /* Whether a value of type have may be stored in / compared with a field of
- * type want (equal, or int into float). */
+ * type want (equal, or int into float).  MV_NULL on either side (a null
+ * value removes a field; a field of unknown type takes anything) fits. */
 bool mval_fits(enum mval_type have, enum mval_type want);
 
 /* Order of two values of comparable types (int and float compare as
