@@ -372,6 +372,19 @@ static int run_mount(struct dmfs_options *o, const struct mount_args *ma,
 	rc = catalog_new(fs.store, fs.mx, o->cache_dir, o->refresh, &fs.cat);
 	if (rc)
 		goto out;
+	/* The metadata table: what other writers logged is merged before
+	 * the mount is ready, so the first getfattr already sees it. */
+	rc = meta_open(o->cache_dir, fs.store, fs.store_uri, &fs.meta, msg,
+		       sizeof(msg));
+	if (!rc && meta_refresh(fs.meta, NULL, msg, sizeof(msg)))
+		dmfs_log(DMFS_LOG_WARN, "metadata: %s (will retry)", msg);
+	if (!rc)
+		rc = fs_query_init(&fs);
+	if (!rc)
+		rc = fs_meta_start(&fs);
+	if (rc)
+		goto out;
+	msg[0] = '\0';
 	if (!strncmp(fs.view, "snapshots", 9) ||
 	    !strncmp(fs.view, "datasets", 8)) {
 		/* Fail now rather than mount an empty directory. */
@@ -453,6 +466,11 @@ out:
 		fuse_loop_cfg_destroy(lc);
 	fuse_opt_free_args(&args);
 	fs_close_all(&fs);
+	if (fs.meta) {
+		fs_meta_stop(&fs);
+		meta_close(fs.meta);
+	}
+	fs_query_free(&fs);
 	stage_free(fs.sg);
 	reader_free(fs.rd);
 	catalog_free(fs.cat);

@@ -26,6 +26,8 @@
 #define LIVE_DIR "live"
 #define SNAP_DIR "snapshots"
 #define DATA_DIR "datasets"
+#define QUERY_DIR "queries"
+#define META_CTL ".dmfs.meta"
 
 static struct dmfs_fs *ctx_fs(void)
 {
@@ -102,6 +104,11 @@ static enum fs_ns resolve(struct dmfs_fs *fs, const char *path, char *sub,
 		return NS_ROOT;
 	if (under(sub, SNAP_DIR) || under(sub, DATA_DIR))
 		return NS_VER;
+	if (under(sub, QUERY_DIR)) {
+		const char *q = sub + strlen(QUERY_DIR);
+		memmove(sub, *q ? q + 1 : q, strlen(*q ? q + 1 : q) + 1);
+		return NS_QUERY;
+	}
 	if (!under(sub, LIVE_DIR))
 		return NS_NONE;
 	const char *rest = sub + strlen(LIVE_DIR);
@@ -111,6 +118,15 @@ static enum fs_ns resolve(struct dmfs_fs *fs, const char *path, char *sub,
 	/* The store's own bookkeeping is not part of live/. */
 	if (under(sub, CTL_DIR))
 		return NS_NONE;
+	/* DIR/.dmfs.meta: sub becomes DIR's key. */
+	char *last = strrchr(sub, '/');
+	if (!strcmp(last ? last + 1 : sub, META_CTL)) {
+		if (last)
+			*last = '\0';
+		else
+			sub[0] = '\0';
+		return NS_META;
+	}
 	return NS_LIVE;
 }
 
@@ -132,6 +148,10 @@ static int op_getattr(const char *path, struct stat *st,
 		return fs_version_getattr(fs, sub, st);
 	case NS_CTL:
 		return fs_ctl_getattr(fs, sub, st);
+	case NS_META:
+		return fs_meta_ctl_getattr(fs, sub, st);
+	case NS_QUERY:
+		return fs_query_getattr(fs, sub, st);
 	default:
 		return -ENOENT;
 	}
@@ -188,6 +208,7 @@ static void handle_free(struct fs_handle *h)
 	fs_version_dirpos_free(h->dir);
 	free(h->data);
 	free(h->wbuf);
+	free(h->key);
 	free(h);
 }
 
@@ -255,6 +276,8 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		fs_fill_dir_stat(fs, &st, 0555);
 		filler(buf, SNAP_DIR, &st, 0, FUSE_FILL_DIR_PLUS);
 		filler(buf, DATA_DIR, &st, 0, FUSE_FILL_DIR_PLUS);
+		fs_fill_dir_stat(fs, &st, 0755);
+		filler(buf, QUERY_DIR, &st, 0, FUSE_FILL_DIR_PLUS);
 		/* .dmfs is hidden on purpose: open by name only. */
 		return 0;
 	case NS_LIVE:
@@ -263,6 +286,10 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		return fs_version_readdir(fs, sub, buf, filler, offset, h);
 	case NS_CTL:
 		return fs_ctl_readdir(fs, sub, buf, filler);
+	case NS_QUERY:
+		return fs_query_readdir(fs, sub, buf, filler);
+	case NS_META:
+		return -ENOTDIR;
 	default:
 		return -ENOENT;
 	}
@@ -281,8 +308,10 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 	h->ns = resolve(fs, path, sub, sizeof(sub));
 	int writing = (fi->flags & O_ACCMODE) != O_RDONLY ||
 		      (fi->flags & O_TRUNC);
-	/* Control files and live/ take writes. */
-	if (writing && h->ns != NS_CTL && !live_writable(fs, h->ns)) {
+	/* Control files and live/ take writes (query dirs say which). */
+	if (writing && h->ns != NS_CTL && h->ns != NS_QUERY &&
+	    !(h->ns == NS_META && !fs->opts->ro) &&
+	    !live_writable(fs, h->ns)) {
 		rc = h->ns == NS_NONE ? -ENOENT : -EROFS;
 		free(h);
 		return rc;
@@ -300,6 +329,12 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 		break;
 	case NS_CTL:
 		rc = fs_ctl_open(fs, sub, fi, h);
+		break;
+	case NS_META:
+		rc = fs_meta_ctl_open(fs, sub, fi, h);
+		break;
+	case NS_QUERY:
+		rc = fs_query_open(fs, sub, fi, h);
 		break;
 	default:
 		rc = -ENOENT;
@@ -323,7 +358,8 @@ static int op_read(const char *path, char *buf, size_t size, off_t off,
 		return -EINVAL;
 	if (h->sf)
 		return fs_live_read_staged(h, buf, size, off);
-	if (h->ns == NS_CTL) {
+	if (h->ns == NS_CTL || h->ns == NS_META ||
+	    (h->ns == NS_QUERY && !h->rf)) {
 		if ((size_t)off >= h->len)
 			return 0;
 		got = h->len - (size_t)off < size ? h->len - (size_t)off : size;
@@ -349,6 +385,10 @@ static int op_write(const char *path, const char *buf, size_t size,
 
 	if (h && h->ns == NS_LIVE && h->writable)
 		return fs_live_write(fs, h, buf, size, off);
+	if (h && h->ns == NS_META)
+		return fs_doc_append(h, buf, size, off, fs_meta_doc_max());
+	if (h && h->ns == NS_QUERY)
+		return fs_query_write(fs, h, buf, size, off);
 	if (!h || h->ns != NS_CTL)
 		return -EROFS;
 	return fs_ctl_write(fs, h, buf, size);
@@ -361,6 +401,10 @@ static int op_flush(const char *path, struct fuse_file_info *fi)
 
 	if (h && h->ns == NS_LIVE)
 		return fs_live_flush(fs, h);
+	if (h && h->ns == NS_META)
+		return fs_meta_ctl_flush(fs, h);
+	if (h && h->ns == NS_QUERY)
+		return fs_query_flush(fs, h);
 	if (!h || h->ns != NS_CTL)
 		return 0;
 	return fs_ctl_flush(fs, h);
@@ -418,6 +462,8 @@ static int op_mkdir(const char *path, mode_t mode)
 	char sub[KEYBUF];
 	enum fs_ns ns = resolve(fs, path, sub, sizeof(sub));
 
+	if (ns == NS_QUERY)
+		return fs_query_mkdir(fs, sub);
 	if (!live_writable(fs, ns))
 		return ns == NS_NONE ? -EROFS : not_writable(ns);
 	return fs_live_mkdir(fs, sub, mode);
@@ -429,6 +475,8 @@ static int op_rmdir(const char *path)
 	char sub[KEYBUF];
 	enum fs_ns ns = resolve(fs, path, sub, sizeof(sub));
 
+	if (ns == NS_QUERY)
+		return fs_query_rmdir(fs, sub);
 	if (!live_writable(fs, ns))
 		return not_writable(ns);
 	return fs_live_rmdir(fs, sub);
@@ -503,6 +551,10 @@ static int op_truncate(const char *path, off_t size,
 	/* A shell's ">" truncates a control file before writing to it. */
 	if (ns == NS_CTL && size == 0)
 		return fs_ctl_truncate(fs, sub);
+	if (ns == NS_META && size == 0)
+		return fs->opts->ro ? -EROFS : 0;
+	if (ns == NS_QUERY && size == 0)
+		return fs_query_truncate(fs, sub);
 	if (live_writable(fs, ns))
 		return fs_live_truncate(fs, sub, size,
 					h && h->ns == NS_LIVE ? h : NULL);
@@ -517,6 +569,8 @@ static int op_getxattr(const char *path, const char *name, char *value,
 
 	switch (resolve(fs, path, sub, sizeof(sub))) {
 	case NS_LIVE:
+		if (!strncmp(name, "user.", 5))
+			return fs_meta_getxattr(fs, sub, name + 5, value, size);
 		return fs_live_getxattr(fs, sub, name, value, size);
 	case NS_VER:
 		return fs_version_getxattr(fs, sub, name, value, size);
@@ -525,19 +579,73 @@ static int op_getxattr(const char *path, const char *name, char *value,
 	}
 }
 
+#define XATTR_LIST_MAX_BYTES 65536
+
 static int op_listxattr(const char *path, char *list, size_t size)
 {
 	struct dmfs_fs *fs = ctx_fs();
 	char sub[KEYBUF];
+	char *buf;
+	size_t len;
+	int rc;
 
 	switch (resolve(fs, path, sub, sizeof(sub))) {
 	case NS_LIVE:
-		return fs_live_listxattr(fs, sub, list, size);
+		break;
 	case NS_VER:
 		return fs_version_listxattr(fs, sub, list, size);
 	default:
 		return 0;
 	}
+	/* dmfs.* names, then the file's user.* fields */
+	buf = malloc(XATTR_LIST_MAX_BYTES);
+	if (!buf)
+		return -ENOMEM;
+	rc = fs_live_listxattr(fs, sub, buf, XATTR_LIST_MAX_BYTES);
+	len = rc > 0 ? (size_t)rc : 0;
+	if (rc >= 0)
+		rc = fs_meta_listxattr(fs, sub, buf, &len,
+				       XATTR_LIST_MAX_BYTES);
+	if (rc >= 0) {
+		if (size == 0)
+			rc = (int)len;
+		else if (size < len)
+			rc = -ERANGE;
+		else {
+			memcpy(list, buf, len);
+			rc = (int)len;
+		}
+	}
+	free(buf);
+	return rc;
+}
+
+static int op_setxattr(const char *path, const char *name, const char *value,
+		       size_t size, int flags)
+{
+	struct dmfs_fs *fs = ctx_fs();
+	char sub[KEYBUF];
+	enum fs_ns ns = resolve(fs, path, sub, sizeof(sub));
+
+	if (ns != NS_LIVE || fs->opts->ro)
+		return not_writable(ns);
+	if (!strncmp(name, "user.", 5))
+		return fs_meta_setxattr(fs, sub, name + 5, value, size, flags);
+	/* dmfs.* are computed; other namespaces are not stored */
+	return !strncmp(name, "dmfs.", 5) ? -EPERM : -ENOTSUP;
+}
+
+static int op_removexattr(const char *path, const char *name)
+{
+	struct dmfs_fs *fs = ctx_fs();
+	char sub[KEYBUF];
+	enum fs_ns ns = resolve(fs, path, sub, sizeof(sub));
+
+	if (ns != NS_LIVE || fs->opts->ro)
+		return not_writable(ns);
+	if (!strncmp(name, "user.", 5))
+		return fs_meta_removexattr(fs, sub, name + 5);
+	return !strncmp(name, "dmfs.", 5) ? -EPERM : -ENODATA;
 }
 
 static int op_statfs(const char *path, struct statvfs *sv)
@@ -583,15 +691,6 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 }
 
 static int op_erofs_2path(const char *a, const char *b) { return -EROFS; }
-static int op_erofs_setxattr(const char *p, const char *n, const char *v,
-			     size_t s, int f)
-{
-	return -EROFS;
-}
-static int op_erofs_removexattr(const char *p, const char *n)
-{
-	return -EROFS;
-}
 static int op_erofs_mknod(const char *p, mode_t m, dev_t d) { return -EROFS; }
 
 const struct fuse_operations dmfs_fuse_ops = {
@@ -621,7 +720,7 @@ const struct fuse_operations dmfs_fuse_ops = {
 	.chown = op_chown,
 	.truncate = op_truncate,
 	.create = op_create,
-	.setxattr = op_erofs_setxattr,
-	.removexattr = op_erofs_removexattr,
+	.setxattr = op_setxattr,
+	.removexattr = op_removexattr,
 	.utimens = op_utimens,
 };

@@ -8,6 +8,8 @@
  *   log         the snapshot and version log, newest first (as dmfs log)
  *   ctl         read: help; write: commands, one a line
  *   last-error  why the last failed control-file write failed
+ *   schema      the metadata schema (JSON); write a new one to replace it
+ *               (applied at close, validated against the table first)
  *
  * Read content is generated when the file is opened (direct_io: no page
  * cache, so two opens never share stale bytes).
@@ -44,6 +46,10 @@ static char *ctl_help(struct dmfs_fs *fs);
 static char *ctl_log(struct dmfs_fs *fs);
 static char *ctl_last_error(struct dmfs_fs *fs);
 
+/* writable: 0 read-only, CTL_LINES commands a line, CTL_DOC one document
+ * applied at close */
+enum { CTL_RO = 0, CTL_LINES = 1, CTL_DOC = 2 };
+
 struct ctl_file {
 	const char *name;
 	char *(*content)(struct dmfs_fs *fs); /* caller frees; NULL: ENOMEM */
@@ -55,6 +61,7 @@ static const struct ctl_file ctl_files[] = {
     {"log", ctl_log, 0},
     {"ctl", ctl_help, 1},
     {"last-error", ctl_last_error, 0},
+    {"schema", fs_meta_schema_text, CTL_DOC},
     {NULL, NULL, 0},
 };
 
@@ -123,6 +130,13 @@ char *fs_ctl_status_json(struct dmfs_fs *fs)
 					(double)ss.bytes_pending);
 		cJSON_AddNumberToObject(up, "done", (double)ss.done);
 		cJSON_AddNumberToObject(up, "failed", (double)ss.failed);
+	}
+	cJSON *md = cJSON_AddObjectToObject(root, "meta");
+	if (md && fs->meta) {
+		cJSON_AddNumberToObject(md, "pending",
+					(double)meta_pending(fs->meta));
+		cJSON_AddStringToObject(md, "writer",
+					meta_writer_id(fs->meta));
 	}
 	out = cJSON_Print(root);
 out:
@@ -355,12 +369,7 @@ static int cmd_capture(struct dmfs_fs *fs, int argc, char **argv, char *msg,
 {
 	struct capture_req rq = {.zero_copy = -1,
 				 .parallel = fs->opts->parallel};
-	struct capture_env env = {
-	    .st = fs->store,
-	    .store_uri = fs->store_uri,
-	    .mx = fs->mx,
-	    .cache_dir = fs->opts->cache_dir,
-	};
+	struct capture_env env = fs_capture_env(fs);
 	struct capture_result res;
 	const char *pos[3] = {NULL, NULL, NULL}, *v;
 	char author[512], refresh_msg[256];
@@ -437,7 +446,10 @@ static int ctl_exec(struct dmfs_fs *fs, char *line, char *msg, size_t msgsz)
 			return DMFS_ERR_INVAL;
 		}
 		dircache_invalidate_all(fs->dc);
-		rc = catalog_refresh(fs->cat, msg, msgsz);
+		/* labels set here go out, others' come in */
+		rc = fs_meta_sync(fs, true, msg, msgsz);
+		if (!rc)
+			rc = catalog_refresh(fs->cat, msg, msgsz);
 		if (!rc)
 			fs_version_invalidate(fs);
 		return rc;
@@ -476,6 +488,8 @@ int fs_ctl_write(struct dmfs_fs *fs, struct fs_handle *h, const char *buf,
 
 	if (!h->ctl || !ctl_find(h->ctl) || !ctl_find(h->ctl)->writable)
 		return -EBADF;
+	if (ctl_find(h->ctl)->writable == CTL_DOC)
+		return fs_doc_append(h, buf, size, (off_t)h->wlen, CTL_LINE_MAX);
 	while (!rc && p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t take = nl ? (size_t)(nl - p) : (size_t)(end - p);
@@ -506,8 +520,22 @@ int fs_ctl_write(struct dmfs_fs *fs, struct fs_handle *h, const char *buf,
 
 int fs_ctl_flush(struct dmfs_fs *fs, struct fs_handle *h)
 {
+	char msg[1024];
 	int rc;
 
+	if (h->ctl && ctl_find(h->ctl) &&
+	    ctl_find(h->ctl)->writable == CTL_DOC) {
+		if (!h->written)
+			return 0;
+		h->written = false;
+		rc = fs_meta_schema_apply(fs, h->wbuf, msg, sizeof(msg));
+		h->wlen = 0;
+		if (rc) {
+			fs_set_last_error(fs, "schema not changed: %s", msg);
+			return -dmfs_err_to_errno(rc);
+		}
+		return 0;
+	}
 	if (!h->wlen)
 		return 0;
 	rc = run_line(fs, h->wbuf, h->wlen);

@@ -170,6 +170,15 @@ int fs_live_getxattr(struct dmfs_fs *fs, const char *key, const char *name,
 				 (unsigned long long)e.size);
 		return xattr_reply(buf, (size_t)n, value, size);
 	}
+	if (!strcmp(name, "dmfs.sha256")) {
+		/* Known when this machine hashed or wrote the object (the
+		 * memo is keyed by ETag, so never stale). */
+		char sha[65];
+		if (mindex_memo_get(fs->mx, fs->store_uri, key, e.etag, e.size,
+				    sha))
+			return -ENODATA;
+		return xattr_reply(sha, 64, value, size);
+	}
 	if (!strcmp(name, "dmfs.cached")) {
 		uint64_t c = reader_cached_bytes(fs->rd, key, e.etag, e.size);
 		int n = snprintf(buf, sizeof(buf), "%llu",
@@ -184,6 +193,8 @@ int fs_live_listxattr(struct dmfs_fs *fs, const char *key, char *list,
 {
 	static const char file_names[] =
 		"dmfs.etag\0dmfs.size\0dmfs.cached\0dmfs.s3uri";
+	static const char file_names_sha[] =
+		"dmfs.etag\0dmfs.size\0dmfs.cached\0dmfs.s3uri\0dmfs.sha256";
 	static const char dir_names[] = "dmfs.s3uri";
 	struct dc_entry e;
 	int rc = dircache_stat(fs->dc, key, &e);
@@ -191,5 +202,9 @@ int fs_live_listxattr(struct dmfs_fs *fs, const char *key, char *list,
 		return -dmfs_err_to_errno(rc);
 	if (e.is_dir)
 		return xattr_reply(dir_names, sizeof(dir_names), list, size);
+	char sha[65];
+	if (!mindex_memo_get(fs->mx, fs->store_uri, key, e.etag, e.size, sha))
+		return xattr_reply(file_names_sha, sizeof(file_names_sha), list,
+				   size);
 	return xattr_reply(file_names, sizeof(file_names), list, size);
 }

@@ -17,8 +17,10 @@
 #include "dmfs/capture.h"
 #include "dmfs/catalog.h"
 #include "dmfs/dircache.h"
+#include "dmfs/meta.h"
 #include "dmfs/mindex.h"
 #include "dmfs/options.h"
+#include "dmfs/query.h"
 #include "dmfs/reader.h"
 #include "dmfs/stage.h"
 #include "dmfs/store.h"
@@ -51,12 +53,22 @@ struct dmfs_fs {
 	pthread_mutex_t err_lock;
 	char last_error[1024];		 /* .dmfs/last-error; protected by
 					    err_lock */
+	/* metadata (fs_meta.c) and queries/ (fs_query.c) */
+	struct meta *meta;		 /* owned by main; thread-safe */
+	pthread_mutex_t meta_lock;	 /* one flush/refresh at a time */
+	atomic_uint meta_gen;		 /* bumped on every change seen */
+	pthread_t sync_tid;
+	bool sync_running;
+	pthread_mutex_t sync_lock;
+	pthread_cond_t sync_cond;
+	bool sync_stop;			 /* protected by sync_lock */
+	struct fs_qcache *qc;		 /* query results; own lock */
 };
 
 /* The FUSE operation table.  private_data must be a struct dmfs_fs. */
 extern const struct fuse_operations dmfs_fuse_ops;
 
-enum fs_ns { NS_NONE, NS_ROOT, NS_LIVE, NS_CTL, NS_VER };
+enum fs_ns { NS_NONE, NS_ROOT, NS_LIVE, NS_CTL, NS_VER, NS_META, NS_QUERY };
 
 struct fs_dirpos;
 
@@ -73,8 +85,13 @@ struct fs_handle {
 	char *data;		/* NS_CTL: the content, owned */
 	size_t len;
 	const char *ctl;	/* NS_CTL: the file's name (static) */
-	char *wbuf;		/* NS_CTL written: an unfinished line, owned */
-	size_t wlen;
+	char *wbuf;		/* NS_CTL written: an unfinished line;
+				   NS_META, NS_QUERY, schema: the document
+				   written so far; owned */
+	size_t wlen, wcap;
+	bool written;		/* a document was written, not applied */
+	char *key;		/* NS_META: the directory; NS_QUERY: the
+				   query name; owned */
 	struct fs_dirpos *dir;	/* NS_VER directories: readdir position */
 };
 
@@ -185,6 +202,60 @@ void fs_set_last_error(struct dmfs_fs *fs, const char *fmt, ...)
 /* Raise the kernel read-ahead of the mount at mountpoint to kb KiB (root
  * only; silently nothing otherwise).  In cli_mount.c. */
 void fs_tune_read_ahead(const char *mountpoint, int kb);
+
+/* --- fs_meta.c: user.* xattrs, DIR/.dmfs.meta, sync with the bucket --- */
+/* Start / stop the thread that sends changes and merges others'. */
+int fs_meta_start(struct dmfs_fs *fs);
+void fs_meta_stop(struct dmfs_fs *fs);
+/* Send queued changes; with refresh also merge other writers' logs.
+ * 0 or DMFS_ERR_* with msg. */
+int fs_meta_sync(struct dmfs_fs *fs, bool refresh, char *msg, size_t msgsz);
+int fs_meta_getxattr(struct dmfs_fs *fs, const char *key, const char *field,
+		     char *value, size_t size);
+/* Append "user.FIELD\0" of each field to buf (*len bytes used of cap). */
+int fs_meta_listxattr(struct dmfs_fs *fs, const char *key, char *buf,
+		      size_t *len, size_t cap);
+int fs_meta_setxattr(struct dmfs_fs *fs, const char *key, const char *field,
+		     const char *value, size_t size, int flags);
+int fs_meta_removexattr(struct dmfs_fs *fs, const char *key,
+			const char *field);
+/* DIR/.dmfs.meta (dir: the live key of DIR, "" at the top). */
+int fs_meta_ctl_getattr(struct dmfs_fs *fs, const char *dir, struct stat *st);
+int fs_meta_ctl_open(struct dmfs_fs *fs, const char *dir,
+		     struct fuse_file_info *fi, struct fs_handle *h);
+/* Apply what was written (all or nothing).  0 or -errno. */
+int fs_meta_ctl_flush(struct dmfs_fs *fs, struct fs_handle *h);
+/* The largest document a .dmfs.meta takes. */
+size_t fs_meta_doc_max(void);
+/* Rows of tree spec matching q (NULL: all) as JSON Lines into *out
+ * (caller frees).  0 or -errno (reason in .dmfs/last-error). */
+int fs_meta_export(struct dmfs_fs *fs, const char *spec, const struct query *q,
+		   bool with_auto, char **out, size_t *len);
+/* .dmfs/schema: the text (caller frees; NULL on ENOMEM) and a new one. */
+char *fs_meta_schema_text(struct dmfs_fs *fs);
+int fs_meta_schema_apply(struct dmfs_fs *fs, const char *text, char *msg,
+			 size_t msgsz);
+/* Append a write at off to a whole-document control file (written in
+ * order, at most max bytes).  The byte count or -errno. */
+int fs_doc_append(struct fs_handle *h, const char *buf, size_t size,
+		  off_t off, size_t max);
+/* What captures and queries of this mount run in (borrows fs). */
+struct capture_env fs_capture_env(struct dmfs_fs *fs);
+
+/* --- fs_query.c: queries/ (sub: the path inside it, "" for itself) --- */
+int fs_query_init(struct dmfs_fs *fs);
+void fs_query_free(struct dmfs_fs *fs);
+int fs_query_getattr(struct dmfs_fs *fs, const char *sub, struct stat *st);
+int fs_query_readdir(struct dmfs_fs *fs, const char *sub, void *buf,
+		     fuse_fill_dir_t filler);
+int fs_query_open(struct dmfs_fs *fs, const char *sub,
+		  struct fuse_file_info *fi, struct fs_handle *h);
+int fs_query_write(struct dmfs_fs *fs, struct fs_handle *h, const char *buf,
+		   size_t size, off_t off);
+int fs_query_flush(struct dmfs_fs *fs, struct fs_handle *h);
+int fs_query_truncate(struct dmfs_fs *fs, const char *sub);
+int fs_query_mkdir(struct dmfs_fs *fs, const char *sub);
+int fs_query_rmdir(struct dmfs_fs *fs, const char *sub);
 
 /* --- fs.c helpers shared by the namespaces --- */
 void fs_fill_dir_stat(struct dmfs_fs *fs, struct stat *st, mode_t perm);
