@@ -855,17 +855,19 @@ static int eval_test(struct eval_ctx *e, const struct qnode *n, bool *match)
 
 static int eval_node(struct eval_ctx *e, const struct qnode *n, bool *match)
 {
+	bool left = false, right = false;
 	int rc;
 
 	switch (n->kind) {
 	case QN_OR:
 	case QN_AND:
-		rc = eval_node(e, n->a, match);
-		/* Short-circuit: the right side is not read (nor type
-		 * checked) when the left decides. */
-		if (rc || *match == (n->kind == QN_OR))
-			return rc;
-		return eval_node(e, n->b, match);
+		/* Both sides always: a type error on the right must not
+		 * depend on whether the left happened to decide the row. */
+		rc = eval_node(e, n->a, &left);
+		if (!rc)
+			rc = eval_node(e, n->b, &right);
+		*match = n->kind == QN_OR ? left || right : left && right;
+		return rc;
 	case QN_NOT:
 		rc = eval_node(e, n->a, match);
 		*match = !*match;

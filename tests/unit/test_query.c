@@ -277,8 +277,11 @@ static void test_type_errors(void)
 	CHECK(strncmp(msg, "1:1: episode is an int, used as a bool", 38) == 0);
 	CHECK(eval("x == 1 and\n  `my \"field\"` == 2") == -2);
 	CHECK_STR(msg, "2:3: `my \"field\"` is a string, compared with an int");
-	/* Never a silent false, even under not. */
+	/* Never a silent false, even under not, nor hidden when the
+	 * other side of and/or already decides the row. */
 	CHECK(eval("not label == 5") == -2);
+	CHECK(eval("x == 1 or label == 5") == -2);
+	CHECK(eval("x == 2 and label == 5") == -2);
 	/* A bool literal cannot be ordered at all: a syntax error. */
 	CHECK(eval("flag < true") == -1);
 
