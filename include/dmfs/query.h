@@ -77,4 +77,14 @@ int query_fields(const struct query *q, int (*cb)(void *ctx,
 						  const char *field),
 		 void *ctx);
 
+/*
+ * Percent-decode the name of an ad-hoc query directory
+ * (queries/@/<percent-encoded expression>/): %XX (either case) is the byte
+ * XX, everything else, '+' included, stands for itself.  0, or
+ * DMFS_ERR_INVAL for a '%' without two hex digits or %00, or
+ * DMFS_ERR_NOMEM.  Caller frees *out.
+ */
+int query_url_decode(const char *in, char **out)
+	__attribute__((warn_unused_result));
+
 #endif
