@@ -1,0 +1,849 @@
+/*
+ * meta.c - the metadata table's local side (see meta.h, meta_int.h for the
+ * LMDB layout): opening the environment, the writer id, reading rows and
+ * field types, and the rules for field names.
+ *
+ * Durability.  Unlike the block cache and the manifest index, this
+ * environment is not a cache: the outbox holds changes nobody else has
+ * yet, so it is opened without MDB_NOSYNC and every commit reaches the
+ * disk.  Batches are large (one transaction per batch), so that costs one
+ * sync per batch, not per row.
+ *
+ * Concurrency.  MDB_NOTLS: any thread may read, a cursor may be used from
+ * another thread than the one that opened it.  Transactions are begun
+ * with env_lock held for reading; it is taken for writing only to adopt a
+ * map grown by another process.  LMDB serialises writers itself (also
+ * across processes sharing the cache directory).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "dmfs/log.h"
+#include "meta_int.h"
+
+#define META_MAP_SIZE (16ull << 30) /* sparse: only what is used is on disk */
+#define META_MAXREADERS 1024
+#define META_MAXDBS 8
+#define META_ROW_MAX 100000 /* fields of one row read back */
+
+/* --- small helpers shared by the meta_*.c files --- */
+
+int meta_mdb_err(int rc)
+{
+	switch (rc) {
+	case 0:
+		return 0;
+	case MDB_NOTFOUND:
+		return DMFS_ERR_NOT_FOUND;
+	case ENOMEM:
+		return DMFS_ERR_NOMEM;
+	case MDB_MAP_FULL:
+	case ENOSPC:
+		return DMFS_ERR_NOSPC;
+	case MDB_CORRUPTED:
+		return DMFS_ERR_CORRUPT;
+	default:
+		return DMFS_ERR_IO;
+	}
+}
+
+void meta_put_be64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (v >> (56 - 8 * i)) & 0xff;
+}
+
+uint64_t meta_get_be64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+int64_t meta_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+size_t meta_vals_key(const struct meta *m, const char *path, size_t plen,
+		     const char *field, size_t flen, unsigned char *key)
+{
+	size_t n = META_SID_LEN + plen + 1 + flen;
+
+	if (n > META_KEY_MAX)
+		return 0;
+	memcpy(key, m->sid, META_SID_LEN);
+	memcpy(key + META_SID_LEN, path, plen);
+	key[META_SID_LEN + plen] = 0;
+	memcpy(key + META_SID_LEN + plen + 1, field, flen);
+	return n;
+}
+
+size_t meta_small_key(const struct meta *m, const char *name, size_t nlen,
+		      unsigned char *key)
+{
+	if (META_SID_LEN + nlen > META_KEY_MAX)
+		return 0;
+	memcpy(key, m->sid, META_SID_LEN);
+	memcpy(key + META_SID_LEN, name, nlen);
+	return META_SID_LEN + nlen;
+}
+
+int meta_rec_decode(const MDB_val *v, struct meta_rec *r)
+{
+	const unsigned char *p = v->mv_data;
+
+	if (v->mv_size < 10)
+		return DMFS_ERR_CORRUPT;
+	r->t = (int64_t)meta_get_be64(p);
+	r->type = p[8];
+	r->wlen = p[9];
+	if (r->type > MV_BLOB || 10 + r->wlen > v->mv_size)
+		return DMFS_ERR_CORRUPT;
+	r->w = (const char *)p + 10;
+	r->json = r->w + r->wlen;
+	r->jlen = v->mv_size - 10 - r->wlen;
+	return 0;
+}
+
+int meta_rec_encode(int64_t t, enum mval_type type, const char *w,
+		    const char *json, size_t jlen, unsigned char **buf,
+		    size_t *len)
+{
+	size_t wlen = strlen(w);
+	unsigned char *p;
+
+	if (wlen > 255)
+		return DMFS_ERR_INVAL;
+	if (!json)
+		jlen = 0, type = MV_NULL;
+	p = malloc(10 + wlen + jlen);
+	if (!p)
+		return DMFS_ERR_NOMEM;
+	meta_put_be64(p, (uint64_t)t);
+	p[8] = (unsigned char)type;
+	p[9] = (unsigned char)wlen;
+	memcpy(p + 10, w, wlen);
+	if (jlen)
+		memcpy(p + 10 + wlen, json, jlen);
+	*buf = p;
+	*len = 10 + wlen + jlen;
+	return 0;
+}
+
+int meta_state_get(struct meta *m, MDB_txn *txn, const char *name, MDB_val *out)
+{
+	unsigned char key[META_KEY_MAX];
+	MDB_val k = {meta_small_key(m, name, strlen(name), key), key};
+
+	return mdb_get(txn, m->db_state, &k, out);
+}
+
+int meta_state_put(struct meta *m, MDB_txn *txn, const char *name,
+		   const void *p, size_t n)
+{
+	unsigned char key[META_KEY_MAX];
+	MDB_val k = {meta_small_key(m, name, strlen(name), key), key};
+	MDB_val v = {n, (void *)p};
+
+	return mdb_put(txn, m->db_state, &k, &v, 0);
+}
+
+int meta_state_get_u64(struct meta *m, MDB_txn *txn, const char *name,
+		       uint64_t *out)
+{
+	MDB_val v;
+	int rc = meta_state_get(m, txn, name, &v);
+
+	if (rc)
+		return rc;
+	if (v.mv_size != 8)
+		return MDB_CORRUPTED;
+	*out = meta_get_be64(v.mv_data);
+	return 0;
+}
+
+int meta_state_put_u64(struct meta *m, MDB_txn *txn, const char *name,
+		       uint64_t val)
+{
+	unsigned char b[8];
+
+	meta_put_be64(b, val);
+	return meta_state_put(m, txn, name, b, 8);
+}
+
+enum mval_type meta_types_get(struct meta *m, MDB_txn *txn, const char *field,
+			      size_t flen)
+{
+	unsigned char key[META_KEY_MAX];
+	MDB_val k = {meta_small_key(m, field, flen, key), key}, v;
+
+	if (!k.mv_size || mdb_get(txn, m->db_types, &k, &v) || v.mv_size != 1 ||
+	    ((unsigned char *)v.mv_data)[0] > MV_BLOB)
+		return MV_NULL;
+	return ((unsigned char *)v.mv_data)[0];
+}
+
+int meta_types_put(struct meta *m, MDB_txn *txn, const char *field, size_t flen,
+		   enum mval_type t)
+{
+	unsigned char key[META_KEY_MAX], b = (unsigned char)t;
+	MDB_val k = {meta_small_key(m, field, flen, key), key}, v = {1, &b};
+
+	if (!k.mv_size)
+		return MDB_BAD_VALSIZE;
+	return mdb_put(txn, m->db_types, &k, &v, 0);
+}
+
+/* --- transactions --- */
+
+static void adopt_map_size(struct meta *m)
+{
+	pthread_rwlock_wrlock(&m->env_lock);
+	int rc = mdb_env_set_mapsize(m->env, 0);
+	pthread_rwlock_unlock(&m->env_lock);
+	if (rc)
+		dmfs_log(DMFS_LOG_WARN, "meta %s: adopting map size: %s",
+			 m->dir, mdb_strerror(rc));
+}
+
+/* On success env_lock is held until meta_txn_end.  An LMDB code. */
+int meta_txn_begin(struct meta *m, unsigned flags, MDB_txn **txn)
+{
+	int rc = 0;
+
+	for (int tries = 0; tries < 3; tries++) {
+		pthread_rwlock_rdlock(&m->env_lock);
+		rc = mdb_txn_begin(m->env, NULL, flags, txn);
+		if (!rc)
+			return 0;
+		pthread_rwlock_unlock(&m->env_lock);
+		if (rc == MDB_MAP_RESIZED) {
+			adopt_map_size(m);
+		} else if (rc == MDB_READERS_FULL) {
+			int dead = 0;
+			mdb_reader_check(m->env, &dead);
+			if (!dead)
+				break;
+		} else {
+			break;
+		}
+	}
+	dmfs_log(DMFS_LOG_ERROR, "meta %s: cannot begin a transaction: %s",
+		 m->dir, mdb_strerror(rc));
+	return rc;
+}
+
+int meta_txn_end(struct meta *m, MDB_txn *txn, int commit)
+{
+	int rc = 0;
+
+	if (commit)
+		rc = mdb_txn_commit(txn);
+	else
+		mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&m->env_lock);
+	if (rc)
+		dmfs_log(DMFS_LOG_ERROR, "meta %s: commit failed: %s", m->dir,
+			 mdb_strerror(rc));
+	return rc;
+}
+
+/* --- opening --- */
+
+static int mkdir_p(const char *dir)
+{
+	char p[4096];
+	size_t n = strlen(dir);
+
+	if (n >= sizeof(p))
+		return DMFS_ERR_TOO_BIG;
+	memcpy(p, dir, n + 1);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0700) != 0 && errno != EEXIST)
+			return DMFS_ERR_IO;
+		*s = '/';
+	}
+	if (mkdir(p, 0700) != 0 && errno != EEXIST)
+		return errno == ENOSPC ? DMFS_ERR_NOSPC : DMFS_ERR_IO;
+	return 0;
+}
+
+static int store_sid(const char *uri, unsigned char sid[META_SID_LEN])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	if (EVP_Digest(uri, strlen(uri), md, &mdlen, EVP_sha256(), NULL) != 1)
+		return DMFS_ERR_NOMEM;
+	memcpy(sid, md, META_SID_LEN);
+	return 0;
+}
+
+static void set_who(struct meta *m)
+{
+	const char *user = getenv("USER");
+	char host[128] = "";
+	struct passwd *pw;
+
+	if (!user || !*user) {
+		pw = getpwuid(getuid());
+		user = pw ? pw->pw_name : "unknown";
+	}
+	if (gethostname(host, sizeof(host) - 1) != 0 || !*host)
+		snprintf(host, sizeof(host), "localhost");
+	snprintf(m->who, sizeof(m->who), "%s@%s", user, host);
+}
+
+/* Open the databases and load or make the writer id.  An LMDB code, or
+ * -1 with msg. */
+static int open_dbs(struct meta *m, char *msg, size_t msgsz)
+{
+	MDB_txn *txn;
+	MDB_val v;
+	int rc = meta_txn_begin(m, 0, &txn);
+
+	if (rc)
+		return rc;
+	rc = mdb_dbi_open(txn, "vals", MDB_CREATE, &m->db_vals);
+	if (!rc)
+		rc = mdb_dbi_open(txn, "types", MDB_CREATE, &m->db_types);
+	if (!rc)
+		rc = mdb_dbi_open(txn, "outbox", MDB_CREATE, &m->db_outbox);
+	if (!rc)
+		rc = mdb_dbi_open(txn, "seen", MDB_CREATE, &m->db_seen);
+	if (!rc)
+		rc = mdb_dbi_open(txn, "state", MDB_CREATE, &m->db_state);
+	if (!rc)
+		rc = meta_state_get(m, txn, "writer", &v);
+	if (!rc) {
+		if (v.mv_size == 0 || v.mv_size >= sizeof(m->writer)) {
+			dmfs_say(msg, msgsz, "meta %s: bad writer id", m->dir);
+			meta_txn_end(m, txn, 0);
+			return MDB_CORRUPTED;
+		}
+		memcpy(m->writer, v.mv_data, v.mv_size);
+		m->writer[v.mv_size] = '\0';
+		/* Committed: handles opened in an aborted txn are closed. */
+		return meta_txn_end(m, txn, 1);
+	}
+	if (rc == MDB_NOTFOUND) {
+		/* Random, so that two caches of one store never share an
+		 * id (the merge orders equal times by writer). */
+		unsigned char raw[META_WRITER_LEN / 2];
+		if (RAND_bytes(raw, sizeof(raw)) != 1) {
+			dmfs_say(msg, msgsz, "meta: no random bytes");
+			meta_txn_end(m, txn, 0);
+			return EIO;
+		}
+		for (size_t i = 0; i < sizeof(raw); i++)
+			snprintf(m->writer + 2 * i, 3, "%02x", raw[i]);
+		rc = meta_state_put(m, txn, "writer", m->writer,
+				    strlen(m->writer));
+	}
+	if (rc) {
+		meta_txn_end(m, txn, 0);
+		return rc;
+	}
+	return meta_txn_end(m, txn, 1);
+}
+
+void meta_close(struct meta *m)
+{
+	if (!m)
+		return;
+	if (m->env)
+		mdb_env_close(m->env);
+	meta_schema_free(&m->schema);
+	pthread_rwlock_destroy(&m->env_lock);
+	pthread_mutex_destroy(&m->sync_lock);
+	pthread_mutex_destroy(&m->schema_lock);
+	free(m->dir);
+	free(m->store_uri);
+	free(m);
+}
+
+int meta_open(const char *cache_dir, struct dmfs_store *st,
+	      const char *store_uri, struct meta **out, char *msg, size_t msgsz)
+{
+	struct meta *m;
+	int rc, dead = 0;
+
+	*out = NULL;
+	dmfs_say(msg, msgsz, "%s", "");
+	if (!cache_dir || !*cache_dir || !store_uri || !*store_uri) {
+		dmfs_say(msg, msgsz, "meta: no cache directory or store");
+		return DMFS_ERR_INVAL;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return DMFS_ERR_NOMEM;
+	pthread_rwlock_init(&m->env_lock, NULL);
+	pthread_mutex_init(&m->sync_lock, NULL);
+	pthread_mutex_init(&m->schema_lock, NULL);
+	m->st = st;
+	set_who(m);
+	if (asprintf(&m->dir, "%s/meta", cache_dir) < 0) {
+		m->dir = NULL;
+		rc = DMFS_ERR_NOMEM;
+		goto out;
+	}
+	m->store_uri = strdup(store_uri);
+	if (!m->store_uri) {
+		rc = DMFS_ERR_NOMEM;
+		goto out;
+	}
+	rc = store_sid(store_uri, m->sid);
+	if (rc)
+		goto out;
+	rc = mkdir_p(m->dir);
+	if (rc) {
+		dmfs_say(msg, msgsz, "meta %s: cannot create: %s", m->dir,
+			 strerror(errno));
+		goto out;
+	}
+	rc = mdb_env_create(&m->env);
+	if (rc) {
+		m->env = NULL;
+		goto lmdb_fail;
+	}
+	rc = mdb_env_set_maxdbs(m->env, META_MAXDBS);
+	if (!rc)
+		rc = mdb_env_set_maxreaders(m->env, META_MAXREADERS);
+	if (!rc)
+		rc = mdb_env_set_mapsize(m->env, META_MAP_SIZE);
+	if (!rc)
+		rc = mdb_env_open(m->env, m->dir, MDB_NOTLS | MDB_NORDAHEAD,
+				  0600);
+	if (!rc)
+		rc = mdb_reader_check(m->env, &dead);
+	if (!rc && dead)
+		dmfs_log(DMFS_LOG_WARN,
+			 "meta %s: %d stale reader slot(s) cleared", m->dir,
+			 dead);
+	if (!rc)
+		rc = open_dbs(m, msg, msgsz);
+	if (!rc) {
+		rc = meta_schema_load(m, msg, msgsz);
+		goto out;
+	}
+lmdb_fail:
+	if (!msg || !*msg)
+		dmfs_say(msg, msgsz, "meta %s: cannot open: %s", m->dir,
+			 mdb_strerror(rc));
+	rc = meta_mdb_err(rc);
+	if (rc == DMFS_ERR_NOT_FOUND)
+		rc = DMFS_ERR_IO;
+out:
+	if (rc) {
+		meta_close(m);
+		return rc;
+	}
+	*out = m;
+	return 0;
+}
+
+const char *meta_writer_id(const struct meta *m) { return m->writer; }
+
+/* --- rows --- */
+
+void meta_row_clear(struct meta_row *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n; i++) {
+		free(r->f[i].name);
+		mval_clear(&r->f[i].v);
+	}
+	free(r->f);
+	free(r->path);
+	memset(r, 0, sizeof(*r));
+}
+
+const struct mval *meta_row_get(const struct meta_row *r, const char *field)
+{
+	size_t lo = 0, hi = r->n;
+
+	while (lo < hi) { /* fields are sorted by name (bytewise) */
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(r->f[mid].name, field);
+		if (!c)
+			return &r->f[mid].v;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+cJSON *meta_row_to_json(const struct meta_row *r)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	for (size_t i = 0; o && i < r->n; i++) {
+		cJSON *v = mval_to_json(&r->f[i].v);
+		if (!v || !cJSON_AddItemToObject(o, r->f[i].name, v)) {
+			cJSON_Delete(v);
+			cJSON_Delete(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
+/* A stored value as an mval (out overwritten).  Numbers and bools are
+ * read straight from their text: cJSON would round ints beyond 2^53.
+ * 0 or DMFS_ERR_*. */
+static int rec_to_mval(const struct meta_rec *rec, struct mval *out)
+{
+	char why[256], num[64], *end;
+	cJSON *j;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rec->type == MV_INT || rec->type == MV_FLOAT) &&
+	    rec->jlen < sizeof(num)) {
+		memcpy(num, rec->json, rec->jlen);
+		num[rec->jlen] = '\0';
+		errno = 0;
+		if (rec->type == MV_INT)
+			out->i = strtoll(num, &end, 10);
+		else
+			out->f = strtod(num, &end);
+		if (errno || end == num || *end)
+			return DMFS_ERR_CORRUPT;
+		out->t = rec->type;
+		return 0;
+	}
+	if (rec->type == MV_BOOL) {
+		out->t = MV_BOOL;
+		out->b = rec->jlen == 4 && !memcmp(rec->json, "true", 4);
+		return 0;
+	}
+	j = cJSON_ParseWithLength(rec->json, rec->jlen);
+	if (!j)
+		return DMFS_ERR_CORRUPT;
+	rc = mval_from_json(j, rec->type, out, why, sizeof(why));
+	cJSON_Delete(j);
+	if (rc == DMFS_ERR_INVAL)
+		rc = DMFS_ERR_CORRUPT;
+	return rc;
+}
+
+/* Add (field, rec) to r.  0 or DMFS_ERR_*. */
+static int row_add(struct meta_row *r, size_t *cap, const char *field,
+		   size_t flen, const struct meta_rec *rec)
+{
+	struct meta_field *f;
+	int rc;
+
+	if (r->n == *cap) {
+		size_t nc = *cap ? 2 * *cap : 8;
+		void *p = nc > META_ROW_MAX ? NULL
+					    : realloc(r->f, nc * sizeof(*r->f));
+		if (!p)
+			return nc > META_ROW_MAX ? DMFS_ERR_TOO_BIG
+						 : DMFS_ERR_NOMEM;
+		r->f = p;
+		*cap = nc;
+	}
+	f = &r->f[r->n];
+	f->name = strndup(field, flen);
+	if (!f->name)
+		return DMFS_ERR_NOMEM;
+	rc = rec_to_mval(rec, &f->v);
+	if (rc) {
+		free(f->name);
+		return rc;
+	}
+	r->n++;
+	return 0;
+}
+
+/*
+ * Read the row whose first record the cursor is on (k, v), into r (path
+ * set, fields appended), leaving the cursor on the first record of the
+ * next path.  *mrc is the LMDB code of that last move (MDB_NOTFOUND at
+ * the end).  0 or DMFS_ERR_*.
+ */
+static int read_row(struct meta *m, MDB_cursor *cur, MDB_val *k, MDB_val *v,
+		    struct meta_row *r, int *mrc)
+{
+	const unsigned char *kp = k->mv_data;
+	const unsigned char *z =
+	    memchr(kp + META_SID_LEN, 0, k->mv_size - META_SID_LEN);
+	size_t plen, cap = 0;
+	int rc = 0;
+
+	if (!z)
+		return DMFS_ERR_CORRUPT;
+	plen = (size_t)(z - kp) - META_SID_LEN;
+	r->path = strndup((const char *)kp + META_SID_LEN, plen);
+	if (!r->path)
+		return DMFS_ERR_NOMEM;
+	for (;;) {
+		struct meta_rec rec;
+		kp = k->mv_data;
+		if (k->mv_size < META_SID_LEN + plen + 1 ||
+		    memcmp(kp, m->sid, META_SID_LEN) != 0 ||
+		    memcmp(kp + META_SID_LEN, r->path, plen) != 0 ||
+		    kp[META_SID_LEN + plen] != 0) {
+			*mrc = 0;
+			return 0;
+		}
+		rc = meta_rec_decode(v, &rec);
+		if (rc)
+			return rc;
+		if (rec.type != MV_NULL) {
+			size_t off = META_SID_LEN + plen + 1;
+			rc = row_add(r, &cap, (const char *)kp + off,
+				     k->mv_size - off, &rec);
+			if (rc)
+				return rc;
+		}
+		*mrc = mdb_cursor_get(cur, k, v, MDB_NEXT);
+		if (*mrc)
+			return *mrc == MDB_NOTFOUND ? 0 : meta_mdb_err(*mrc);
+	}
+}
+
+int meta_get(struct meta *m, const char *path, struct meta_row *r)
+{
+	unsigned char key[META_KEY_MAX];
+	size_t plen = strlen(path);
+	MDB_txn *txn;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	int rc, mrc = 0;
+
+	memset(r, 0, sizeof(*r));
+	k.mv_size = meta_vals_key(m, path, plen, "", 0, key);
+	k.mv_data = key;
+	if (!k.mv_size) {
+		r->path = strdup(path);
+		return r->path ? 0 : DMFS_ERR_NOMEM;
+	}
+	rc = meta_txn_begin(m, MDB_RDONLY, &txn);
+	if (rc)
+		return meta_mdb_err(rc);
+	rc = mdb_cursor_open(txn, m->db_vals, &cur);
+	if (!rc)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	if (!rc && k.mv_size >= META_SID_LEN + plen + 1 &&
+	    memcmp(k.mv_data, key, META_SID_LEN + plen + 1) == 0) {
+		rc = read_row(m, cur, &k, &v, r, &mrc);
+	} else if (!rc || rc == MDB_NOTFOUND) {
+		rc = 0;
+		r->path = strdup(path);
+		if (!r->path)
+			rc = DMFS_ERR_NOMEM;
+	} else {
+		rc = meta_mdb_err(rc);
+	}
+	if (cur)
+		mdb_cursor_close(cur);
+	meta_txn_end(m, txn, 0);
+	if (rc)
+		meta_row_clear(r);
+	return rc;
+}
+
+struct meta_cursor {
+	struct meta *m;
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int mrc; /* LMDB code of the last move: nonzero at the end */
+	size_t plen;
+	unsigned char prefix[META_KEY_MAX];
+};
+
+int meta_cursor_open(struct meta *m, const char *prefix,
+		     struct meta_cursor **out)
+{
+	struct meta_cursor *c;
+	size_t n = strlen(prefix);
+	int rc;
+
+	*out = NULL;
+	if (META_SID_LEN + n > META_KEY_MAX)
+		return DMFS_ERR_INVAL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return DMFS_ERR_NOMEM;
+	c->m = m;
+	memcpy(c->prefix, m->sid, META_SID_LEN);
+	memcpy(c->prefix + META_SID_LEN, prefix, n);
+	c->plen = META_SID_LEN + n;
+	rc = meta_txn_begin(m, MDB_RDONLY, &c->txn);
+	if (rc) {
+		free(c);
+		return meta_mdb_err(rc);
+	}
+	rc = mdb_cursor_open(c->txn, m->db_vals, &c->cur);
+	if (rc) {
+		meta_txn_end(m, c->txn, 0);
+		free(c);
+		return meta_mdb_err(rc);
+	}
+	c->k.mv_size = c->plen;
+	c->k.mv_data = c->prefix;
+	c->mrc = mdb_cursor_get(c->cur, &c->k, &c->v, MDB_SET_RANGE);
+	*out = c;
+	return 0;
+}
+
+int meta_cursor_next(struct meta_cursor *c, struct meta_row *r)
+{
+	memset(r, 0, sizeof(*r));
+	for (;;) {
+		int rc;
+		if (c->mrc)
+			return c->mrc == MDB_NOTFOUND ? 0
+						      : -meta_mdb_err(c->mrc);
+		if (c->k.mv_size < c->plen ||
+		    memcmp(c->k.mv_data, c->prefix, c->plen) != 0) {
+			c->mrc = MDB_NOTFOUND;
+			return 0;
+		}
+		rc = read_row(c->m, c->cur, &c->k, &c->v, r, &c->mrc);
+		if (rc) {
+			meta_row_clear(r);
+			c->mrc = MDB_CORRUPTED;
+			return -rc;
+		}
+		if (r->n)
+			return 1;
+		meta_row_clear(r); /* only removed fields: no row */
+	}
+}
+
+void meta_cursor_close(struct meta_cursor *c)
+{
+	if (!c)
+		return;
+	mdb_cursor_close(c->cur);
+	meta_txn_end(c->m, c->txn, 0);
+	free(c);
+}
+
+/* --- fields --- */
+
+enum mval_type meta_field_type(struct meta *m, const char *field)
+{
+	enum mval_type t = MV_NULL;
+	const struct meta_sfield *sf;
+	MDB_txn *txn;
+
+	pthread_mutex_lock(&m->schema_lock);
+	sf = meta_schema_find(&m->schema, field);
+	if (sf)
+		t = sf->t;
+	pthread_mutex_unlock(&m->schema_lock);
+	if (t != MV_NULL)
+		return t;
+	if (meta_txn_begin(m, MDB_RDONLY, &txn))
+		return MV_NULL;
+	t = meta_types_get(m, txn, field, strlen(field));
+	meta_txn_end(m, txn, 0);
+	return t;
+}
+
+bool meta_is_auto_field(const char *name)
+{
+	static const char *const autos[] = {"path", "name",  "ext", "dir",
+					    "size", "mtime", "etag"};
+
+	for (size_t i = 0; i < sizeof(autos) / sizeof(autos[0]); i++)
+		if (!strcmp(name, autos[i]))
+			return true;
+	return false;
+}
+
+/* Length of the UTF-8 sequence at p (at most n bytes), or 0 if invalid. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+	size_t len;
+	uint32_t cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if ((p[0] & 0xe0) == 0xc0)
+		len = 2, cp = p[0] & 0x1f;
+	else if ((p[0] & 0xf0) == 0xe0)
+		len = 3, cp = p[0] & 0x0f;
+	else if ((p[0] & 0xf8) == 0xf0)
+		len = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	if (cp >= 0x80 && cp < 0xa0) /* C1 control characters */
+		return 0;
+	return len;
+}
+
+int meta_check_field_name(const char *name, char *msg, size_t msgsz)
+{
+	size_t n = name ? strlen(name) : 0;
+	const unsigned char *p = (const unsigned char *)name;
+
+	if (n == 0) {
+		dmfs_say(msg, msgsz, "empty field name");
+		return DMFS_ERR_INVAL;
+	}
+	if (n > META_FIELD_MAX) {
+		dmfs_say(msg, msgsz, "field name longer than %d bytes",
+			 META_FIELD_MAX);
+		return DMFS_ERR_INVAL;
+	}
+	for (size_t i = 0; i < n;) {
+		size_t l;
+		if (p[i] < 0x20 || p[i] == 0x7f) {
+			dmfs_say(msg, msgsz,
+				 "field name \"%s\": control character", name);
+			return DMFS_ERR_INVAL;
+		}
+		l = utf8_len(p + i, n - i);
+		if (!l) {
+			dmfs_say(msg, msgsz, "field name: not UTF-8 text");
+			return DMFS_ERR_INVAL;
+		}
+		i += l;
+	}
+	if (meta_is_auto_field(name)) {
+		dmfs_say(msg, msgsz, "field %s is automatic: it cannot be set",
+			 name);
+		return DMFS_ERR_INVAL;
+	}
+	return 0;
+}

@@ -1,0 +1,139 @@
+/*
+ * meta_json.c - JSON text for log lines, value records and checkpoints,
+ * appended to one reused buffer: a 100 000-row batch must not build (and
+ * free) a cJSON tree per row.  Parsing stays with cJSON.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "meta_int.h"
+
+static int reserve(struct meta_buf *b, size_t more)
+{
+	size_t nc;
+	char *p;
+
+	if (b->err)
+		return b->err;
+	if (b->n + more + 1 <= b->cap)
+		return 0;
+	if (b->max && b->n + more + 1 > b->max)
+		return b->err = DMFS_ERR_TOO_BIG;
+	nc = b->cap ? b->cap : 256;
+	while (nc < b->n + more + 1)
+		nc *= 2;
+	p = realloc(b->p, nc);
+	if (!p)
+		return b->err = DMFS_ERR_NOMEM;
+	b->p = p;
+	b->cap = nc;
+	return 0;
+}
+
+void meta_buf_put(struct meta_buf *b, const void *p, size_t n)
+{
+	if (reserve(b, n))
+		return;
+	memcpy(b->p + b->n, p, n);
+	b->n += n;
+	b->p[b->n] = '\0';
+}
+
+void meta_buf_puts(struct meta_buf *b, const char *s)
+{
+	meta_buf_put(b, s, strlen(s));
+}
+
+void meta_buf_jstr(struct meta_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t start = 0;
+
+	meta_buf_put(b, "\"", 1);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		meta_buf_put(b, s + start, i - start);
+		if (c == '"' || c == '\\') {
+			char e[2] = {'\\', (char)c};
+			meta_buf_put(b, e, 2);
+		} else if (c == '\n') {
+			meta_buf_put(b, "\\n", 2);
+		} else if (c == '\t') {
+			meta_buf_put(b, "\\t", 2);
+		} else {
+			meta_buf_put(b, esc, 6);
+		}
+		start = i + 1;
+	}
+	meta_buf_put(b, s + start, n - start);
+	meta_buf_put(b, "\"", 1);
+}
+
+void meta_buf_i64(struct meta_buf *b, int64_t v)
+{
+	char t[32];
+	int n = snprintf(t, sizeof(t), "%" PRId64, v);
+
+	meta_buf_put(b, t, (size_t)n);
+}
+
+/* The shortest %g form of d that reads back as d, with a '.' added when
+ * it would otherwise look like an int. */
+static void put_float(struct meta_buf *b, double d)
+{
+	char t[40];
+	int n = 0;
+
+	for (int prec = 15; prec <= 17; prec++) {
+		n = snprintf(t, sizeof(t), "%.*g", prec, d);
+		if (strtod(t, NULL) == d)
+			break;
+	}
+	if (!strpbrk(t, ".eE"))
+		n += snprintf(t + n, sizeof(t) - (size_t)n, ".0");
+	meta_buf_put(b, t, (size_t)n);
+}
+
+int meta_buf_mval(struct meta_buf *b, const struct mval *v)
+{
+	cJSON *j;
+	char *text;
+
+	switch (v->t) {
+	case MV_NULL:
+		meta_buf_put(b, "null", 4);
+		break;
+	case MV_INT:
+		meta_buf_i64(b, v->i);
+		break;
+	case MV_BOOL:
+		meta_buf_puts(b, v->b ? "true" : "false");
+		break;
+	case MV_FLOAT:
+		if (!isfinite(v->f))
+			return DMFS_ERR_INVAL;
+		put_float(b, v->f);
+		break;
+	case MV_STRING:
+		meta_buf_jstr(b, v->s ? v->s : "", v->s ? v->len : 0);
+		break;
+	default: /* blob: its JSON form is mval's business */
+		j = mval_to_json(v);
+		text = j ? cJSON_PrintUnformatted(j) : NULL;
+		cJSON_Delete(j);
+		if (!text)
+			return b->err = DMFS_ERR_NOMEM;
+		meta_buf_puts(b, text);
+		free(text);
+		break;
+	}
+	return b->err;
+}
