@@ -418,6 +418,12 @@ int cli_meta(int argc, char **argv)
 		{"compact", meta_compact_cmd},
 	};
 
+	/* "dmfs meta STORE get ..." reads as well as "dmfs meta get STORE" */
+	if (argc >= 2 && strstr(argv[0], "://")) {
+		char *t = argv[0];
+		argv[0] = argv[1];
+		argv[1] = t;
+	}
 	if (argc >= 1 && !strcmp(argv[0], "set"))
 		return meta_set(argc - 1, argv + 1, false);
 	if (argc >= 1 && !strcmp(argv[0], "rm"))

@@ -209,6 +209,7 @@ static void handle_free(struct fs_handle *h)
 	free(h->data);
 	free(h->wbuf);
 	free(h->key);
+	fs_meta_ctl_release(h);
 	free(h);
 }
 
@@ -386,7 +387,7 @@ static int op_write(const char *path, const char *buf, size_t size,
 	if (h && h->ns == NS_LIVE && h->writable)
 		return fs_live_write(fs, h, buf, size, off);
 	if (h && h->ns == NS_META)
-		return fs_doc_append(h, buf, size, off, fs_meta_doc_max());
+		return fs_meta_ctl_write(fs, h, buf, size, off);
 	if (h && h->ns == NS_QUERY)
 		return fs_query_write(fs, h, buf, size, off);
 	if (!h || h->ns != NS_CTL)

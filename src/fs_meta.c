@@ -25,10 +25,6 @@
 #include "dmfs/log.h"
 #include "dmfs/metaq.h"
 
-/* The largest batch written to a .dmfs.meta file (a million rows of a
- * dozen fields fit). */
-#define META_DOC_MAX (1024u * 1024 * 1024)
-
 /* --- sync with the bucket --- */
 
 int fs_meta_sync(struct dmfs_fs *fs, bool refresh, char *msg, size_t msgsz)
@@ -355,35 +351,67 @@ int fs_meta_ctl_open(struct dmfs_fs *fs, const char *dir,
 	return 0;
 }
 
+void fs_meta_ctl_release(struct fs_handle *h)
+{
+	metaq_parser_free(h->mp);
+	meta_batch_free(h->mb);
+	h->mp = NULL;
+	h->mb = NULL;
+}
+
+static void ctl_name(const struct fs_handle *h, char *out, size_t outsz)
+{
+	snprintf(out, outsz, "live/%s%s.dmfs.meta", h->key, *h->key ? "/" : "");
+}
+
+int fs_meta_ctl_write(struct dmfs_fs *fs, struct fs_handle *h,
+		      const char *buf, size_t size, off_t off)
+{
+	char msg[1024], what[4200];
+	int rc;
+
+	/* Written in order (cat, cp, a shell's >): a document, not a
+	 * random-access file. */
+	if ((size_t)off != h->wlen)
+		return -ESPIPE;
+	if (!h->mb && (meta_batch_new(&h->mb) ||
+		       metaq_parser_new(fs->meta, h->key, h->mb, &h->mp)))
+		return -ENOMEM;
+	h->written = true;
+	h->wlen += size;
+	rc = metaq_parser_feed(h->mp, buf, size, msg, sizeof(msg));
+	if (rc) {
+		ctl_name(h, what, sizeof(what));
+		fs_set_last_error(fs, "%s: nothing applied: %s", what, msg);
+		return -dmfs_err_to_errno(rc);
+	}
+	return (int)size;
+}
+
 int fs_meta_ctl_flush(struct dmfs_fs *fs, struct fs_handle *h)
 {
 	struct capture_env env = fs_capture_env(fs);
-	struct meta_batch *b = NULL;
 	char msg[1024], what[4200];
 	int rc;
 
 	if (!h->written)
 		return 0;
 	h->written = false;
-	snprintf(what, sizeof(what), "live/%s%s.dmfs.meta", h->key,
-		 *h->key ? "/" : "");
-	if (meta_batch_new(&b))
-		return -ENOMEM;
-	rc = metaq_parse_batch(fs->meta, h->key, h->wbuf ? h->wbuf : "",
-			       h->wlen, b, msg, sizeof(msg));
+	h->wlen = 0;
+	ctl_name(h, what, sizeof(what));
+	rc = metaq_parser_end(h->mp, msg, sizeof(msg));
 	if (!rc)
-		rc = metaq_check_paths(&env, h->key, b, msg, sizeof(msg));
+		rc = metaq_check_paths(&env, h->key, h->mb, msg, sizeof(msg));
 	if (rc) {
 		fs_set_last_error(fs, "%s: nothing applied: %s", what, msg);
 		rc = -dmfs_err_to_errno(rc);
 	} else {
-		rc = apply(fs, what, b);
+		rc = apply(fs, what, h->mb);
 		if (!rc)
 			dmfs_log(DMFS_LOG_INFO, "%s: applied %zu changes",
-				 what, meta_batch_count(b));
+				 what, meta_batch_count(h->mb));
 	}
-	meta_batch_free(b);
-	h->wlen = 0;
+	fs_meta_ctl_release(h);
 	return rc;
 }
 
@@ -416,9 +444,4 @@ int fs_meta_schema_apply(struct dmfs_fs *fs, const char *text, char *msg,
 	if (!rc)
 		atomic_fetch_add(&fs->meta_gen, 1);
 	return rc;
-}
-
-size_t fs_meta_doc_max(void)
-{
-	return META_DOC_MAX;
 }

@@ -575,15 +575,30 @@ int fs_query_open(struct dmfs_fs *fs, const char *sub,
 int fs_query_write(struct dmfs_fs *fs, struct fs_handle *h, const char *buf,
 		   size_t size, off_t off)
 {
-	(void)fs;
+	struct query *q = NULL;
+	char msg[2048];
+	int rc;
+
 	if (!h->ctl || strcmp(h->ctl, ".query"))
 		return -EROFS;
-	return fs_doc_append(h, buf, size, off, QUERY_DOC_MAX);
+	rc = fs_doc_append(h, buf, size, off, QUERY_DOC_MAX);
+	if (rc < 0 || h->wbuf[h->wlen - 1] != '\n')
+		return rc;
+	/* A complete line (echo EXPR > .query): check it now, so the
+	 * write fails where a shell sees it; close(2) saves it. */
+	if (query_parse(h->wbuf, &q, msg, sizeof(msg)) ||
+	    metaq_check(fs->meta, "live", q, msg, sizeof(msg))) {
+		fs_set_last_error(fs, "queries/%s/.query: %s", h->key, msg);
+		h->written = false;
+		h->wlen = 0;
+		rc = -EINVAL;
+	}
+	query_free(q);
+	return rc;
 }
 
 int fs_query_flush(struct dmfs_fs *fs, struct fs_handle *h)
 {
-	struct capture_env env = fs_capture_env(fs);
 	struct query *q = NULL;
 	char msg[2048];
 	int rc;
@@ -595,7 +610,6 @@ int fs_query_flush(struct dmfs_fs *fs, struct fs_handle *h)
 	while (h->wlen && (h->wbuf[h->wlen - 1] == '\n' ||
 			   h->wbuf[h->wlen - 1] == '\r'))
 		h->wbuf[--h->wlen] = '\0';
-	(void)env;
 	rc = query_parse(h->wbuf ? h->wbuf : "", &q, msg, sizeof(msg));
 	if (!rc)
 		rc = metaq_check(fs->meta, "live", q, msg, sizeof(msg));

@@ -178,107 +178,270 @@ static int csv_next(struct csv *c, bool *last, char *why, size_t whysz)
 	return 1;
 }
 
-static int parse_csv(struct meta *m, const char *dir, const char *text,
-		     size_t len, struct meta_batch *b, char *msg, size_t msgsz)
-{
-	struct csv c = {.p = text, .end = text + len, .line = 1};
-	char **cols = NULL, path[4200], why[600] = "";
-	size_t ncols = 0, pathcol = (size_t)-1, col = 0, rec_line = 1;
-	bool last = false;
-	int r, rc = 0;
+/* --- the parser: fed in pieces, each complete line or record parsed as
+ * it arrives (so a write(2) of a bad row fails at once), applied by the
+ * caller only when all of it parsed --- */
 
-	/* Header: the column names. */
-	while (!last && (r = csv_next(&c, &last, why, sizeof(why))) > 0) {
-		char **n = realloc(cols, (ncols + 1) * sizeof(*n));
-		if (!n || !(n[ncols] = strdup(c.cell))) {
-			cols = n ? n : cols;
-			rc = DMFS_ERR_NOMEM;
+enum { KIND_UNKNOWN, KIND_JSONL, KIND_CSV };
+
+struct metaq_batch_parser {
+	struct meta *m;			/* borrowed */
+	struct meta_batch *b;		/* borrowed */
+	char *dir;			/* owned */
+	int kind;
+	char *pend;			/* bytes of an unfinished record; owned */
+	size_t plen, pcap;
+	size_t line;			/* lines consumed */
+	char **cols;			/* CSV header; owned */
+	size_t ncols, pathcol;
+	bool header_done;
+	struct csv c;			/* CSV cell buffer */
+	int failed;			/* the first error: nothing more */
+	char failmsg[700];		/* and what it said */
+};
+
+int metaq_parser_new(struct meta *m, const char *dir, struct meta_batch *b,
+		     struct metaq_batch_parser **out)
+{
+	struct metaq_batch_parser *p = calloc(1, sizeof(*p));
+
+	if (!p || !(p->dir = strdup(dir))) {
+		free(p);
+		return DMFS_ERR_NOMEM;
+	}
+	p->m = m;
+	p->b = b;
+	p->pathcol = (size_t)-1;
+	*out = p;
+	return 0;
+}
+
+void metaq_parser_free(struct metaq_batch_parser *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->ncols; i++)
+		free(p->cols[i]);
+	free(p->cols);
+	free(p->c.cell);
+	free(p->pend);
+	free(p->dir);
+	free(p);
+}
+
+static int csv_header(struct metaq_batch_parser *p, char *why, size_t whysz)
+{
+	bool last = false;
+	int r = 0, rc = 0;
+
+	while (!last && (r = csv_next(&p->c, &last, why, whysz)) > 0) {
+		char **n = realloc(p->cols, (p->ncols + 1) * sizeof(*n));
+		if (!n)
+			return DMFS_ERR_NOMEM;
+		p->cols = n;
+		if (!(n[p->ncols] = strdup(p->c.cell)))
+			return DMFS_ERR_NOMEM;
+		p->ncols++;
+		if (!strcmp(p->c.cell, "path"))
+			p->pathcol = p->ncols - 1;
+		else if ((rc = meta_check_field_name(p->c.cell, why, whysz)))
+			return rc;
+	}
+	if (r < 0)
+		return -r;
+	if (p->pathcol == (size_t)-1) {
+		dmfs_say(why, whysz, "the header has no \"path\" column");
+		return DMFS_ERR_INVAL;
+	}
+	p->header_done = true;
+	return 0;
+}
+
+/* One CSV record at p->c.p (complete).  The path is needed before the
+ * cells can be added, so the record is read twice. */
+static int csv_record(struct metaq_batch_parser *p, char *why, size_t whysz)
+{
+	struct csv *c = &p->c;
+	const char *start = c->p;
+	size_t start_line = c->line, col;
+	char path[4200] = "";
+	bool last = false;
+	int r = 0, rc = 0;
+
+	for (col = 0; !last; col++) {
+		r = csv_next(c, &last, why, whysz);
+		if (r <= 0)
 			break;
+		if (col == p->pathcol &&
+		    (rc = join_path(p->dir, c->cell, c->len, path,
+				    sizeof(path), why, whysz)))
+			return rc;
+	}
+	if (r < 0)
+		return -r;
+	if (col != p->ncols) {
+		dmfs_say(why, whysz, "%zu cells, the header has %zu", col,
+			 p->ncols);
+		return DMFS_ERR_INVAL;
+	}
+	c->p = start;
+	c->line = start_line;
+	last = false;
+	for (col = 0; !rc && !last; col++) {
+		struct mval v = {0};
+		char m2[300];
+		r = csv_next(c, &last, why, whysz);
+		if (r <= 0)
+			break;
+		if (col == p->pathcol)
+			continue;
+		/* An empty cell removes the field. */
+		if (c->len) {
+			rc = mval_from_text(c->cell, c->len,
+					    meta_field_type(p->m, p->cols[col]),
+					    &v, m2, sizeof(m2));
+			if (rc) {
+				dmfs_say(why, whysz, "%s: %s", p->cols[col],
+					 m2);
+				break;
+			}
 		}
-		cols = n;
-		ncols++;
-		if (!strcmp(c.cell, "path"))
-			pathcol = ncols - 1;
-		else if ((rc = meta_check_field_name(c.cell, why,
-						     sizeof(why))))
-			break;
+		rc = meta_batch_add(p->b, path, p->cols[col], &v);
+		mval_clear(&v);
 	}
-	if (!rc && r < 0)
-		rc = -r;
-	if (!rc && pathcol == (size_t)-1) {
-		dmfs_say(why, sizeof(why), "the header has no \"path\" column");
-		rc = DMFS_ERR_INVAL;
+	return rc ? rc : r < 0 ? -r : 0;
+}
+
+/* Parse text[0..len), which ends at a record boundary (or is the end). */
+static int parse_complete(struct metaq_batch_parser *p, const char *text,
+			  size_t len, char *msg, size_t msgsz)
+{
+	char why[600] = "";
+	int rc = 0;
+
+	if (p->kind == KIND_JSONL) {
+		for (const char *s = text, *end = text + len; !rc && s < end;) {
+			const char *nl = memchr(s, '\n', (size_t)(end - s));
+			const char *le = nl ? nl : end, *b = s;
+			p->line++;
+			while (b < le && (*b == ' ' || *b == '\t' || *b == '\r'))
+				b++;
+			if (b < le)
+				rc = json_line(p->m, p->dir, b, (size_t)(le - b),
+					       p->b, why, sizeof(why));
+			if (rc)
+				dmfs_say(msg, msgsz, "line %zu: %s", p->line,
+					 why);
+			s = nl ? nl + 1 : end;
+		}
+		return rc;
 	}
-	if (rc) {
-		dmfs_say(msg, msgsz, "line 1: %s", why);
-		goto out;
-	}
-	/* Records: the path is needed before the cells can be added, so a
-	 * record's cells are read twice (the text is in memory anyway). */
-	c.line++;
-	while (!rc && c.p < c.end) {
-		const char *start = c.p;
-		size_t start_line = c.line;
-		rec_line = c.line;
-		/* skip blank lines */
-		if (*c.p == '\n' || *c.p == '\r') {
-			c.p++;
-			c.line++;
+	p->c.p = text;
+	p->c.end = text + len;
+	while (!rc && p->c.p < p->c.end) {
+		size_t rec_line;
+		if (*p->c.p == '\n' || *p->c.p == '\r') {
+			if (*p->c.p == '\n')
+				p->line++;
+			p->c.p++;
 			continue;
 		}
-		path[0] = '\0';
-		last = false;
-		for (col = 0; !last; col++) {
-			r = csv_next(&c, &last, why, sizeof(why));
-			if (r <= 0)
-				break;
-			if (col == pathcol)
-				rc = join_path(dir, c.cell, c.len, path,
-					       sizeof(path), why, sizeof(why));
-			if (rc)
-				break;
+		p->c.line = p->line + 1;
+		rec_line = p->c.line;
+		rc = p->header_done ? csv_record(p, why, sizeof(why))
+				    : csv_header(p, why, sizeof(why));
+		if (rc) {
+			dmfs_say(msg, msgsz, "line %zu: %s", rec_line, why);
+			break;
 		}
-		if (!rc && r < 0)
-			rc = -r;
-		if (!rc && col != ncols) {
-			dmfs_say(why, sizeof(why), "%zu cells, the header has "
-				 "%zu", col, ncols);
-			rc = DMFS_ERR_INVAL;
-		}
-		c.p = start;
-		c.line = start_line;
-		last = false;
-		for (col = 0; !rc && !last; col++) {
-			struct mval v = {0};
-			char m2[300];
-			r = csv_next(&c, &last, why, sizeof(why));
-			if (r <= 0)
-				break;
-			if (col == pathcol)
-				continue;
-			/* An empty cell removes the field. */
-			if (c.len) {
-				rc = mval_from_text(c.cell, c.len,
-						    meta_field_type(m, cols[col]),
-						    &v, m2, sizeof(m2));
-				if (rc) {
-					dmfs_say(why, sizeof(why), "%s: %s",
-						 cols[col], m2);
-					break;
-				}
-			}
-			rc = meta_batch_add(b, path, cols[col], &v);
-			mval_clear(&v);
-		}
-		c.line++;
+		/* the record's own line breaks (quoted) and its end */
+		p->line = p->c.line;
 	}
-	if (rc)
-		dmfs_say(msg, msgsz, "line %zu: %s", rec_line, why);
-out:
-	for (size_t i = 0; i < ncols; i++)
-		free(cols[i]);
-	free(cols);
-	free(c.cell);
+	return rc;
+}
+
+/* Where the last complete record of pend ends (0: none yet). */
+static size_t boundary(const struct metaq_batch_parser *p)
+{
+	size_t end = 0;
+	bool quoted = false;
+
+	for (size_t i = 0; i < p->plen; i++) {
+		char ch = p->pend[i];
+		if (p->kind == KIND_CSV && ch == '"')
+			quoted = !quoted;
+		else if (ch == '\n' && !quoted)
+			end = i + 1;
+	}
+	return end;
+}
+
+static int feed(struct metaq_batch_parser *p, const char *text, size_t len,
+		bool at_end, char *msg, size_t msgsz)
+{
+	size_t take;
+	int rc;
+
+	if (p->failed) {
+		dmfs_say(msg, msgsz, "%s", p->failmsg);
+		return p->failed;
+	}
+	if (p->plen > BATCH_LINE_MAX) {
+		dmfs_say(msg, msgsz, "line %zu: a record longer than %u bytes",
+			 p->line + 1, BATCH_LINE_MAX);
+		snprintf(p->failmsg, sizeof(p->failmsg), "%s", msg);
+		return p->failed = DMFS_ERR_TOO_BIG;
+	}
+	if (p->plen + len > p->pcap) {
+		size_t cap = p->pcap ? p->pcap : 65536;
+		while (cap < p->plen + len)
+			cap *= 2;
+		char *n = realloc(p->pend, cap);
+		if (!n)
+			return p->failed = DMFS_ERR_NOMEM; /* failmsg "" */
+		p->pend = n;
+		p->pcap = cap;
+	}
+	memcpy(p->pend + p->plen, text, len);
+	p->plen += len;
+	if (p->kind == KIND_UNKNOWN) {
+		/* told by the first byte that is not blank: '{' JSON Lines */
+		size_t i = 0;
+		while (i < p->plen && strchr(" \t\r\n", p->pend[i]))
+			i++;
+		if (i == p->plen && !at_end)
+			return 0;
+		p->kind = i < p->plen && p->pend[i] != '{' ? KIND_CSV
+							    : KIND_JSONL;
+	}
+	take = at_end ? p->plen : boundary(p);
+	if (!take)
+		return 0;
+	rc = parse_complete(p, p->pend, take, msg, msgsz);
+	memmove(p->pend, p->pend + take, p->plen - take);
+	p->plen -= take;
+	if (rc) {
+		p->failed = rc;
+		snprintf(p->failmsg, sizeof(p->failmsg), "%s", msg);
+	}
+	return rc;
+}
+
+int metaq_parser_feed(struct metaq_batch_parser *p, const char *text,
+		      size_t len, char *msg, size_t msgsz)
+{
+	return feed(p, text, len, false, msg, msgsz);
+}
+
+int metaq_parser_end(struct metaq_batch_parser *p, char *msg, size_t msgsz)
+{
+	int rc = feed(p, "", 0, true, msg, msgsz);
+
+	if (!rc && p->kind == KIND_CSV && !p->header_done && p->line) {
+		dmfs_say(msg, msgsz, "line 1: no header row");
+		rc = p->failed = DMFS_ERR_INVAL;
+		snprintf(p->failmsg, sizeof(p->failmsg), "%s", msg);
+	}
 	return rc;
 }
 
@@ -286,38 +449,22 @@ int metaq_parse_batch(struct meta *m, const char *dir, const char *text,
 		      size_t len, struct meta_batch *b, char *msg,
 		      size_t msgsz)
 {
-	const char *p = text, *end = text + len;
-	size_t line = 0;
-	int rc = 0;
+	struct metaq_batch_parser *p = NULL;
+	size_t i = 0;
+	int rc = metaq_parser_new(m, dir, b, &p);
 
 	msg[0] = '\0';
-	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' ||
-			   *p == '\r'))
-		p++;
-	if (p < end && *p != '{')
-		return parse_csv(m, dir, text, len, b, msg, msgsz);
-	for (p = text; !rc && p < end;) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *le = nl ? nl : end;
-		char why[600] = "";
-		line++;
-		const char *s = p;
-		while (s < le && (*s == ' ' || *s == '\t' || *s == '\r'))
-			s++;
-		if (s < le) {
-			if ((size_t)(le - s) > BATCH_LINE_MAX) {
-				dmfs_say(why, sizeof(why), "line longer than "
-					 "%u bytes", BATCH_LINE_MAX);
-				rc = DMFS_ERR_TOO_BIG;
-			} else {
-				rc = json_line(m, dir, s, (size_t)(le - s), b,
-					       why, sizeof(why));
-			}
-			if (rc)
-				dmfs_say(msg, msgsz, "line %zu: %s", line,
-					 why);
-		}
-		p = nl ? nl + 1 : end;
+	if (rc)
+		return rc;
+	/* All of it is here: parse in place, no copy. */
+	while (i < len && strchr(" \t\r\n", text[i]))
+		i++;
+	p->kind = i < len && text[i] != '{' ? KIND_CSV : KIND_JSONL;
+	rc = parse_complete(p, text, len, msg, msgsz);
+	if (!rc && p->kind == KIND_CSV && !p->header_done) {
+		dmfs_say(msg, msgsz, "line 1: no header row");
+		rc = DMFS_ERR_INVAL;
 	}
+	metaq_parser_free(p);
 	return rc;
 }

@@ -102,8 +102,10 @@ EOF
 	T_ALLOW_ERRORS=1
 	for bad in '{"path": "img5.png", "count": "many"}' '{"path": "missing.png", "count": 1}' '{"path": "img5.png", "count": 1' \
 		'{"path": "../img5.png", "count": 1}'; do
-		printf '{"path": "img4.png", "count": 40}\n%s\n{"path": "img5.png", "count": 50}\n' "$bad" \
-			>"$M/live/imgs/provider=hf/.dmfs.meta" 2>/dev/null && t_fail "a batch with a bad row was accepted: $bad"
+		printf '{"path": "img4.png", "count": 40}\n%s\n{"path": "img5.png", "count": 50}\n' "$bad" >"$T_ROOT/bad.jsonl"
+		# cp reports an error of close(2), where a missing file is found
+		cp "$T_ROOT/bad.jsonl" "$M/live/imgs/provider=hf/.dmfs.meta" 2>/dev/null &&
+			t_fail "a batch with a bad row was accepted: $bad"
 		grep -q "line 2" "$M/.dmfs/last-error" || grep -q "missing.png" "$M/.dmfs/last-error" ||
 			t_fail "last-error does not point at the bad row: $(cat "$M/.dmfs/last-error")"
 		xget "$M/live/imgs/provider=hf/img4.png" count >/dev/null && t_fail "row 1 of a refused batch was applied ($bad)"
@@ -158,7 +160,9 @@ PY
 	T_ALLOW_ERRORS=1
 	setfattr -n user.split -v bogus "$M/live/txt/doc1.txt" 2>/dev/null && t_fail "a value outside 'allowed' was accepted"
 	setfattr -n user.weight -v heavy "$M/live/txt/doc1.txt" 2>/dev/null && t_fail "a string into a schema float"
-	printf '{"count": "string"}' >"$M/.dmfs/schema" 2>/dev/null && t_fail "a schema that existing values do not fit was accepted"
+	printf '{"count": "string"}' >"$T_ROOT/bad-schema.json"
+	cp "$T_ROOT/bad-schema.json" "$M/.dmfs/schema" 2>/dev/null && t_fail "a schema that existing values do not fit was accepted"
+	grep -q weight "$M/.dmfs/schema" || t_fail "a refused schema changed the schema"
 	t_log_reset
 	T_ALLOW_ERRORS=0
 	setfattr -n user.weight -v 2 "$M/live/txt/doc1.txt" || t_fail "an int into a schema float"
@@ -167,8 +171,8 @@ PY
 	# --- read-only places ---
 	t_dmfs snapshot --id s1 >/dev/null || t_fail "snapshot"
 	echo refresh >"$M/.dmfs/ctl"
-	setfattr -n user.x -v 1 "$M/snapshots/s1/top.bin" 2>&1 | grep -q "Read-only" ||
-		t_fail "setfattr in a snapshot is not EROFS"
+	out=$(setfattr -n user.x -v 1 "$M/snapshots/s1/top.bin" 2>&1) && t_fail "setfattr in a snapshot succeeded"
+	echo "$out" | grep -q "Read-only" || t_fail "setfattr in a snapshot is not EROFS: $out"
 	echo x 2>/dev/null >"$M/snapshots/s1/.dmfs.meta" && t_fail "a .dmfs.meta write in a snapshot"
 
 	t_umount "$M"

@@ -176,7 +176,8 @@ PY
 	grep -q "Read-only" "$T_ROOT/err" || t_fail "writing a query result: not EROFS: $(cat "$T_ROOT/err")"
 	touch "$M/queries/hard/newfile" 2>"$T_ROOT/err" && t_fail "creating a file in a query dir"
 	rm "$M/queries/hard/$first" 2>/dev/null && t_fail "rm in a query dir"
-	setfattr -n user.x -v 1 "$M/queries/hard/$first" 2>&1 | grep -q "Read-only" || t_fail "setfattr in a query dir: not EROFS"
+	out=$(setfattr -n user.x -v 1 "$M/queries/hard/$first" 2>&1) && t_fail "setfattr in a query dir succeeded"
+	echo "$out" | grep -q "Read-only" || t_fail "setfattr in a query dir: not EROFS: $out"
 	echo 'difficulty >' >"$M/queries/hard/.query" 2>/dev/null && t_fail "a malformed .query was accepted"
 	grep -q "1:13: expected a value after" "$M/.dmfs/last-error" || t_fail "last-error for a bad .query: $(cat "$M/.dmfs/last-error")"
 	t_log_reset

@@ -71,6 +71,7 @@ extern const struct fuse_operations dmfs_fuse_ops;
 enum fs_ns { NS_NONE, NS_ROOT, NS_LIVE, NS_CTL, NS_VER, NS_META, NS_QUERY };
 
 struct fs_dirpos;
+struct metaq_batch_parser;
 
 /* The handle of every open file, and of directories in NS_VER (fi->fh
  * points at one).  Used by one operation at a time. */
@@ -92,6 +93,8 @@ struct fs_handle {
 	bool written;		/* a document was written, not applied */
 	char *key;		/* NS_META: the directory; NS_QUERY: the
 				   query name; owned */
+	struct meta_batch *mb;	/* NS_META written: the batch so far and */
+	struct metaq_batch_parser *mp; /* its parser; owned */
 	struct fs_dirpos *dir;	/* NS_VER directories: readdir position */
 };
 
@@ -223,10 +226,13 @@ int fs_meta_removexattr(struct dmfs_fs *fs, const char *key,
 int fs_meta_ctl_getattr(struct dmfs_fs *fs, const char *dir, struct stat *st);
 int fs_meta_ctl_open(struct dmfs_fs *fs, const char *dir,
 		     struct fuse_file_info *fi, struct fs_handle *h);
+/* Parse the complete rows of a write (a bad row fails it: EINVAL). */
+int fs_meta_ctl_write(struct dmfs_fs *fs, struct fs_handle *h,
+		      const char *buf, size_t size, off_t off);
 /* Apply what was written (all or nothing).  0 or -errno. */
 int fs_meta_ctl_flush(struct dmfs_fs *fs, struct fs_handle *h);
-/* The largest document a .dmfs.meta takes. */
-size_t fs_meta_doc_max(void);
+/* Free what an NS_META handle owns.  NULL-safe parts; cannot fail. */
+void fs_meta_ctl_release(struct fs_handle *h);
 /* Rows of tree spec matching q (NULL: all) as JSON Lines into *out
  * (caller frees).  0 or -errno (reason in .dmfs/last-error). */
 int fs_meta_export(struct dmfs_fs *fs, const char *spec, const struct query *q,

@@ -102,6 +102,24 @@ int metaq_parse_batch(struct meta *m, const char *dir, const char *text,
 		      size_t len, struct meta_batch *b, char *msg,
 		      size_t msgsz) __attribute__((warn_unused_result));
 
+/*
+ * The same, fed in pieces (a control file written by write(2)s): each
+ * complete line or record is parsed as it arrives, so a bad one fails
+ * the write that completed it; metaq_parser_end parses the rest.  After
+ * an error every call returns it again.  b and m are borrowed; caller
+ * frees the parser with metaq_parser_free.
+ */
+struct metaq_batch_parser;
+int metaq_parser_new(struct meta *m, const char *dir, struct meta_batch *b,
+		     struct metaq_batch_parser **out)
+	__attribute__((warn_unused_result));
+int metaq_parser_feed(struct metaq_batch_parser *p, const char *text,
+		      size_t len, char *msg, size_t msgsz)
+	__attribute__((warn_unused_result));
+int metaq_parser_end(struct metaq_batch_parser *p, char *msg, size_t msgsz)
+	__attribute__((warn_unused_result));
+void metaq_parser_free(struct metaq_batch_parser *p);
+
 /* Saved queries, shared through the bucket at .dmfs/queries/NAME.json. */
 #define METAQ_SAVED_PREFIX ".dmfs/queries/"
 /* Whether name may name a saved query: 1-200 bytes, no '/', no control
