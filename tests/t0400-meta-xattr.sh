@@ -16,8 +16,8 @@
 . "$(dirname "$0")/lib/common.sh"
 
 SRC=$T_ROOT/src
-mkdir -p "$SRC/imgs/provider=hf" "$SRC/txt"
-for i in 1 2 3 4 5; do t_make_file "$SRC/imgs/provider=hf/img$i.png" $((1000 * i)) "i$i"; done
+mkdir -p "$SRC/imgs/hf" "$SRC/txt"
+for i in 1 2 3 4 5; do t_make_file "$SRC/imgs/hf/img$i.png" $((1000 * i)) "i$i"; done
 for i in 1 2 3; do t_make_file "$SRC/txt/doc$i.txt" 300 "t$i"; done
 t_make_file "$SRC/top.bin" 100 top
 
@@ -29,7 +29,7 @@ for kind in $(t_backends); do
 	t_put_tree "$SRC"
 	t_mount "$T_ROOT/mnt" stat_ttl=1,refresh=1
 	M=$T_ROOT/mnt
-	F=$M/live/imgs/provider=hf/img1.png
+	F=$M/live/imgs/hf/img1.png
 
 	# --- every type round-trips ---
 	setfattr -n user.count -v 42 "$F" || t_fail "setfattr int"
@@ -51,7 +51,7 @@ for kind in $(t_backends); do
 	done
 	# the CLI reads the same table (after the mount sent it)
 	echo refresh >"$M/.dmfs/ctl" || t_fail "refresh"
-	[ "$(CACHE=$T_ROOT/cli t_dmfs meta get imgs/provider=hf/img1.png count)" = 42 ] ||
+	[ "$(CACHE=$T_ROOT/cli t_dmfs meta get imgs/hf/img1.png count)" = 42 ] ||
 		t_fail "dmfs meta get (other cache) does not see count=42"
 	# an int field takes an int literal into a float field, not the reverse
 	setfattr -n user.score -v 3 "$F" || t_fail "an int into a float field"
@@ -86,9 +86,9 @@ for kind in $(t_backends); do
 {"path": "img3.png", "count": 3, "label": "cat", "split": "test"}
 {"path": "img1.png", "label": null}
 EOF
-	cp "$T_ROOT/b1.jsonl" "$M/live/imgs/provider=hf/.dmfs.meta" || t_fail "JSONL batch refused: $(cat "$M/.dmfs/last-error")"
-	[ "$(xget "$M/live/imgs/provider=hf/img3.png" label)" = cat ] || t_fail "JSONL batch: img3 label"
-	[ "$(xget "$M/live/imgs/provider=hf/img2.png" count)" = 2 ] || t_fail "JSONL batch: img2 count"
+	cp "$T_ROOT/b1.jsonl" "$M/live/imgs/hf/.dmfs.meta" || t_fail "JSONL batch refused: $(cat "$M/.dmfs/last-error")"
+	[ "$(xget "$M/live/imgs/hf/img3.png" label)" = cat ] || t_fail "JSONL batch: img3 label"
+	[ "$(xget "$M/live/imgs/hf/img2.png" count)" = 2 ] || t_fail "JSONL batch: img2 count"
 	xget "$F" label >/dev/null && t_fail "JSONL null did not remove img1's label"
 
 	# --- .dmfs.meta: CSV, with quoting and an empty cell ---
@@ -104,20 +104,20 @@ EOF
 		'{"path": "../img5.png", "count": 1}'; do
 		printf '{"path": "img4.png", "count": 40}\n%s\n{"path": "img5.png", "count": 50}\n' "$bad" >"$T_ROOT/bad.jsonl"
 		# cp reports an error of close(2), where a missing file is found
-		cp "$T_ROOT/bad.jsonl" "$M/live/imgs/provider=hf/.dmfs.meta" 2>/dev/null &&
+		cp "$T_ROOT/bad.jsonl" "$M/live/imgs/hf/.dmfs.meta" 2>/dev/null &&
 			t_fail "a batch with a bad row was accepted: $bad"
 		grep -q "line 2" "$M/.dmfs/last-error" || grep -q "missing.png" "$M/.dmfs/last-error" ||
 			t_fail "last-error does not point at the bad row: $(cat "$M/.dmfs/last-error")"
-		xget "$M/live/imgs/provider=hf/img4.png" count >/dev/null && t_fail "row 1 of a refused batch was applied ($bad)"
+		xget "$M/live/imgs/hf/img4.png" count >/dev/null && t_fail "row 1 of a refused batch was applied ($bad)"
 	done
-	printf 'path,count\nimg4.png,40\nimg5.png,abc\n' >"$M/live/imgs/provider=hf/.dmfs.meta" 2>/dev/null &&
+	printf 'path,count\nimg4.png,40\nimg5.png,abc\n' >"$M/live/imgs/hf/.dmfs.meta" 2>/dev/null &&
 		t_fail "a CSV batch with a bad cell was accepted"
-	xget "$M/live/imgs/provider=hf/img4.png" count >/dev/null && t_fail "row 1 of a refused CSV batch was applied"
+	xget "$M/live/imgs/hf/img4.png" count >/dev/null && t_fail "row 1 of a refused CSV batch was applied"
 	t_log_reset
 	T_ALLOW_ERRORS=0
 
 	# --- reading .dmfs.meta: the rows under DIR, paths relative to it ---
-	python3 - "$M/live/imgs/provider=hf/.dmfs.meta" <<'PY' || t_fail "reading .dmfs.meta"
+	python3 - "$M/live/imgs/hf/.dmfs.meta" <<'PY' || t_fail "reading .dmfs.meta"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 by = {r["path"]: r for r in rows}
@@ -148,7 +148,7 @@ PY
 	echo refresh >"$M/.dmfs/ctl" || t_fail "refresh"
 	[ "$(xget "$M/live/txt/doc3.txt" label)" = imported ] || t_fail "the mount does not see the CLI's import"
 	[ "$(xget "$M/live/top.bin" quality)" = 0.9 ] || t_fail "the mount does not see dmfs meta set"
-	t_dmfs meta log imgs/provider=hf/img1.png >"$T_ROOT/log" || t_fail "dmfs meta log"
+	t_dmfs meta log imgs/hf/img1.png >"$T_ROOT/log" || t_fail "dmfs meta log"
 	grep -q 'label: "Ünïcødé cat" -> null' "$T_ROOT/log" || t_fail "log lacks the label removal: $(cat "$T_ROOT/log")"
 	grep -q 'score: 0.25 -> 3' "$T_ROOT/log" || t_fail "log lacks score 0.25 -> 3: $(cat "$T_ROOT/log")"
 	grep -q 'count: null -> 42' "$T_ROOT/log" || t_fail "log lacks count null -> 42"
