@@ -398,6 +398,67 @@ static void test_late_and_wrong(struct meta *a, struct meta *b)
 	CHECK_ROW(a, "x.txt", "{\"n\":5}");
 }
 
+/* Equal times: the greater writer id wins, in whichever order the logs
+ * are read. */
+static void test_tie(struct meta *a, struct meta *b)
+{
+	put_log("20200101T000000.000000Z-aaaaaaaaaaaaaaaa-00000000.jsonl",
+		"{\"t\":1577836800000000,\"w\":\"aaaaaaaaaaaaaaaa\",\"who\":"
+		"\"x@y\",\"path\":\"tie1\",\"field\":\"v\",\"new\":\"low\","
+		"\"old\":null}\n"
+		"{\"t\":1577836800000000,\"w\":\"aaaaaaaaaaaaaaaa\",\"who\":"
+		"\"x@y\",\"path\":\"tie2\",\"field\":\"v\",\"new\":\"low\","
+		"\"old\":null}\n");
+	refresh_ok(a); /* A reads the low writer's log alone first */
+	put_log("20200101T000000.000000Z-ffffffffffffffff-00000000.jsonl",
+		"{\"t\":1577836800000000,\"w\":\"ffffffffffffffff\",\"who\":"
+		"\"x@y\",\"path\":\"tie1\",\"field\":\"v\",\"new\":\"high\","
+		"\"old\":null}\n");
+	refresh_ok(b); /* B reads both in one go */
+	refresh_ok(a);
+	/* For tie2 the high writer comes before an even lower one. */
+	put_log("20200101T000000.000000Z-ffffffffffffffff-00000001.jsonl",
+		"{\"t\":1577836800000000,\"w\":\"ffffffffffffffff\",\"who\":"
+		"\"x@y\",\"path\":\"tie2\",\"field\":\"v\",\"new\":\"high\","
+		"\"old\":null}\n");
+	refresh_ok(a);
+	put_log("20200101T000000.000000Z-0000000000000000-00000000.jsonl",
+		"{\"t\":1577836800000000,\"w\":\"0000000000000000\",\"who\":"
+		"\"x@y\",\"path\":\"tie2\",\"field\":\"v\",\"new\":\"lowest\","
+		"\"old\":null}\n");
+	refresh_ok(a);
+	refresh_ok(b);
+	CHECK_ROW(a, "tie1", "{\"v\":\"high\"}");
+	CHECK_ROW(b, "tie1", "{\"v\":\"high\"}");
+	CHECK_ROW(a, "tie2", "{\"v\":\"high\"}");
+	CHECK_ROW(b, "tie2", "{\"v\":\"high\"}");
+}
+
+static int paths_cb(void *ctx, const char *path)
+{
+	strcat(ctx, path);
+	strcat(ctx, ";");
+	return 0;
+}
+
+static void test_batch_paths(void)
+{
+	struct meta_batch *b = NULL;
+	struct mval v = mv_int(1);
+	char out[256] = "";
+
+	CHECK(meta_batch_new(&b) == 0);
+	CHECK(meta_batch_add(b, "b/x", "f", &v) == 0);
+	CHECK(meta_batch_add(b, "a", "f", &v) == 0);
+	CHECK(meta_batch_add(b, "b/x", "g", NULL) == 0);
+	CHECK(meta_batch_add(b, "a-b", "f", &v) == 0);
+	CHECK(meta_batch_add(b, "a", "g", &v) == 0);
+	CHECK(meta_batch_count(b) == 5);
+	CHECK(meta_batch_paths(b, paths_cb, out) == 0);
+	CHECK_STR(out, "a;a-b;b/x;");
+	meta_batch_free(b);
+}
+
 static void test_history(struct meta *a)
 {
 	struct hist h = {0};
@@ -573,6 +634,8 @@ int main(void)
 	test_share(a, b);
 	test_types(a);
 	test_late_and_wrong(a, b);
+	test_tie(a, b);
+	test_batch_paths();
 	test_history(a);
 	test_prefix(a);
 	test_schema(a, b);
