@@ -300,6 +300,12 @@ static int check_change(struct apply *a, size_t i)
 	}
 	if (c->v.t == MV_NULL)
 		return 0;
+	if ((c->v.t == MV_STRING || c->v.t == MV_BLOB) &&
+	    c->v.len > MVAL_MAX_LEN) {
+		dmfs_say(a->msg, a->msgsz, "%s: %s: value longer than %d bytes",
+			 path, field, MVAL_MAX_LEN);
+		return DMFS_ERR_INVAL;
+	}
 	if (c->v.t == MV_FLOAT && !isfinite(c->v.f)) {
 		dmfs_say(a->msg, a->msgsz, "%s: %s: not a finite number", path,
 			 field);

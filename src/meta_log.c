@@ -481,7 +481,7 @@ static int list_names(struct meta *m, const char *prefix, struct names *ns,
 	if (rc)
 		dmfs_say(msg, msgsz, "metadata: listing %s: %s", prefix,
 			 err_text(rc, &d));
-	else
+	else if (ns->n)
 		qsort(ns->v, ns->n, sizeof(char *), cmp_name);
 	return rc;
 }
@@ -631,10 +631,19 @@ static int merge_group(struct meta *m, const struct names *ns, size_t *i,
 				 ns->v[*i]);
 			rc = get_object(m, key, &texts[*i - first],
 					&lens[*i - first], msg, msgsz);
+			if (rc == DMFS_ERR_NOT_FOUND) {
+				/* Listed, then gone: not ours to judge
+				 * (left unseen, tried again next time). */
+				dmfs_log(DMFS_LOG_WARN,
+					 "metadata: %s vanished after listing",
+					 key);
+				dmfs_say(msg, msgsz, "%s", "");
+				rc = 0;
+			}
 			if (rc)
 				break;
 			bytes += lens[*i - first];
-			n++;
+			n += texts[*i - first] != NULL;
 		}
 		(*i)++;
 	}

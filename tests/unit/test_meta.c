@@ -8,14 +8,16 @@
  * nothing; null removes; a late log whose name sorts early is still read;
  * a remote value of the wrong type is dropped; history lists changes old
  * to new; a fresh table starts from a checkpoint; prefixes; the schema;
- * and a 100 000-row batch applied, flushed and merged, timed (rows/s is
- * printed).
+ * changes survive kill -9 and a failed upload; and a 100 000-row batch
+ * applied, flushed and merged, timed (rows/s is printed).
  */
 #include "config.h"
 
 #include <ftw.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -564,6 +566,99 @@ static void test_checkpoint(struct meta *a, struct meta *b)
 	meta_close(c);
 }
 
+/* --- a store whose uploads fail (a bucket that is down) --- */
+
+struct failing {
+	struct dmfs_store base;
+	struct dmfs_store *real;
+};
+
+static int fail_list(struct dmfs_store *s, const char *prefix,
+		     const char *delim, const char *token, size_t max,
+		     struct dmfs_list_page *out, struct dmfs_err_detail *d)
+{
+	struct dmfs_store *r = ((struct failing *)s)->real;
+	return r->ops->list(r, prefix, delim, token, max, out, d);
+}
+
+static int fail_get_stream(struct dmfs_store *s, const char *key,
+			   const struct dmfs_pin *pin,
+			   const struct dmfs_sink *sink,
+			   struct dmfs_obj_info *info,
+			   struct dmfs_err_detail *d)
+{
+	struct dmfs_store *r = ((struct failing *)s)->real;
+	return r->ops->get_stream(r, key, pin, sink, info, d);
+}
+
+static int fail_put(struct dmfs_store *s, const char *key,
+		    const struct dmfs_put_src *src,
+		    const struct dmfs_put_opts *o, struct dmfs_obj_info *out,
+		    struct dmfs_err_detail *d)
+{
+	(void)s, (void)key, (void)src, (void)o, (void)out;
+	dmfs_err_detail_clear(d);
+	snprintf(d->message, sizeof(d->message), "connection refused");
+	return DMFS_ERR_NETWORK;
+}
+
+static const struct dmfs_store_ops failing_ops = {
+    .scheme = "fail",
+    .list = fail_list,
+    .get_stream = fail_get_stream,
+    .put = fail_put,
+};
+
+/* A failed upload keeps the queue; changes survive kill -9 (the outbox is
+ * in LMDB); a purely local table keeps its queue and says why. */
+static void test_durable(void)
+{
+	struct failing fs = {{&failing_ops}, st};
+	char dir[4200], msg[512] = "";
+	struct meta *k = NULL;
+	pid_t pid;
+	int status = 0;
+
+	snprintf(dir, sizeof(dir), "%s/k", root);
+	pid = fork();
+	if (pid == 0) {
+		struct meta *m = NULL;
+		struct mval v = mv_str("kept");
+		if (meta_open(dir, st, store_uri, &m, msg, sizeof(msg)) ||
+		    set1(m, "dur.txt", "note", &v, msg, sizeof(msg)))
+			_exit(2);
+		kill(getpid(), SIGKILL);
+		_exit(3);
+	}
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	CHECK(meta_open(dir, &fs.base, store_uri, &k, msg, sizeof(msg)) == 0);
+	if (!k)
+		return;
+	CHECK(meta_pending(k) == 1);
+	CHECK_ROW(k, "dur.txt", "{\"note\":\"kept\"}");
+	CHECK(meta_flush(k, msg, sizeof(msg)) == DMFS_ERR_NETWORK);
+	CHECK(strstr(msg, "connection refused") != NULL);
+	CHECK(meta_pending(k) == 1);
+	meta_close(k);
+	k = open_table("k");
+	flush_ok(k);
+	CHECK(meta_pending(k) == 0);
+	meta_close(k);
+
+	snprintf(dir, sizeof(dir), "%s/local", root);
+	CHECK(meta_open(dir, NULL, "file:///nowhere", &k, msg, sizeof(msg)) ==
+	      0);
+	if (!k)
+		return;
+	set_ok(k, "l.txt", "x", mv_int(1));
+	CHECK(meta_flush(k, msg, sizeof(msg)) == DMFS_ERR_UNSUPPORTED);
+	CHECK(meta_pending(k) == 1);
+	CHECK(!refresh_ok(k));
+	CHECK_ROW(k, "l.txt", "{\"x\":1}");
+	meta_close(k);
+}
+
 static void test_big(struct meta *a, struct meta *b)
 {
 	struct meta_batch *batch = NULL;
@@ -648,6 +743,7 @@ int main(void)
 	a = open_table("a");
 	CHECK_STR(meta_writer_id(a), wa);
 
+	test_durable();
 	test_big(a, b);
 
 	meta_close(a);
