@@ -71,7 +71,8 @@ struct meta {
 					a map grown by another process */
 	pthread_mutex_t sync_lock;   /* one flush / refresh / compact at a time
 					(each uploads or merges in order) */
-	pthread_mutex_t schema_lock; /* protects schema */
+	pthread_mutex_t schema_lock; /* protects schema; taken after (never
+					before) beginning a write txn */
 	struct meta_schema schema;   /* protected by schema_lock */
 };
 

@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <ftw.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -659,6 +660,48 @@ static void test_durable(void)
 	meta_close(k);
 }
 
+/* Batches applied on one thread while another flushes and refreshes the
+ * same table: no deadlock, nothing lost. */
+struct churn {
+	struct meta *m;
+	int done;
+};
+
+static void *churn_sync(void *arg)
+{
+	struct churn *c = arg;
+	char msg[512];
+	bool ch;
+
+	while (!__atomic_load_n(&c->done, __ATOMIC_ACQUIRE)) {
+		if (meta_flush(c->m, msg, sizeof(msg)) ||
+		    meta_refresh(c->m, &ch, msg, sizeof(msg)))
+			return (void *)1;
+	}
+	return NULL;
+}
+
+static void test_threads(struct meta *a, struct meta *b)
+{
+	struct churn c = {.m = a};
+	pthread_t th;
+	void *res = (void *)1;
+	char path[64];
+
+	CHECK(pthread_create(&th, NULL, churn_sync, &c) == 0);
+	for (int i = 0; i < 200; i++) {
+		snprintf(path, sizeof(path), "thr/%03d", i);
+		set_ok(a, path, "k", mv_int(i));
+	}
+	__atomic_store_n(&c.done, 1, __ATOMIC_RELEASE);
+	CHECK(pthread_join(th, &res) == 0 && res == NULL);
+	flush_ok(a);
+	CHECK(meta_pending(a) == 0);
+	refresh_ok(b);
+	CHECK_ROW(b, "thr/000", "{\"k\":0}");
+	CHECK_ROW(b, "thr/199", "{\"k\":199}");
+}
+
 static void test_big(struct meta *a, struct meta *b)
 {
 	struct meta_batch *batch = NULL;
@@ -744,6 +787,7 @@ int main(void)
 	CHECK_STR(meta_writer_id(a), wa);
 
 	test_durable();
+	test_threads(a, b);
 	test_big(a, b);
 
 	meta_close(a);
