@@ -300,6 +300,12 @@ static int check_change(struct apply *a, size_t i)
 	}
 	if (c->v.t == MV_NULL)
 		return 0;
+	if ((c->v.t == MV_STRING || c->v.t == MV_BLOB) &&
+	    c->v.len > MVAL_MAX_LEN) {
+		dmfs_say(a->msg, a->msgsz, "%s: %s: value longer than %d bytes",
+			 path, field, MVAL_MAX_LEN);
+		return DMFS_ERR_INVAL;
+	}
 	if (c->v.t == MV_FLOAT && !isfinite(c->v.f)) {
 		dmfs_say(a->msg, a->msgsz, "%s: %s: not a finite number", path,
 			 field);
@@ -502,14 +508,16 @@ int meta_apply(struct meta *m, const struct meta_batch *b, char *msg,
 	rc = sorted_order(b, &ix);
 	if (rc)
 		return rc;
-	/* The schema cannot change while a batch is checked against it. */
-	pthread_mutex_lock(&m->schema_lock);
 	lrc = meta_txn_begin(m, 0, &a.txn);
 	if (lrc) {
 		rc = meta_mdb_err(lrc);
 		dmfs_say(msg, msgsz, "metadata table: %s", mdb_strerror(lrc));
-		goto unlock;
+		goto out;
 	}
+	/* The schema cannot change while a batch is checked against it.
+	 * Lock order, as in meta_log.c: the write transaction, then
+	 * schema_lock. */
+	pthread_mutex_lock(&m->schema_lock);
 	lrc = meta_state_get_u64(m, a.txn, "outseq", &a.outseq);
 	if (lrc && lrc != MDB_NOTFOUND) {
 		rc = meta_mdb_err(lrc);
@@ -537,6 +545,7 @@ int meta_apply(struct meta *m, const struct meta_batch *b, char *msg,
 		rc = meta_mdb_err(
 		    meta_state_put_u64(m, a.txn, "outseq", a.outseq));
 abort:
+	pthread_mutex_unlock(&m->schema_lock);
 	if (rc) {
 		meta_txn_end(m, a.txn, 0);
 		if (msg && !*msg)
@@ -547,8 +556,7 @@ abort:
 		dmfs_say(msg, msgsz, "metadata table: %s%s", mdb_strerror(lrc),
 			 lrc == MDB_MAP_FULL ? " (the table is full)" : "");
 	}
-unlock:
-	pthread_mutex_unlock(&m->schema_lock);
+out:
 	free(a.ft.s);
 	free(a.line.p);
 	free(a.val.p);

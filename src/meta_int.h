@@ -71,7 +71,8 @@ struct meta {
 					a map grown by another process */
 	pthread_mutex_t sync_lock;   /* one flush / refresh / compact at a time
 					(each uploads or merges in order) */
-	pthread_mutex_t schema_lock; /* protects schema */
+	pthread_mutex_t schema_lock; /* protects schema; taken after (never
+					before) beginning a write txn */
 	struct meta_schema schema;   /* protected by schema_lock */
 };
 
@@ -100,18 +101,22 @@ size_t meta_vals_key(const struct meta *m, const char *path, size_t plen,
 /* sid || name into key (META_KEY_MAX bytes): its length, or 0. */
 size_t meta_small_key(const struct meta *m, const char *name, size_t nlen,
 		      unsigned char *key);
-/* Decode a record; DMFS_ERR_CORRUPT when malformed. */
+/* Decode a record: r points into v (borrowed; valid until the
+ * transaction ends).  0 or DMFS_ERR_CORRUPT when malformed. */
 int meta_rec_decode(const MDB_val *v, struct meta_rec *r);
-/* Encode a record into buf (malloc'd, caller frees).  json NULL: a
- * tombstone. */
+/* Encode a record into *buf (caller frees with free()).  json NULL: a
+ * tombstone.  0 or DMFS_ERR_NOMEM / DMFS_ERR_INVAL (writer too long). */
 int meta_rec_encode(int64_t t, enum mval_type type, const char *w,
 		    const char *json, size_t jlen, unsigned char **buf,
 		    size_t *len);
-/* state value name as bytes (borrowed until txn ends): LMDB code. */
+/* The state value called name: out borrowed, valid until the transaction
+ * ends.  An LMDB code (MDB_NOTFOUND when absent). */
 int meta_state_get(struct meta *m, MDB_txn *txn, const char *name,
 		   MDB_val *out);
+/* Store n bytes of p (copied) as state name.  An LMDB code. */
 int meta_state_put(struct meta *m, MDB_txn *txn, const char *name,
 		   const void *p, size_t n);
+/* A counter in state: an LMDB code (MDB_NOTFOUND when absent). */
 int meta_state_get_u64(struct meta *m, MDB_txn *txn, const char *name,
 		       uint64_t *out);
 int meta_state_put_u64(struct meta *m, MDB_txn *txn, const char *name,
@@ -119,8 +124,10 @@ int meta_state_put_u64(struct meta *m, MDB_txn *txn, const char *name,
 /* The established type of field in txn (types db only): MV_NULL when none. */
 enum mval_type meta_types_get(struct meta *m, MDB_txn *txn, const char *field,
 			      size_t flen);
+/* Record field's established type.  An LMDB code. */
 int meta_types_put(struct meta *m, MDB_txn *txn, const char *field, size_t flen,
 		   enum mval_type t);
+/* Wall-clock time in µs since the epoch.  Cannot fail. */
 int64_t meta_now_us(void);
 
 /* --- meta_json.c: JSON text written without a tree per row --- */
@@ -131,6 +138,8 @@ struct meta_buf {
 	size_t n, cap, max;
 	int err; /* first error (DMFS_ERR_NOMEM / DMFS_ERR_TOO_BIG), sticky */
 };
+/* Appends keep b->p '\0'-terminated; on failure they set b->err and
+ * append nothing more. */
 void meta_buf_put(struct meta_buf *b, const void *p, size_t n);
 void meta_buf_puts(struct meta_buf *b, const char *s);
 /* A JSON string literal of n bytes of s. */

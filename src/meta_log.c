@@ -41,6 +41,7 @@
 
 #define FLUSH_BYTES_MAX ((size_t)64 << 20) /* one log object at most */
 #define LIST_MAX 10000000		   /* log names listed at most */
+#define MERGE_BYTES_MAX ((size_t)64 << 20) /* logs merged in one txn */
 
 static const char *err_text(int rc, const struct dmfs_err_detail *d)
 {
@@ -480,7 +481,7 @@ static int list_names(struct meta *m, const char *prefix, struct names *ns,
 	if (rc)
 		dmfs_say(msg, msgsz, "metadata: listing %s: %s", prefix,
 			 err_text(rc, &d));
-	else
+	else if (ns->n)
 		qsort(ns->v, ns->n, sizeof(char *), cmp_name);
 	return rc;
 }
@@ -602,6 +603,79 @@ static int refresh_schema(struct meta *m, bool *changed, char *msg,
 	return rc;
 }
 
+/*
+ * Download the unseen logs from ns->v[*i] on (up to MERGE_BYTES_MAX of
+ * them, at least one), then merge them and mark them seen in one write
+ * transaction: one sync for many small logs, and no download while
+ * holding LMDB's writer lock.  *i moves past the names handled.
+ */
+static int merge_group(struct meta *m, const struct names *ns, size_t *i,
+		       bool *changed, char *msg, size_t msgsz)
+{
+	char **texts = calloc(ns->n - *i, sizeof(char *));
+	size_t *lens = calloc(ns->n - *i, sizeof(size_t));
+	size_t n = 0, bytes = 0, first = *i;
+	char key[512];
+	MDB_txn *txn;
+	int rc = texts && lens ? 0 : DMFS_ERR_NOMEM;
+
+	while (!rc && *i < ns->n && (!n || bytes < MERGE_BYTES_MAX)) {
+		bool seen;
+		rc = meta_mdb_err(meta_txn_begin(m, MDB_RDONLY, &txn));
+		if (rc)
+			break;
+		seen = seen_has(m, txn, ns->v[*i]);
+		meta_txn_end(m, txn, 0);
+		if (!seen) {
+			snprintf(key, sizeof(key), "%s%s", META_LOG_PREFIX,
+				 ns->v[*i]);
+			rc = get_object(m, key, &texts[*i - first],
+					&lens[*i - first], msg, msgsz);
+			if (rc == DMFS_ERR_NOT_FOUND) {
+				/* Listed, then gone: not ours to judge
+				 * (left unseen, tried again next time). */
+				dmfs_log(DMFS_LOG_WARN,
+					 "metadata: %s vanished after listing",
+					 key);
+				dmfs_say(msg, msgsz, "%s", "");
+				rc = 0;
+			}
+			if (rc)
+				break;
+			bytes += lens[*i - first];
+			n += texts[*i - first] != NULL;
+		}
+		(*i)++;
+	}
+	if (!rc && n) {
+		rc = meta_mdb_err(meta_txn_begin(m, 0, &txn));
+		if (!rc) {
+			pthread_mutex_lock(&m->schema_lock);
+			for (size_t k = first; !rc && k < *i; k++) {
+				if (!texts[k - first])
+					continue;
+				snprintf(key, sizeof(key), "%s%s",
+					 META_LOG_PREFIX, ns->v[k]);
+				rc = merge_text(m, txn, key, texts[k - first],
+						lens[k - first], changed);
+				if (!rc)
+					rc = meta_mdb_err(
+					    seen_put(m, txn, ns->v[k]));
+			}
+			pthread_mutex_unlock(&m->schema_lock);
+			rc = meta_mdb_err(meta_txn_end(m, txn, !rc)) ?: rc;
+			if (rc && msg && !*msg)
+				dmfs_say(msg, msgsz, "metadata: merging %s: %s",
+					 key, dmfs_strerror(rc));
+		}
+	}
+	for (size_t k = 0; texts && k < *i - first; k++)
+		free(texts[k]);
+	free(texts);
+	free(lens);
+	return rc;
+}
+
 static int refresh_locked(struct meta *m, bool *changed, char *msg,
 			  size_t msgsz)
 {
@@ -623,39 +697,15 @@ static int refresh_locked(struct meta *m, bool *changed, char *msg,
 	if (!started && (rc = load_checkpoint(m, changed, msg, msgsz)))
 		return rc;
 	rc = list_names(m, META_LOG_PREFIX, &ns, msg, msgsz);
-	for (size_t i = 0; !rc && i < ns.n; i++) {
-		char key[512], *text = NULL;
-		size_t len = 0;
-		bool seen;
-
-		rc = meta_mdb_err(meta_txn_begin(m, MDB_RDONLY, &txn));
-		if (rc)
-			break;
-		seen = seen_has(m, txn, ns.v[i]);
-		meta_txn_end(m, txn, 0);
-		if (seen)
-			continue;
-		snprintf(key, sizeof(key), "%s%s", META_LOG_PREFIX, ns.v[i]);
-		rc = get_object(m, key, &text, &len, msg, msgsz);
-		if (rc)
-			break;
-		rc = meta_mdb_err(meta_txn_begin(m, 0, &txn));
-		if (!rc) {
-			pthread_mutex_lock(&m->schema_lock);
-			rc = merge_text(m, txn, key, text, len, changed);
-			pthread_mutex_unlock(&m->schema_lock);
-			if (!rc)
-				rc = meta_mdb_err(seen_put(m, txn, ns.v[i]));
-			rc = meta_mdb_err(meta_txn_end(m, txn, !rc)) ?: rc;
-			if (rc && msg && !*msg)
-				dmfs_say(msg, msgsz, "metadata: merging %s: %s",
-					 key, dmfs_strerror(rc));
-		}
-		free(text);
-		nnew++;
+	for (size_t i = 0; !rc && i < ns.n;) {
+		size_t j = i;
+		rc = merge_group(m, &ns, &j, changed, msg, msgsz);
+		nnew += j - i;
+		i = j;
 	}
 	if (nnew)
-		dmfs_log(DMFS_LOG_DEBUG, "metadata: merged %zu new log(s)",
+		dmfs_log(DMFS_LOG_DEBUG,
+			 "metadata: read up to %zu log(s) after the listing",
 			 nnew);
 	names_free(&ns);
 	return rc;
@@ -805,13 +855,16 @@ int meta_compact(struct meta *m, char *msg, size_t msgsz)
 
 /* --- history --- */
 
-/* A value of a log line as an mval (null when absent or null). */
-static int history_value(const cJSON *j, struct mval *out)
+/* A value of a log line as an mval (null when absent or null); hint is
+ * the line's type of the new value. */
+static int history_value(const cJSON *j, enum mval_type hint, struct mval *out)
 {
 	char why[256];
 
 	memset(out, 0, sizeof(*out));
 	if (!j || cJSON_IsNull(j))
+		return 0;
+	if (hint != MV_NULL && !mval_from_json(j, hint, out, why, sizeof(why)))
 		return 0;
 	return mval_from_json(j, MV_NULL, out, why, sizeof(why));
 }
@@ -853,12 +906,19 @@ int meta_history(struct meta *m, const char *path,
 				cJSON_Delete(j);
 				continue;
 			}
+			cJSON *ty = cJSON_GetObjectItemCaseSensitive(j, "type");
+			enum mval_type hint = MV_NULL;
+			if (cJSON_IsString(ty) &&
+			    mval_type_parse(ty->valuestring, &hint))
+				hint = MV_NULL;
+			/* The old value has the field's type too (or is an
+			 * int in a float field). */
 			if (history_value(
 				cJSON_GetObjectItemCaseSensitive(j, "new"),
-				&nv) ||
+				hint, &nv) ||
 			    history_value(
 				cJSON_GetObjectItemCaseSensitive(j, "old"),
-				&ov)) {
+				hint, &ov)) {
 				mval_clear(&nv);
 				cJSON_Delete(j);
 				continue; /* a value we cannot read */

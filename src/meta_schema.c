@@ -327,7 +327,7 @@ int meta_schema_set(struct meta *m, const char *json, char *msg, size_t msgsz)
 	struct meta_schema s;
 	struct dmfs_err_detail d;
 	MDB_txn *txn;
-	int rc;
+	int rc, lrc;
 
 	dmfs_say(msg, msgsz, "%s", "");
 	if (!json || strlen(json) > SCHEMA_MAX) {
@@ -337,8 +337,17 @@ int meta_schema_set(struct meta *m, const char *json, char *msg, size_t msgsz)
 	rc = meta_schema_parse(json, &s, msg, msgsz);
 	if (rc)
 		return rc;
-	/* One change of schema at a time, and none while a refresh merges. */
+	/* One change of schema at a time, and none while a refresh merges.
+	 * The write transaction is taken before the rows are checked: no
+	 * batch can commit a value that does not fit in between (LMDB has
+	 * one writer at a time), and the rows are read in a read
+	 * transaction that sees everything committed. */
 	pthread_mutex_lock(&m->sync_lock);
+	rc = meta_mdb_err(meta_txn_begin(m, 0, &txn));
+	if (rc) {
+		dmfs_say(msg, msgsz, "schema: %s", dmfs_strerror(rc));
+		goto unlock;
+	}
 	rc = check_rows(m, &s, msg, msgsz);
 	if (!rc && m->st) {
 		struct dmfs_put_src src = {
@@ -352,19 +361,18 @@ int meta_schema_set(struct meta *m, const char *json, char *msg, size_t msgsz)
 				 dmfs_strerror(rc), *d.message ? ": " : "",
 				 d.message);
 	}
-	if (!rc) {
-		rc = meta_mdb_err(meta_txn_begin(m, 0, &txn));
-		if (!rc) {
-			rc = meta_mdb_err(meta_state_put(
-			    m, txn, "schema", s.text, strlen(s.text)));
-			rc = meta_mdb_err(meta_txn_end(m, txn, !rc)) ?: rc;
-		}
-		if (!rc)
-			rc = meta_schema_load(m, msg, msgsz);
-		else
-			dmfs_say(msg, msgsz, "schema: cannot store: %s",
-				 dmfs_strerror(rc));
+	if (!rc)
+		rc = meta_mdb_err(
+		    meta_state_put(m, txn, "schema", s.text, strlen(s.text)));
+	lrc = meta_txn_end(m, txn, !rc);
+	if (!rc && lrc) {
+		rc = meta_mdb_err(lrc);
+		dmfs_say(msg, msgsz, "schema: uploaded, but cannot store: %s",
+			 dmfs_strerror(rc));
 	}
+	if (!rc)
+		rc = meta_schema_load(m, msg, msgsz);
+unlock:
 	pthread_mutex_unlock(&m->sync_lock);
 	meta_schema_free(&s);
 	return rc;

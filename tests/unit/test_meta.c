@@ -8,14 +8,17 @@
  * nothing; null removes; a late log whose name sorts early is still read;
  * a remote value of the wrong type is dropped; history lists changes old
  * to new; a fresh table starts from a checkpoint; prefixes; the schema;
- * and a 100 000-row batch applied, flushed and merged, timed (rows/s is
- * printed).
+ * changes survive kill -9 and a failed upload; and a 100 000-row batch
+ * applied, flushed and merged, timed (rows/s is printed).
  */
 #include "config.h"
 
 #include <ftw.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -398,6 +401,67 @@ static void test_late_and_wrong(struct meta *a, struct meta *b)
 	CHECK_ROW(a, "x.txt", "{\"n\":5}");
 }
 
+/* Equal times: the greater writer id wins, in whichever order the logs
+ * are read. */
+static void test_tie(struct meta *a, struct meta *b)
+{
+	put_log("20200101T000000.000000Z-aaaaaaaaaaaaaaaa-00000000.jsonl",
+		"{\"t\":1577836800000000,\"w\":\"aaaaaaaaaaaaaaaa\",\"who\":"
+		"\"x@y\",\"path\":\"tie1\",\"field\":\"v\",\"new\":\"low\","
+		"\"old\":null}\n"
+		"{\"t\":1577836800000000,\"w\":\"aaaaaaaaaaaaaaaa\",\"who\":"
+		"\"x@y\",\"path\":\"tie2\",\"field\":\"v\",\"new\":\"low\","
+		"\"old\":null}\n");
+	refresh_ok(a); /* A reads the low writer's log alone first */
+	put_log("20200101T000000.000000Z-ffffffffffffffff-00000000.jsonl",
+		"{\"t\":1577836800000000,\"w\":\"ffffffffffffffff\",\"who\":"
+		"\"x@y\",\"path\":\"tie1\",\"field\":\"v\",\"new\":\"high\","
+		"\"old\":null}\n");
+	refresh_ok(b); /* B reads both in one go */
+	refresh_ok(a);
+	/* For tie2 the high writer comes before an even lower one. */
+	put_log("20200101T000000.000000Z-ffffffffffffffff-00000001.jsonl",
+		"{\"t\":1577836800000000,\"w\":\"ffffffffffffffff\",\"who\":"
+		"\"x@y\",\"path\":\"tie2\",\"field\":\"v\",\"new\":\"high\","
+		"\"old\":null}\n");
+	refresh_ok(a);
+	put_log("20200101T000000.000000Z-0000000000000000-00000000.jsonl",
+		"{\"t\":1577836800000000,\"w\":\"0000000000000000\",\"who\":"
+		"\"x@y\",\"path\":\"tie2\",\"field\":\"v\",\"new\":\"lowest\","
+		"\"old\":null}\n");
+	refresh_ok(a);
+	refresh_ok(b);
+	CHECK_ROW(a, "tie1", "{\"v\":\"high\"}");
+	CHECK_ROW(b, "tie1", "{\"v\":\"high\"}");
+	CHECK_ROW(a, "tie2", "{\"v\":\"high\"}");
+	CHECK_ROW(b, "tie2", "{\"v\":\"high\"}");
+}
+
+static int paths_cb(void *ctx, const char *path)
+{
+	strcat(ctx, path);
+	strcat(ctx, ";");
+	return 0;
+}
+
+static void test_batch_paths(void)
+{
+	struct meta_batch *b = NULL;
+	struct mval v = mv_int(1);
+	char out[256] = "";
+
+	CHECK(meta_batch_new(&b) == 0);
+	CHECK(meta_batch_add(b, "b/x", "f", &v) == 0);
+	CHECK(meta_batch_add(b, "a", "f", &v) == 0);
+	CHECK(meta_batch_add(b, "b/x", "g", NULL) == 0);
+	CHECK(meta_batch_add(b, "a-b", "f", &v) == 0);
+	CHECK(meta_batch_add(b, "a", "g", &v) == 0);
+	CHECK(meta_batch_count(b) == 5);
+	CHECK(meta_batch_paths(b, paths_cb, out) == 0);
+	CHECK_STR(out, "a;a-b;b/x;");
+	meta_batch_free(b);
+}
+
 static void test_history(struct meta *a)
 {
 	struct hist h = {0};
@@ -503,6 +567,141 @@ static void test_checkpoint(struct meta *a, struct meta *b)
 	meta_close(c);
 }
 
+/* --- a store whose uploads fail (a bucket that is down) --- */
+
+struct failing {
+	struct dmfs_store base;
+	struct dmfs_store *real;
+};
+
+static int fail_list(struct dmfs_store *s, const char *prefix,
+		     const char *delim, const char *token, size_t max,
+		     struct dmfs_list_page *out, struct dmfs_err_detail *d)
+{
+	struct dmfs_store *r = ((struct failing *)s)->real;
+	return r->ops->list(r, prefix, delim, token, max, out, d);
+}
+
+static int fail_get_stream(struct dmfs_store *s, const char *key,
+			   const struct dmfs_pin *pin,
+			   const struct dmfs_sink *sink,
+			   struct dmfs_obj_info *info,
+			   struct dmfs_err_detail *d)
+{
+	struct dmfs_store *r = ((struct failing *)s)->real;
+	return r->ops->get_stream(r, key, pin, sink, info, d);
+}
+
+static int fail_put(struct dmfs_store *s, const char *key,
+		    const struct dmfs_put_src *src,
+		    const struct dmfs_put_opts *o, struct dmfs_obj_info *out,
+		    struct dmfs_err_detail *d)
+{
+	(void)s, (void)key, (void)src, (void)o, (void)out;
+	dmfs_err_detail_clear(d);
+	snprintf(d->message, sizeof(d->message), "connection refused");
+	return DMFS_ERR_NETWORK;
+}
+
+static const struct dmfs_store_ops failing_ops = {
+    .scheme = "fail",
+    .list = fail_list,
+    .get_stream = fail_get_stream,
+    .put = fail_put,
+};
+
+/* A failed upload keeps the queue; changes survive kill -9 (the outbox is
+ * in LMDB); a purely local table keeps its queue and says why. */
+static void test_durable(void)
+{
+	struct failing fs = {{&failing_ops}, st};
+	char dir[4200], msg[512] = "";
+	struct meta *k = NULL;
+	pid_t pid;
+	int status = 0;
+
+	snprintf(dir, sizeof(dir), "%s/k", root);
+	pid = fork();
+	if (pid == 0) {
+		struct meta *m = NULL;
+		struct mval v = mv_str("kept");
+		if (meta_open(dir, st, store_uri, &m, msg, sizeof(msg)) ||
+		    set1(m, "dur.txt", "note", &v, msg, sizeof(msg)))
+			_exit(2);
+		kill(getpid(), SIGKILL);
+		_exit(3);
+	}
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	CHECK(meta_open(dir, &fs.base, store_uri, &k, msg, sizeof(msg)) == 0);
+	if (!k)
+		return;
+	CHECK(meta_pending(k) == 1);
+	CHECK_ROW(k, "dur.txt", "{\"note\":\"kept\"}");
+	CHECK(meta_flush(k, msg, sizeof(msg)) == DMFS_ERR_NETWORK);
+	CHECK(strstr(msg, "connection refused") != NULL);
+	CHECK(meta_pending(k) == 1);
+	meta_close(k);
+	k = open_table("k");
+	flush_ok(k);
+	CHECK(meta_pending(k) == 0);
+	meta_close(k);
+
+	snprintf(dir, sizeof(dir), "%s/local", root);
+	CHECK(meta_open(dir, NULL, "file:///nowhere", &k, msg, sizeof(msg)) ==
+	      0);
+	if (!k)
+		return;
+	set_ok(k, "l.txt", "x", mv_int(1));
+	CHECK(meta_flush(k, msg, sizeof(msg)) == DMFS_ERR_UNSUPPORTED);
+	CHECK(meta_pending(k) == 1);
+	CHECK(!refresh_ok(k));
+	CHECK_ROW(k, "l.txt", "{\"x\":1}");
+	meta_close(k);
+}
+
+/* Batches applied on one thread while another flushes and refreshes the
+ * same table: no deadlock, nothing lost. */
+struct churn {
+	struct meta *m;
+	int done;
+};
+
+static void *churn_sync(void *arg)
+{
+	struct churn *c = arg;
+	char msg[512];
+	bool ch;
+
+	while (!__atomic_load_n(&c->done, __ATOMIC_ACQUIRE)) {
+		if (meta_flush(c->m, msg, sizeof(msg)) ||
+		    meta_refresh(c->m, &ch, msg, sizeof(msg)))
+			return (void *)1;
+	}
+	return NULL;
+}
+
+static void test_threads(struct meta *a, struct meta *b)
+{
+	struct churn c = {.m = a};
+	pthread_t th;
+	void *res = (void *)1;
+	char path[64];
+
+	CHECK(pthread_create(&th, NULL, churn_sync, &c) == 0);
+	for (int i = 0; i < 200; i++) {
+		snprintf(path, sizeof(path), "thr/%03d", i);
+		set_ok(a, path, "k", mv_int(i));
+	}
+	__atomic_store_n(&c.done, 1, __ATOMIC_RELEASE);
+	CHECK(pthread_join(th, &res) == 0 && res == NULL);
+	flush_ok(a);
+	CHECK(meta_pending(a) == 0);
+	refresh_ok(b);
+	CHECK_ROW(b, "thr/000", "{\"k\":0}");
+	CHECK_ROW(b, "thr/199", "{\"k\":199}");
+}
+
 static void test_big(struct meta *a, struct meta *b)
 {
 	struct meta_batch *batch = NULL;
@@ -573,6 +772,8 @@ int main(void)
 	test_share(a, b);
 	test_types(a);
 	test_late_and_wrong(a, b);
+	test_tie(a, b);
+	test_batch_paths();
 	test_history(a);
 	test_prefix(a);
 	test_schema(a, b);
@@ -585,6 +786,8 @@ int main(void)
 	a = open_table("a");
 	CHECK_STR(meta_writer_id(a), wa);
 
+	test_durable();
+	test_threads(a, b);
 	test_big(a, b);
 
 	meta_close(a);
