@@ -40,6 +40,7 @@ static struct kv row1[] = {
     {"a`b", {.t = MV_INT, .i = 1}},
     {"data", {.t = MV_BLOB, .s = "\x00\x01z", .len = 3}},
     {"x", {.t = MV_INT, .i = 1}},
+    {"star", STR("*.txt")},
     {"nothing", {.t = MV_NULL}},
     {NULL, {0}},
 };
@@ -147,6 +148,9 @@ static void test_operators(void)
 	CHECK(eval("path glob \"a/*\"") == 1);
 	CHECK(eval("path glob \"a/?/c.[jp]pg\"") == 1);
 	CHECK(eval("path glob \"*.png\"") == 0);
+	/* A backslash (\\ in the query) quotes a glob character. */
+	CHECK(eval("star glob \"\\\\*.txt\"") == 1);
+	CHECK(eval("path glob \"\\\\*.jpg\"") == 0);
 	CHECK(eval("label is not null") == 1);
 	CHECK(eval("label is null") == 0);
 	CHECK(eval("flag") == 1);
