@@ -1,7 +1,8 @@
 #!/bin/bash
 # contrib/quickstart.sh - the README's first command: install what dmfs
 # needs on Debian 12, build it, and show its main job on a local file://
-# store (no server): mount, ls, read a file, the status, unmount.
+# store (no server): mount, ls, read a file, the status, unmount; then
+# versions, and metadata with queries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,4 +54,17 @@ ls -l "$mnt/datasets/vmeval"
 cat "$mnt/datasets/vmeval/v1/chess_0004/meta.json" "$mnt/datasets/vmeval/latest/chess_0004/meta.json"
 echo 'commit vmeval v3 live/datasets/vmeval -m "through the mount"' >"$mnt/.dmfs/ctl"
 cat "$mnt/.dmfs/log"
+# Metadata: label files with setfattr or a batch of JSON Lines, ask a
+# query, get a directory of exactly the matching files.
+setfattr -n user.difficulty -v hard "$mnt/live/datasets/vmeval/chess_0003/meta.json"
+printf '%s\n' '{"path": "chess_0003/video.bin", "difficulty": "hard", "frames": 12}' \
+	'{"path": "chess_0004/meta.json", "difficulty": "easy", "frames": 9}' >"$demo/labels.jsonl"
+cp "$demo/labels.jsonl" "$mnt/live/datasets/vmeval/.dmfs.meta"
+getfattr -d "$mnt/live/datasets/vmeval/chess_0003/video.bin"
+mkdir "$mnt/queries/hard"
+echo 'difficulty == "hard"' >"$mnt/queries/hard/.query"
+find "$mnt/queries/hard" -type f
 ./dmfs umount "$mnt"
+./dmfs query "file://$store" 'difficulty == "hard" and frames > 10' --format jsonl -o cache_dir="$demo/cache"
+./dmfs commit "file://$store" hard v1 --from-query hard -o cache_dir="$demo/cache"
+./dmfs meta log "file://$store" -o cache_dir="$demo/cache"
