@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -131,15 +132,42 @@ static char *join(const char *a, const char *b, const char *c)
 	return r;
 }
 
+/* One name of a directory being walked.  A subdirectory "x" sorts as
+ * "x/", as its keys do, so sorting the names gives key order. */
+struct child {
+	char *sortname;		/* name, "/" appended for a directory */
+	bool is_dir;
+};
+
+static int child_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct child *)a)->sortname,
+		      ((const struct child *)b)->sortname);
+}
+
+/* What one listing collects: names after `after` (NULL: all), at most
+ * `limit` of them, in key order. */
+struct walk_req {
+	const char *after;
+	size_t limit;
+	int delimited;
+};
+
 /*
- * Collect names below directory `dirkey` ("" or "a/b/") that start with
- * dirkey+namepart.  With a delimiter, subdirectories become prefixes;
- * without, they are walked (an empty one shows as a "dir/" marker).
+ * Collect, in key order, the names below directory `dirkey` ("" or
+ * "a/b/") that start with dirkey+namepart and sort after w->after, until
+ * w->limit are collected.  With a delimiter, subdirectories become
+ * prefixes; without, they are walked (an empty one shows as a "dir/"
+ * marker).  Each directory is read once and sorted, and a subtree wholly
+ * before `after` is never entered: paging through a big tree costs one
+ * walk, not one per page.
  */
 static int walk(struct file_store *s, const char *dirkey, const char *namepart,
-		int delimited, struct collect *c)
+		const struct walk_req *w, struct collect *c)
 {
 	char *dpath = key_path(s, dirkey);
+	struct child *kids = NULL;
+	size_t nk = 0, ck = 0;
 	DIR *d;
 	struct dirent *de;
 	int rc = 0, any = 0;
@@ -153,7 +181,8 @@ static int walk(struct file_store *s, const char *dirkey, const char *namepart,
 		free(dpath);
 		return rc;
 	}
-	if (delimited && *dirkey && !*namepart) {
+	if (w->delimited && *dirkey && !*namepart &&
+	    (!w->after || strcmp(dirkey, w->after) > 0)) {
 		/* Listing "a/b/" of an existing directory: S3 would show its
 		 * "a/b/" marker object, as s3fs makes them; so do we, so an
 		 * empty directory is not mistaken for a missing one. */
@@ -165,7 +194,6 @@ static int walk(struct file_store *s, const char *dirkey, const char *namepart,
 		rc = k ? collect_add(c, k, 0, &st) : DMFS_ERR_NOMEM;
 	}
 	while (!rc && (de = readdir(d))) {
-		struct stat st;
 		/* ".dmfs-tmp.*" are uploads in progress (file_put). */
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
 		    !strncmp(de->d_name, ".dmfs-tmp.", 10))
@@ -173,38 +201,72 @@ static int walk(struct file_store *s, const char *dirkey, const char *namepart,
 		any = 1;
 		if (strncmp(de->d_name, namepart, strlen(namepart)) != 0)
 			continue;
-		if (fstatat(dirfd(d), de->d_name, &st, 0) != 0)
-			continue; /* vanished or a dangling link */
-		if (S_ISDIR(st.st_mode)) {
-			char *sub = join(dirkey, de->d_name, "/");
-			if (!sub) {
+		bool is_dir = de->d_type == DT_DIR, is_reg = de->d_type == DT_REG;
+		if (de->d_type == DT_UNKNOWN || de->d_type == DT_LNK) {
+			struct stat st;
+			if (fstatat(dirfd(d), de->d_name, &st, 0) != 0)
+				continue; /* vanished or a dangling link */
+			is_dir = S_ISDIR(st.st_mode);
+			is_reg = S_ISREG(st.st_mode);
+		}
+		if (!is_dir && !is_reg)
+			continue;
+		if (nk == ck) {
+			size_t n = ck ? ck * 2 : 64;
+			struct child *nv = realloc(kids, n * sizeof(*nv));
+			if (!nv) {
 				rc = DMFS_ERR_NOMEM;
-			} else if (delimited) {
-				rc = collect_add(c, sub, 1, &st);
-			} else {
-				rc = walk(s, sub, "", 0, c);
-				free(sub);
+				break;
 			}
-		} else if (S_ISREG(st.st_mode)) {
-			char *k = join(dirkey, de->d_name, "");
-			rc = k ? collect_add(c, k, 0, &st) : DMFS_ERR_NOMEM;
+			kids = nv;
+			ck = n;
+		}
+		kids[nk].sortname = join(de->d_name, is_dir ? "/" : "", "");
+		kids[nk].is_dir = is_dir;
+		if (!kids[nk].sortname)
+			rc = DMFS_ERR_NOMEM;
+		else
+			nk++;
+	}
+	if (!rc && nk > 1)
+		qsort(kids, nk, sizeof(*kids), child_cmp);
+	for (size_t i = 0; !rc && i < nk && c->n < w->limit; i++) {
+		struct stat st;
+		char *k = join(dirkey, kids[i].sortname, "");
+		if (!k) {
+			rc = DMFS_ERR_NOMEM;
+			break;
+		}
+		if (w->after && strcmp(k, w->after) <= 0 &&
+		    (!kids[i].is_dir || w->delimited ||
+		     strncmp(w->after, k, strlen(k)) != 0)) {
+			free(k); /* wholly before the token */
+			continue;
+		}
+		if (fstatat(dirfd(d), kids[i].sortname, &st, 0) != 0) {
+			free(k);
+			continue;
+		}
+		if (kids[i].is_dir && !w->delimited) {
+			rc = walk(s, k, "", w, c);
+			free(k);
+		} else {
+			rc = collect_add(c, k, kids[i].is_dir, &st);
 		}
 	}
+	for (size_t i = 0; i < nk; i++)
+		free(kids[i].sortname);
+	free(kids);
 	closedir(d);
 	free(dpath);
-	if (!rc && !any && !delimited && *dirkey && !*namepart) {
+	if (!rc && !any && !w->delimited && *dirkey && !*namepart &&
+	    c->n < w->limit && (!w->after || strcmp(dirkey, w->after) > 0)) {
 		/* An empty directory: show it as its marker object. */
 		struct stat st = {0};
 		char *k = strdup(dirkey);
 		rc = k ? collect_add(c, k, 0, &st) : DMFS_ERR_NOMEM;
 	}
 	return rc;
-}
-
-static int entry_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct entry *)a)->key,
-		      ((const struct entry *)b)->key);
 }
 
 static int file_list(struct dmfs_store *st, const char *prefix,
@@ -234,13 +296,10 @@ static int file_list(struct dmfs_store *st, const char *prefix,
 	if (!max_keys)
 		max_keys = 1000;
 	DMFS_STAT_ADD(requests, 1);
-	rc = walk(s, dirkey, prefix + dl, delimited, &c);
-	if (!rc)
-		if (c.n > 1) /* c.v is NULL for an empty directory */
-			qsort(c.v, c.n, sizeof(*c.v), entry_cmp);
-	if (!rc && token)
-		while (start < c.n && strcmp(c.v[start].key, token) <= 0)
-			start++;
+	/* One more than a page: whether the listing goes on. */
+	struct walk_req w = {.after = token, .limit = max_keys + 1,
+			     .delimited = delimited};
+	rc = walk(s, dirkey, prefix + dl, &w, &c);
 	size_t end = start + max_keys < c.n ? start + max_keys : c.n;
 	if (!rc && end > start) {
 		out->objs = calloc(end - start, sizeof(*out->objs));

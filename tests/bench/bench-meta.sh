@@ -90,18 +90,17 @@ t1=$(now)
 IMP_MNT=$(secs "$t0" "$t1") IMP_MNT_R=$(rate "$ROWS" "$t0" "$t1")
 fusermount3 -u "$W/mnt"
 
-# dq EXPR: seconds for `dmfs query` (paths to a file); sets NHIT
+# dq EXPR: seconds for `dmfs query` (the paths go to $W/hits)
 dq() {
 	local t0 t1
 	t0=$(now)
 	"$DMFS" query "file://$W/store-a" "$1" -o "cache_dir=$W/cache-a" >"$W/hits"
 	t1=$(now)
-	NHIT=$(wc -l <"$W/hits")
 	secs "$t0" "$t1"
 }
 log "queries: dmfs"
-Q1=$(dq 'rare == 7'); N1=$NHIT
-Q2=$(dq 'score < 0.5'); N2=$NHIT
+Q1=$(dq 'rare == 7'); N1=$(wc -l <"$W/hits")
+Q2=$(dq 'score < 0.5'); N2=$(wc -l <"$W/hits")
 
 log "queries: SQLite with an index on the queried field"
 read -r S1 S2 SN1 SN2 SLOAD < <(python3 - "$W/labels.jsonl" "$W/sqlite.db" <<'PY'
