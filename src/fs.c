@@ -454,7 +454,10 @@ static int op_unlink(const char *path)
 
 	if (!live_writable(fs, ns))
 		return not_writable(ns);
-	return fs_live_unlink(fs, sub);
+	int rc = fs_live_unlink(fs, sub);
+	if (!rc)
+		fs_meta_moved(fs, sub, NULL);
+	return rc;
 }
 
 static int op_mkdir(const char *path, mode_t mode)
@@ -494,7 +497,10 @@ static int op_rename(const char *from, const char *to, unsigned int flags)
 		return not_writable(na);
 	if (!live_writable(fs, nb))
 		return nb == NS_NONE ? -EXDEV : not_writable(nb);
-	return fs_live_rename(fs, a, b, flags);
+	int rc = fs_live_rename(fs, a, b, flags);
+	if (!rc)
+		fs_meta_moved(fs, a, b);
+	return rc;
 }
 
 /* Modes, owners and times are not stored yet (see fs_write.c): accepted

@@ -249,6 +249,77 @@ int fs_meta_removexattr(struct dmfs_fs *fs, const char *key, const char *field)
 	return set_one(fs, key, field, NULL, 0);
 }
 
+/* --- labels follow the files --- */
+
+/* Queue the moves of one row (to NULL: its removal). */
+static int move_row(struct meta_batch *b, const struct meta_row *r,
+		    const char *to)
+{
+	int rc = 0;
+	for (size_t i = 0; !rc && i < r->n; i++) {
+		rc = meta_batch_add(b, r->path, r->f[i].name, NULL);
+		if (!rc && to)
+			rc = meta_batch_add(b, to, r->f[i].name, &r->f[i].v);
+	}
+	return rc;
+}
+
+void fs_meta_moved(struct dmfs_fs *fs, const char *from, const char *to)
+{
+	struct meta_batch *b = NULL;
+	struct meta_cursor *cur = NULL;
+	struct meta_row r = {0};
+	char prefix[4200], dest[8400], what[8500];
+	size_t pl;
+	int rc, more;
+
+	if (meta_batch_new(&b))
+		goto fail;
+	/* what the target had is replaced, as an overwritten object's
+	 * metadata is */
+	rc = to ? meta_get(fs->meta, to, &r) : 0;
+	if (!rc && r.n)
+		rc = move_row(b, &r, NULL);
+	meta_row_clear(&r);
+	/* the file itself */
+	if (!rc)
+		rc = meta_get(fs->meta, from, &r);
+	if (!rc && r.n)
+		rc = move_row(b, &r, to);
+	meta_row_clear(&r);
+	/* or everything under the directory */
+	snprintf(prefix, sizeof(prefix), "%s/", from);
+	pl = strlen(prefix);
+	if (!rc)
+		rc = meta_cursor_open(fs->meta, prefix, &cur);
+	while (!rc && (more = meta_cursor_next(cur, &r)) > 0) {
+		snprintf(dest, sizeof(dest), "%s/%s", to ? to : "",
+			 r.path + pl);
+		rc = move_row(b, &r, to ? dest : NULL);
+		meta_row_clear(&r);
+	}
+	if (!rc && more < 0)
+		rc = -more;
+	meta_cursor_close(cur);
+	if (rc)
+		goto fail;
+	if (!meta_batch_count(b)) {
+		meta_batch_free(b);
+		return;
+	}
+	snprintf(what, sizeof(what), "labels of live/%s%s%s", from,
+		 to ? " moving to live/" : " (removed)", to ? to : "");
+	if (apply(fs, what, b) == 0) {
+		meta_batch_free(b);
+		return;
+	}
+	meta_batch_free(b);
+	return; /* apply said why */
+fail:
+	meta_batch_free(b);
+	dmfs_log(DMFS_LOG_WARN, "labels of live/%s did not follow it", from);
+}
+
 /* --- whole-document control files --- */
 
 int fs_doc_append(struct fs_handle *h, const char *buf, size_t size,

@@ -34,7 +34,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "dmfs/fs.h" /* before fuse_lowlevel.h: FUSE_USE_VERSION */
+#include "dmfs/fs.h"
+#include "dmfs/mval.h" /* before fuse_lowlevel.h: FUSE_USE_VERSION */
 #include "dmfs/log.h"
 
 #include <fuse_lowlevel.h>
@@ -522,44 +523,29 @@ static int xattr_reply(const char *val, size_t len, char *out, size_t size)
 	return (int)len;
 }
 
-/* A metadata value as xattr text: strings as they are, numbers and
- * booleans as written, anything else as JSON.  Caller frees; NULL on
- * ENOMEM. */
-static char *meta_text(const cJSON *v)
-{
-	char *s = NULL;
-
-	if (cJSON_IsString(v))
-		return strdup(v->valuestring);
-	if (cJSON_IsBool(v))
-		return strdup(cJSON_IsTrue(v) ? "true" : "false");
-	if (cJSON_IsNumber(v)) {
-		double d = v->valuedouble;
-		if (d == (double)(long long)d && d > -9007199254740992.0 &&
-		    d < 9007199254740992.0) {
-			if (asprintf(&s, "%lld", (long long)d) < 0)
-				s = NULL;
-		} else if (asprintf(&s, "%.17g", d) < 0) {
-			s = NULL;
-		}
-		return s;
-	}
-	return cJSON_PrintUnformatted(v);
-}
-
+/* user.FIELD of a file in a version: the value frozen in its manifest
+ * line, as getfattr shows a live one (mval_to_text). */
 static int user_xattr(const struct mindex_ent *e, const char *field,
 		      char *value, size_t size)
 {
 	cJSON *meta = e->meta_json ? cJSON_Parse(e->meta_json) : NULL;
 	const cJSON *v =
 	    meta ? cJSON_GetObjectItemCaseSensitive(meta, field) : NULL;
+	struct mval mv = {0};
+	char msg[200], *text = NULL;
+	size_t len;
 	int rc = -ENODATA;
 
 	if (v && !cJSON_IsNull(v)) {
-		char *s = meta_text(v);
-		rc = s ? xattr_reply(s, strlen(s), value, size) : -ENOMEM;
-		free(s);
+		if (mval_from_json(v, MV_NULL, &mv, msg, sizeof(msg)) != 0)
+			rc = -EIO; /* a manifest we wrote cannot hold this */
+		else if (mval_to_text(&mv, &text, &len) != 0)
+			rc = -ENOMEM;
+		else
+			rc = xattr_reply(text, len, value, size);
 	}
+	free(text);
+	mval_clear(&mv);
 	cJSON_Delete(meta);
 	return rc;
 }

@@ -26,7 +26,7 @@ for kind in $(t_backends); do
 	t_mount "$M" debug stat_ttl=30
 
 	# Layout: live/, snapshots/, datasets/; .dmfs is hidden but opens by name.
-	[ "$(ls -a "$M" | tr '\n' ' ')" = ". .. datasets live snapshots " ] || t_fail "root shows: $(ls -a "$M")"
+	[ "$(ls -a "$M" | tr '\n' ' ')" = ". .. datasets live queries snapshots " ] || t_fail "root shows: $(ls -a "$M")"
 	[ -r "$M/.dmfs/status" ] || t_fail ".dmfs/status is not readable"
 
 	# The listing and every byte.

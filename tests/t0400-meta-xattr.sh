@@ -168,6 +168,20 @@ PY
 	setfattr -n user.weight -v 2 "$M/live/txt/doc1.txt" || t_fail "an int into a schema float"
 	setfattr -n user.split -v val "$M/live/txt/doc1.txt" || t_fail "an allowed value"
 
+	# --- labels follow mv and go with rm, as s3fs's object metadata does ---
+	setfattr -n user.tag -v moved "$M/live/txt/doc2.txt" || t_fail "setfattr tag"
+	mv "$M/live/txt/doc2.txt" "$M/live/txt/doc2b.txt" || t_fail "mv"
+	[ "$(xget "$M/live/txt/doc2b.txt" tag)" = moved ] || t_fail "the label did not follow mv"
+	mv "$M/live/txt" "$M/live/txt2" || t_fail "mv of a directory"
+	[ "$(xget "$M/live/txt2/doc1.txt" note)" = first ] || t_fail "labels did not follow the directory's mv"
+	rm "$M/live/txt2/doc2b.txt" || t_fail "rm"
+	echo refresh >"$M/.dmfs/ctl" || t_fail "refresh"
+	t_dmfs meta export >"$T_ROOT/after-mv.jsonl" || t_fail "export after mv"
+	# (meta get reads the table, whether or not the file exists)
+	[ "$(t_dmfs meta get txt/doc1.txt)" = "{}" ] || t_fail "a row left at the old path: $(t_dmfs meta get txt/doc1.txt)"
+	[ "$(t_dmfs meta get txt2/doc2b.txt)" = "{}" ] || t_fail "the row of a deleted file is still there"
+	grep -q '"txt2/doc1.txt"' "$T_ROOT/after-mv.jsonl" || t_fail "no row at the new path"
+
 	# --- read-only places ---
 	t_dmfs snapshot --id s1 >/dev/null || t_fail "snapshot"
 	echo refresh >"$M/.dmfs/ctl"

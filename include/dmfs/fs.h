@@ -222,6 +222,11 @@ int fs_meta_setxattr(struct dmfs_fs *fs, const char *key, const char *field,
 		     const char *value, size_t size, int flags);
 int fs_meta_removexattr(struct dmfs_fs *fs, const char *key,
 			const char *field);
+/* A live file or directory was renamed (to) or deleted (to NULL): its
+ * labels (those of every file under it) follow, as s3fs's object metadata
+ * would.  A failure is logged; the rename or unlink stands.  Cannot
+ * fail. */
+void fs_meta_moved(struct dmfs_fs *fs, const char *from, const char *to);
 /* DIR/.dmfs.meta (dir: the live key of DIR, "" at the top). */
 int fs_meta_ctl_getattr(struct dmfs_fs *fs, const char *dir, struct stat *st);
 int fs_meta_ctl_open(struct dmfs_fs *fs, const char *dir,
