@@ -19,3 +19,14 @@ void dmfs_format_bytes(double v, char *out, size_t outsz)
 	}
 	snprintf(out, outsz, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
 }
+
+int dmfs_hex_value(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <linux/limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -68,6 +69,18 @@ void fs_fill_file_stat(struct dmfs_fs *fs, struct stat *st, mode_t perm,
 	st->st_mtim.tv_sec = mtime;
 	st->st_ctim.tv_sec = mtime;
 	st->st_atim.tv_sec = mtime;
+}
+
+int fs_xattr_reply(const void *val, size_t len, char *out, size_t size)
+{
+	if (len > XATTR_SIZE_MAX)
+		return -E2BIG; /* the kernel would refuse it anyway */
+	if (size == 0)
+		return (int)len;
+	if (size < len)
+		return -ERANGE;
+	memcpy(out, val, len);
+	return (int)len;
 }
 
 /* Whether path is the directory top or inside it. */
@@ -613,16 +626,8 @@ static int op_listxattr(const char *path, char *list, size_t size)
 	if (rc >= 0)
 		rc = fs_meta_listxattr(fs, sub, buf, &len,
 				       XATTR_LIST_MAX_BYTES);
-	if (rc >= 0) {
-		if (size == 0)
-			rc = (int)len;
-		else if (size < len)
-			rc = -ERANGE;
-		else {
-			memcpy(list, buf, len);
-			rc = (int)len;
-		}
-	}
+	if (rc >= 0)
+		rc = fs_xattr_reply(buf, len, list, size);
 	free(buf);
 	return rc;
 }

@@ -135,16 +135,6 @@ int fs_live_open(struct dmfs_fs *fs, const char *key,
 	return 0;
 }
 
-static int xattr_reply(const char *val, size_t len, char *out, size_t size)
-{
-	if (size == 0)
-		return (int)len;
-	if (size < len)
-		return -ERANGE;
-	memcpy(out, val, len);
-	return (int)len;
-}
-
 int fs_live_getxattr(struct dmfs_fs *fs, const char *key, const char *name,
 		     char *value, size_t size)
 {
@@ -157,18 +147,18 @@ int fs_live_getxattr(struct dmfs_fs *fs, const char *key, const char *name,
 		char *u = fs->store->ops->uri(fs->store, key);
 		if (!u)
 			return -ENOMEM;
-		rc = xattr_reply(u, strlen(u), value, size);
+		rc = fs_xattr_reply(u, strlen(u), value, size);
 		free(u);
 		return rc;
 	}
 	if (e.is_dir)
 		return -ENODATA;
 	if (!strcmp(name, "dmfs.etag"))
-		return xattr_reply(e.etag, strlen(e.etag), value, size);
+		return fs_xattr_reply(e.etag, strlen(e.etag), value, size);
 	if (!strcmp(name, "dmfs.size")) {
 		int n = snprintf(buf, sizeof(buf), "%llu",
 				 (unsigned long long)e.size);
-		return xattr_reply(buf, (size_t)n, value, size);
+		return fs_xattr_reply(buf, (size_t)n, value, size);
 	}
 	if (!strcmp(name, "dmfs.sha256")) {
 		/* Known when this machine hashed or wrote the object (the
@@ -177,13 +167,13 @@ int fs_live_getxattr(struct dmfs_fs *fs, const char *key, const char *name,
 		if (mindex_memo_get(fs->mx, fs->store_uri, key, e.etag, e.size,
 				    sha))
 			return -ENODATA;
-		return xattr_reply(sha, 64, value, size);
+		return fs_xattr_reply(sha, 64, value, size);
 	}
 	if (!strcmp(name, "dmfs.cached")) {
 		uint64_t c = reader_cached_bytes(fs->rd, key, e.etag, e.size);
 		int n = snprintf(buf, sizeof(buf), "%llu",
 				 (unsigned long long)c);
-		return xattr_reply(buf, (size_t)n, value, size);
+		return fs_xattr_reply(buf, (size_t)n, value, size);
 	}
 	return -ENODATA;
 }
@@ -201,10 +191,10 @@ int fs_live_listxattr(struct dmfs_fs *fs, const char *key, char *list,
 	if (rc)
 		return -dmfs_err_to_errno(rc);
 	if (e.is_dir)
-		return xattr_reply(dir_names, sizeof(dir_names), list, size);
+		return fs_xattr_reply(dir_names, sizeof(dir_names), list, size);
 	char sha[65];
 	if (!mindex_memo_get(fs->mx, fs->store_uri, key, e.etag, e.size, sha))
-		return xattr_reply(file_names_sha, sizeof(file_names_sha), list,
+		return fs_xattr_reply(file_names_sha, sizeof(file_names_sha), list,
 				   size);
-	return xattr_reply(file_names, sizeof(file_names), list, size);
+	return fs_xattr_reply(file_names, sizeof(file_names), list, size);
 }

@@ -123,16 +123,6 @@ static int apply(struct dmfs_fs *fs, const char *what, struct meta_batch *b)
 
 /* --- user.* xattrs on live files --- */
 
-static int reply(const char *val, size_t len, char *out, size_t size)
-{
-	if (size == 0)
-		return (int)len;
-	if (size < len)
-		return -ERANGE;
-	memcpy(out, val, len);
-	return (int)len;
-}
-
 /* Only files carry metadata: 0, or -errno. */
 static int check_file(struct dmfs_fs *fs, const char *key)
 {
@@ -165,7 +155,7 @@ int fs_meta_getxattr(struct dmfs_fs *fs, const char *key, const char *field,
 	meta_row_clear(&row);
 	if (rc)
 		return -ENOMEM;
-	rc = reply(text, len, value, size);
+	rc = fs_xattr_reply(text, len, value, size);
 	free(text);
 	return rc;
 }

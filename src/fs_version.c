@@ -511,18 +511,6 @@ int fs_version_open(struct dmfs_fs *fs, const char *path,
 
 /* --- xattrs --- */
 
-static int xattr_reply(const char *val, size_t len, char *out, size_t size)
-{
-	if (len > XATTR_VALUE_MAX)
-		return -E2BIG;
-	if (size == 0)
-		return (int)len;
-	if (size < len)
-		return -ERANGE;
-	memcpy(out, val, len);
-	return (int)len;
-}
-
 /* user.FIELD of a file in a version: the value frozen in its manifest
  * line, as getfattr shows a live one (mval_to_text). */
 static int user_xattr(const struct mindex_ent *e, const char *field,
@@ -542,7 +530,7 @@ static int user_xattr(const struct mindex_ent *e, const char *field,
 		else if (mval_to_text(&mv, &text, &len) != 0)
 			rc = -ENOMEM;
 		else
-			rc = xattr_reply(text, len, value, size);
+			rc = fs_xattr_reply(text, len, value, size);
 	}
 	free(text);
 	mval_clear(&mv);
@@ -555,7 +543,7 @@ static int number_reply(uint64_t v, char *value, size_t size)
 	char buf[32];
 	int n = snprintf(buf, sizeof(buf), "%" PRIu64, v);
 
-	return xattr_reply(buf, (size_t)n, value, size);
+	return fs_xattr_reply(buf, (size_t)n, value, size);
 }
 
 static int file_xattr(struct dmfs_fs *fs, const struct vpath *vp,
@@ -570,7 +558,7 @@ static int file_xattr(struct dmfs_fs *fs, const struct vpath *vp,
 	if (!strcmp(name, "dmfs.size"))
 		return number_reply(e->size, value, size);
 	if (!strcmp(name, "dmfs.sha256"))
-		return e->sha256[0] ? xattr_reply(e->sha256, 64, value, size)
+		return e->sha256[0] ? fs_xattr_reply(e->sha256, 64, value, size)
 				    : -ENODATA;
 	if (!strcmp(name, "dmfs.cached"))
 		return number_reply(
@@ -585,7 +573,7 @@ static int file_xattr(struct dmfs_fs *fs, const struct vpath *vp,
 		if (vid && !full)
 			rc = -ENOMEM;
 		else
-			rc = xattr_reply(full ? full : u,
+			rc = fs_xattr_reply(full ? full : u,
 					 strlen(full ? full : u), value, size);
 		free(full);
 		free(u);
@@ -615,13 +603,13 @@ int fs_version_getxattr(struct dmfs_fs *fs, const char *path, const char *name,
 	if (rc == DMFS_ERR_IS_DIR) {
 		/* a directory of a version: which version it is */
 		if (!strcmp(name, "dmfs.version"))
-			return xattr_reply(vp.ref, strlen(vp.ref), value, size);
+			return fs_xattr_reply(vp.ref, strlen(vp.ref), value, size);
 		return -ENODATA;
 	}
 	if (rc)
 		return -dmfs_err_to_errno(rc);
 	if (!strcmp(name, "dmfs.version"))
-		rc = xattr_reply(vp.ref, strlen(vp.ref), value, size);
+		rc = fs_xattr_reply(vp.ref, strlen(vp.ref), value, size);
 	else
 		rc = file_xattr(fs, &vp, &e, name, value, size);
 	mindex_ent_clear(&e);
@@ -657,7 +645,7 @@ int fs_version_listxattr(struct dmfs_fs *fs, const char *path, char *list,
 		return 0;
 	rc = version_file(fs, &vp, &e);
 	if (rc == DMFS_ERR_IS_DIR)
-		return xattr_reply("dmfs.version", sizeof("dmfs.version"), list,
+		return fs_xattr_reply("dmfs.version", sizeof("dmfs.version"), list,
 				   size);
 	if (rc)
 		return -dmfs_err_to_errno(rc);
@@ -680,7 +668,7 @@ int fs_version_listxattr(struct dmfs_fs *fs, const char *path, char *list,
 		rc = list_add(buf, &len, XATTR_VALUE_MAX, name, (size_t)n);
 	}
 	if (!rc)
-		rc = xattr_reply(buf, len, list, size);
+		rc = fs_xattr_reply(buf, len, list, size);
 out:
 	cJSON_Delete(meta);
 	free(buf);

@@ -120,37 +120,31 @@ int metaq_delete(struct dmfs_store *st, const char *name)
 	return st->ops->del(st, key, &d);
 }
 
+struct list_ctx {
+	int (*cb)(void *ctx, const char *name);
+	void *ctx;
+};
+
+static int list_one(void *ctx, const struct dmfs_obj_info *o)
+{
+	struct list_ctx *l = ctx;
+	const char *k = o->key + strlen(METAQ_SAVED_PREFIX);
+	size_t n = strlen(k);
+	char name[SAVED_NAME_MAX + 1];
+
+	if (n <= 5 || n - 5 > SAVED_NAME_MAX || strcmp(k + n - 5, ".json"))
+		return 0;
+	memcpy(name, k, n - 5);
+	name[n - 5] = '\0';
+	return l->cb(l->ctx, name);
+}
+
 int metaq_list(struct dmfs_store *st,
 	       int (*cb)(void *ctx, const char *name), void *ctx)
 {
 	struct dmfs_err_detail d = {0};
-	struct dmfs_list_page page = {0};
-	size_t pl = strlen(METAQ_SAVED_PREFIX);
-	char *token = NULL;
-	int rc;
+	struct list_ctx l = {.cb = cb, .ctx = ctx};
 
-	do {
-		rc = st->ops->list(st, METAQ_SAVED_PREFIX, "/", token, 1000,
-				   &page, &d);
-		free(token);
-		token = NULL;
-		for (size_t i = 0; !rc && i < page.nobjs; i++) {
-			const char *k = page.objs[i].key + pl;
-			size_t n = strlen(k);
-			char name[SAVED_NAME_MAX + 1];
-			if (n <= 5 || n - 5 > SAVED_NAME_MAX ||
-			    strcmp(k + n - 5, ".json"))
-				continue;
-			memcpy(name, k, n - 5);
-			name[n - 5] = '\0';
-			rc = cb(ctx, name);
-		}
-		if (!rc && page.truncated && page.next_token) {
-			token = page.next_token;
-			page.next_token = NULL;
-		}
-		dmfs_list_page_free(&page);
-	} while (!rc && token);
-	free(token);
-	return rc;
+	return dmfs_store_list_each(st, METAQ_SAVED_PREFIX, "/", list_one, &l,
+				    &d);
 }

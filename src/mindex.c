@@ -67,6 +67,7 @@
 #include <openssl/evp.h>
 
 #include "bcache_guard.h"
+#include "dmfs/fmt.h"
 #include "dmfs/log.h"
 #include "dmfs/mindex.h"
 
@@ -108,24 +109,13 @@ static uint64_t get_be64(const unsigned char *p)
 	return v;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* 64 hex digits into 32 bytes.  0 or DMFS_ERR_INVAL. */
 static int unhex32(const char *hex, unsigned char out[32])
 {
 	if (!hex || strlen(hex) != 64)
 		return DMFS_ERR_INVAL;
 	for (int i = 0; i < 32; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+		int hi = dmfs_hex_value(hex[2 * i]), lo = dmfs_hex_value(hex[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return DMFS_ERR_INVAL;
 		out[i] = (unsigned char)(hi << 4 | lo);

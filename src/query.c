@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dmfs/fmt.h"
 #include "dmfs/err.h"
 #include "dmfs/query.h"
 #include "query_int.h"
@@ -889,17 +890,6 @@ int query_eval(const struct query *q, query_get_fn get, void *row, bool *match,
 
 /* --- ad-hoc query directories --- */
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int query_url_decode(const char *in, char **out)
 {
 	size_t n = strlen(in), o = 0;
@@ -915,8 +905,8 @@ int query_url_decode(const char *in, char **out)
 			s[o++] = in[i];
 			continue;
 		}
-		hi = hex_value(in[i + 1]);
-		lo = hi < 0 ? -1 : hex_value(in[i + 2]);
+		hi = dmfs_hex_value(in[i + 1]);
+		lo = hi < 0 ? -1 : dmfs_hex_value(in[i + 2]);
 		/* %00 would cut the expression short: refused. */
 		if (lo < 0 || (hi == 0 && lo == 0)) {
 			free(s);

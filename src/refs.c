@@ -381,57 +381,47 @@ static void *list_worker(void *arg)
 	return NULL;
 }
 
+struct names_ctx {
+	struct ref_info **refs;
+	size_t *n, cap;
+};
+
+static int add_name(void *ctx, const struct dmfs_obj_info *o)
+{
+	struct names_ctx *c = ctx;
+	size_t plen = strlen(REFS_PREFIX);
+	char why[256];
+
+	if (strncmp(o->key, REFS_PREFIX, plen) != 0 ||
+	    refs_check_name(o->key + plen, why, sizeof(why))) {
+		dmfs_log(DMFS_LOG_DEBUG, "refs: skipping %s", o->key);
+		return 0;
+	}
+	if (*c->n == c->cap) {
+		size_t nc = c->cap ? 2 * c->cap : 64;
+		void *p = nc > REFS_LIST_MAX
+			      ? NULL
+			      : realloc(*c->refs, nc * sizeof(**c->refs));
+		if (!p)
+			return nc > REFS_LIST_MAX ? DMFS_ERR_TOO_BIG
+						  : DMFS_ERR_NOMEM;
+		*c->refs = p;
+		c->cap = nc;
+	}
+	memset(&(*c->refs)[*c->n], 0, sizeof(**c->refs));
+	snprintf((*c->refs)[*c->n].name, REF_NAME_MAX, "%s", o->key + plen);
+	(*c->n)++;
+	return 0;
+}
+
 /* Append the ref names under REFS_PREFIX (from a flat listing) to *refs.
  * Keys that are not well-formed ref names are skipped. */
 static int list_names(struct dmfs_store *st, struct ref_info **refs, size_t *n,
 		      struct dmfs_err_detail *d)
 {
-	struct dmfs_list_page page = {0};
-	char *token = NULL, why[256];
-	size_t cap = 0, plen = strlen(REFS_PREFIX);
-	int rc;
+	struct names_ctx c = {.refs = refs, .n = n};
 
-	do {
-		rc =
-		    st->ops->list(st, REFS_PREFIX, NULL, token, 1000, &page, d);
-		free(token);
-		token = NULL;
-		for (size_t i = 0; !rc && i < page.nobjs; i++) {
-			const char *key = page.objs[i].key;
-			if (strncmp(key, REFS_PREFIX, plen) != 0 ||
-			    refs_check_name(key + plen, why, sizeof(why))) {
-				dmfs_log(DMFS_LOG_DEBUG, "refs: skipping %s",
-					 key);
-				continue;
-			}
-			if (*n == cap) {
-				size_t nc = cap ? 2 * cap : 64;
-				void *p =
-				    nc > REFS_LIST_MAX
-					? NULL
-					: realloc(*refs, nc * sizeof(**refs));
-				if (!p) {
-					rc = nc > REFS_LIST_MAX
-						 ? DMFS_ERR_TOO_BIG
-						 : DMFS_ERR_NOMEM;
-					break;
-				}
-				*refs = p;
-				cap = nc;
-			}
-			memset(&(*refs)[*n], 0, sizeof(**refs));
-			snprintf((*refs)[*n].name, REF_NAME_MAX, "%s",
-				 key + plen);
-			(*n)++;
-		}
-		if (!rc && page.truncated && page.next_token) {
-			token = page.next_token;
-			page.next_token = NULL;
-		}
-		dmfs_list_page_free(&page);
-	} while (!rc && token);
-	free(token);
-	return rc;
+	return dmfs_store_list_each(st, REFS_PREFIX, NULL, add_name, &c, d);
 }
 
 /* Newest first, then by name. */

@@ -41,6 +41,7 @@
 
 #include <expat.h>
 
+#include "dmfs/fmt.h"
 #include "dmfs/err.h"
 #include "dmfs/s3_xml.h"
 #include "dmfs/store.h"
@@ -484,17 +485,6 @@ static int take_version_id(char *text, size_t len, char **out)
 	return *out ? 0 : DMFS_ERR_NOMEM;
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Undo EncodingType=url in place.  S3 encodes like an HTML form: "%XX" for
  * a byte and "+" for a space (a real "+" comes as "%2B"); botocore decodes
@@ -509,8 +499,8 @@ static int url_decode(char *s)
 		if (*r == '+') {
 			*w++ = ' ';
 		} else if (*r == '%') {
-			int hi = hex_value(r[1]);
-			int lo = hi < 0 ? -1 : hex_value(r[2]);
+			int hi = dmfs_hex_value(r[1]);
+			int lo = hi < 0 ? -1 : dmfs_hex_value(r[2]);
 
 			if (lo < 0 || (hi == 0 && lo == 0))
 				return DMFS_ERR_PROTOCOL;

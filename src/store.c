@@ -178,3 +178,28 @@ int dmfs_store_hash(struct dmfs_store *st, const char *key,
 {
 	return stream_through(st, key, pin, -1, sha_hex, info, d);
 }
+
+int dmfs_store_list_each(struct dmfs_store *st, const char *prefix,
+			 const char *delimiter,
+			 int (*cb)(void *ctx, const struct dmfs_obj_info *o),
+			 void *ctx, struct dmfs_err_detail *d)
+{
+	struct dmfs_list_page page = {0};
+	char *token = NULL;
+	int rc;
+
+	do {
+		rc = st->ops->list(st, prefix, delimiter, token, 1000, &page, d);
+		free(token);
+		token = NULL;
+		for (size_t i = 0; !rc && i < page.nobjs; i++)
+			rc = cb(ctx, &page.objs[i]);
+		if (!rc && page.truncated && page.next_token) {
+			token = page.next_token;
+			page.next_token = NULL;
+		}
+		dmfs_list_page_free(&page);
+	} while (!rc && token);
+	free(token);
+	return rc;
+}

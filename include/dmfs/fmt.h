@@ -10,4 +10,7 @@
 /* "1.5 GiB", "12 B" (powers of 1024) into out.  Cannot fail. */
 void dmfs_format_bytes(double v, char *out, size_t outsz);
 
+/* The value of a hex digit (either case), or -1.  Cannot fail. */
+int dmfs_hex_value(int c);
+
 #endif

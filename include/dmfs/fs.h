@@ -269,6 +269,9 @@ int fs_query_mkdir(struct dmfs_fs *fs, const char *sub);
 int fs_query_rmdir(struct dmfs_fs *fs, const char *sub);
 
 /* --- fs.c helpers shared by the namespaces --- */
+/* An xattr answer: the size when size is 0, -ERANGE when it does not fit,
+ * else len bytes of val copied to out. */
+int fs_xattr_reply(const void *val, size_t len, char *out, size_t size);
 void fs_fill_dir_stat(struct dmfs_fs *fs, struct stat *st, mode_t perm);
 void fs_fill_file_stat(struct dmfs_fs *fs, struct stat *st, mode_t perm,
 		       uint64_t size, int64_t mtime);

@@ -209,6 +209,18 @@ int dmfs_store_get_to_fd(struct dmfs_store *st, const char *key,
 			 struct dmfs_obj_info *info, struct dmfs_err_detail *d)
 	__attribute__((warn_unused_result));
 
+/*
+ * Call cb for every object under prefix (one listing page at a time; with
+ * delimiter "/" only those directly under it), in key order.  cb returns
+ * nonzero to stop: that value is returned.  Otherwise 0 or the listing's
+ * DMFS_ERR_* (d filled).
+ */
+int dmfs_store_list_each(struct dmfs_store *st, const char *prefix,
+			 const char *delimiter,
+			 int (*cb)(void *ctx, const struct dmfs_obj_info *o),
+			 void *ctx, struct dmfs_err_detail *d)
+	__attribute__((warn_unused_result));
+
 /* sha256 of an object's bytes, read through get_stream.  info as there. */
 int dmfs_store_hash(struct dmfs_store *st, const char *key,
 		    const struct dmfs_pin *pin, char sha_hex[65],
