@@ -147,42 +147,6 @@ int cli_snapshot(int argc, char **argv)
 	return rc;
 }
 
-static int filter_entry(void *ctx, const struct manifest_entry *e,
-			bool *keep, char *msg, size_t msgsz)
-{
-	return metaq_match_entry(ctx, e, keep, msg, msgsz);
-}
-
-/*
- * --from-query EXPR|NAME: a saved query of that name, else an expression.
- * Checked against the known field types before hours of capturing; *q
- * (caller frees with query_free) filters the capture.  0 or an exit
- * status.
- */
-static int commit_filter(struct cli_store *c, const char *arg,
-			 struct capture_req *rq, struct query **q)
-{
-	char msg[2048], *expr = NULL;
-	int rc = metaq_load(c->st, arg, &expr);
-
-	if (rc && rc != DMFS_ERR_NOT_FOUND) {
-		fprintf(stderr, "dmfs: saved query %s: %s\n", arg,
-			dmfs_strerror(rc));
-		return 1;
-	}
-	rc = query_parse(expr ? expr : arg, q, msg, sizeof(msg));
-	free(expr);
-	if (!rc)
-		rc = metaq_check(c->meta, rq->from, *q, msg, sizeof(msg));
-	if (rc) {
-		fprintf(stderr, "dmfs: --from-query: %s\n", msg);
-		return 2;
-	}
-	rq->filter = filter_entry;
-	rq->filter_ctx = *q;
-	return 0;
-}
-
 int cli_commit(int argc, char **argv)
 {
 	static const char use[] =
@@ -228,8 +192,17 @@ int cli_commit(int argc, char **argv)
 	/* Versions freeze each file's metadata: the table must be there. */
 	if (!rc)
 		rc = cli_open_meta(&c);
-	if (!rc && query)
-		rc = commit_filter(&c, query, &rq, &q);
+	if (!rc && query) {
+		char msg[2048];
+		int qrc = metaq_filter_prepare(c.st, c.meta, rq.from, query, &q,
+					       msg, sizeof(msg));
+		if (qrc) {
+			fprintf(stderr, "dmfs: --from-query: %s\n", msg);
+			rc = qrc == DMFS_ERR_INVAL ? 2 : 1;
+		}
+		rq.filter = metaq_capture_filter;
+		rq.filter_ctx = q;
+	}
 	if (!rc)
 		rc = run_capture(&c, &rq);
 	query_free(q);

@@ -37,6 +37,7 @@
 
 #include "dmfs/fs.h"
 #include "dmfs/log.h"
+#include "dmfs/metaq.h"
 #include "dmfs/stats.h"
 
 #define CTL_LINE_MAX (64 * 1024) /* one command line */
@@ -160,13 +161,17 @@ static char *ctl_help(struct dmfs_fs *fs)
 	    "  echo refresh > .dmfs/ctl\n"
 	    "\n"
 	    "  refresh\n"
-	    "      read the snapshots and versions from the store now, and\n"
-	    "      forget cached listings of live/\n"
+	    "      read the snapshots and versions from the store now,\n"
+	    "      forget cached listings of live/, send this mount's\n"
+	    "      metadata changes and merge other writers'\n"
 	    "  snapshot [--id ID] [-m MSG] [--copy|--zero-copy]\n"
 	    "      capture live/ as snapshots/ID (ID: the UTC time)\n"
 	    "  commit DATASET VERSION FROM [-m MSG]\n"
 	    "      capture FROM (live[/DIR], snapshots/ID[/DIR] or\n"
 	    "      datasets/NAME/VERSION[/DIR]) as datasets/DATASET/VERSION\n"
+	    "  commit DATASET VERSION [FROM] --from-query EXPR|NAME\n"
+	    "      only the files matching a query (man dmfs-query), with\n"
+	    "      their metadata; FROM defaults to live\n"
 	    "\n"
 	    "Words are split as a shell does (quotes, backslashes).  A\n"
 	    "failing command fails the write or the close; the reason is\n"
@@ -371,7 +376,8 @@ static int cmd_capture(struct dmfs_fs *fs, int argc, char **argv, char *msg,
 				 .parallel = fs->opts->parallel};
 	struct capture_env env = fs_capture_env(fs);
 	struct capture_result res;
-	const char *pos[3] = {NULL, NULL, NULL}, *v;
+	const char *pos[3] = {NULL, NULL, NULL}, *v, *query = NULL;
+	struct query *q = NULL;
 	char author[512], refresh_msg[256];
 	int npos = 0, bad = 0, snap = !strcmp(argv[0], "snapshot");
 	int rc;
@@ -383,6 +389,9 @@ static int cmd_capture(struct dmfs_fs *fs, int argc, char **argv, char *msg,
 			rq.message = v;
 		else if (snap && (v = opt_value(argc, argv, &i, "--id", &bad)))
 			rq.name = v;
+		else if (!snap &&
+			 (v = opt_value(argc, argv, &i, "--from-query", &bad)))
+			query = v;
 		else if (!snap &&
 			 (v = opt_value(argc, argv, &i, "--from", &bad)))
 			rq.from = v;
@@ -397,21 +406,34 @@ static int cmd_capture(struct dmfs_fs *fs, int argc, char **argv, char *msg,
 	}
 	if (snap && !bad && !npos) {
 		rq.from = "live";
-	} else if (!snap && !bad && (npos == 3 || (npos == 2 && rq.from))) {
+	} else if (!snap && !bad &&
+		   (npos == 3 || (npos == 2 && (rq.from || query)))) {
 		rq.name = pos[0];
 		rq.version = pos[1];
 		if (npos == 3)
 			rq.from = pos[2];
+		if (!rq.from)
+			rq.from = "live";
 	} else {
 		snprintf(msg, msgsz, "usage: %s",
 			 snap ? "snapshot [--id ID] [-m MSG] "
 				"[--copy|--zero-copy]"
-			      : "commit DATASET VERSION FROM [-m MSG]");
+			      : "commit DATASET VERSION FROM [-m MSG] "
+				"[--from-query EXPR|NAME]");
 		return DMFS_ERR_INVAL;
+	}
+	if (query) {
+		rc = metaq_filter_prepare(fs->store, fs->meta, rq.from, query,
+					  &q, msg, msgsz);
+		if (rc)
+			return rc;
+		rq.filter = metaq_capture_filter;
+		rq.filter_ctx = q;
 	}
 	caller_author(author, sizeof(author));
 	rq.author = author;
 	rc = capture_run(&env, &rq, &res, msg, msgsz);
+	query_free(q);
 	if (rc)
 		return rc;
 	dmfs_log(DMFS_LOG_INFO,

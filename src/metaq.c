@@ -68,6 +68,36 @@ int metaq_match_entry(const struct query *q, const struct manifest_entry *e,
 	return rc;
 }
 
+int metaq_filter_prepare(struct dmfs_store *st, struct meta *m,
+			 const char *from, const char *arg, struct query **q,
+			 char *msg, size_t msgsz)
+{
+	char *expr = NULL;
+	int rc = metaq_load(st, arg, &expr);
+
+	*q = NULL;
+	if (rc && rc != DMFS_ERR_NOT_FOUND) {
+		dmfs_say(msg, msgsz, "saved query %s: %s", arg,
+			 dmfs_strerror(rc));
+		return rc;
+	}
+	rc = query_parse(expr ? expr : arg, q, msg, msgsz);
+	free(expr);
+	if (!rc)
+		rc = metaq_check(m, from, *q, msg, msgsz);
+	if (rc) {
+		query_free(*q);
+		*q = NULL;
+	}
+	return rc;
+}
+
+int metaq_capture_filter(void *q, const struct manifest_entry *e, bool *keep,
+			 char *msg, size_t msgsz)
+{
+	return metaq_match_entry(q, e, keep, msg, msgsz);
+}
+
 int metaq_run(const struct capture_env *env, struct meta *m,
 	      const char *spec, const struct query *q,
 	      int (*cb)(void *ctx, const struct metaq_hit *h), void *ctx,

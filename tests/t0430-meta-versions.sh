@@ -46,6 +46,9 @@ for p in sys.stdin:
 	(cd "$V" && find . -type f | sed 's|^\./||' | LC_ALL=C sort) >"$T_ROOT/got"
 	cmp -s "$T_ROOT/want" "$T_ROOT/got" || t_fail "the version holds other files: $(diff "$T_ROOT/want" "$T_ROOT/got" | head -3)"
 	[ "$(cd "$M/datasets/late/v1" && find . -type f | wc -l)" = 10 ] || t_fail "datasets/late/v1 does not hold 10 files"
+	# through the mount's control file, too
+	echo 'commit late v2 --from-query late' >"$M/.dmfs/ctl" || t_fail "ctl commit --from-query: $(cat "$M/.dmfs/last-error")"
+	[ "$(cd "$M/datasets/late/v2" && find . -type f | wc -l)" = 10 ] || t_fail "datasets/late/v2 does not hold 10 files"
 	f=$(head -1 "$T_ROOT/want")
 	cmp -s "$SRC/$f" "$V/$f" || t_fail "$V/$f: bytes differ"
 	[ "$(xget "$V/$f" difficulty)" = hard ] || t_fail "frozen difficulty: '$(xget "$V/$f" difficulty)'"

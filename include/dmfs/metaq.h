@@ -64,6 +64,19 @@ int metaq_match_entry(const struct query *q, const struct manifest_entry *e,
 		      bool *match, char *msg, size_t msgsz)
 	__attribute__((warn_unused_result));
 
+/*
+ * For `commit --from-query ARG`: ARG is a saved query's name, else an
+ * expression; parsed and checked against the field types of tree from.
+ * 0 with *q (caller frees with query_free), or DMFS_ERR_INVAL with msg.
+ * Then capture_req.filter = metaq_capture_filter, filter_ctx = *q.
+ */
+int metaq_filter_prepare(struct dmfs_store *st, struct meta *m,
+			 const char *from, const char *arg, struct query **q,
+			 char *msg, size_t msgsz)
+	__attribute__((warn_unused_result));
+int metaq_capture_filter(void *q, const struct manifest_entry *e, bool *keep,
+			 char *msg, size_t msgsz);
+
 enum metaq_format { METAQ_PATHS, METAQ_JSONL, METAQ_CSV };
 /* "paths", "jsonl", "csv": 0 or DMFS_ERR_INVAL. */
 int metaq_format_parse(const char *name, enum metaq_format *out);
