@@ -48,12 +48,13 @@ int s3_meta_hdrs_build(const struct dmfs_put_opts *o, struct s3_meta_hdrs *m)
 		return DMFS_ERR_NOMEM;
 	char *w = m->buf;
 	const char *p = o->user_meta;
+	int nuser = 0;
 	while (*p) {
 		const char *nl = strchr(p, '\n');
 		const char *end = nl ? nl : p + strlen(p);
 		const char *colon = memchr(p, ':', (size_t)(end - p));
 		if (colon && colon > p) {
-			if (m->n >= sizeof(m->kv) / sizeof(m->kv[0]) ||
+			if (++nuser > DMFS_USER_META_ENTRIES ||
 			    (size_t)(w - m->buf) + sizeof(META_PREFIX) +
 					    (size_t)(end - p) + 1 > cap)
 				return DMFS_ERR_TOO_BIG;
