@@ -6,8 +6,10 @@
  * "dir/" marker object.
  *
  * Reading: listings carry no metadata, so a file's attributes take one
- * HEAD, remembered per (key, ETag): the same content never asks again.  A
- * directory's marker is asked for again after stat_ttl.  Reading a
+ * HEAD, remembered for stat_ttl and only while the listing shows the same
+ * ETag.  The time bound is needed: a metadata change by another client (a
+ * copy onto itself) keeps the ETag of the content.  A directory's marker
+ * is remembered for stat_ttl too.  Reading a
  * directory HEADs what it lists in parallel first (as s3fs does), so
  * `ls -l` waits for one round of requests, not one per name.  With
  * -o object_attrs=0 nothing is asked: attributes come from listings, as
@@ -59,14 +61,16 @@ static size_t slot_of(const struct dmfs_fs *fs, const char *key)
 	return (dmfs_hash(key, strlen(key)) ^ (uintptr_t)fs) % ATTR_SLOTS;
 }
 
-/* Whether slot s holds key's attributes for etag (files) or still in
- * time (directories: etag NULL).  Under slots_lock. */
+/* Whether slot s holds key's attributes, still in time, and for files
+ * (etag not NULL) of that content.  Under slots_lock. */
 static int slot_valid(const struct attr_slot *s, const struct dmfs_fs *fs,
 		      const char *key, const char *etag)
 {
 	if (s->fs != fs || !s->key || strcmp(s->key, key))
 		return 0;
-	return etag ? !strcmp(s->etag, etag) : s->until >= time(NULL);
+	if (etag && strcmp(s->etag, etag))
+		return 0;
+	return s->until >= time(NULL);
 }
 
 /* key's remembered attributes: 1 with *a (and the target, when asked

@@ -88,7 +88,7 @@ static const struct opt_def opt_table[] = {
 	{"object_attrs", OPT_BOOL, O(object_attrs), "1", NULL,
 	 "show modes, owners, times and symlinks stored in object metadata "
 	 "(s3fs's x-amz-meta-mode, -uid, -gid, -mtime): one HEAD per object "
-	 "and ETag, in parallel per directory listing; object_attrs=0 "
+	 "and stat_ttl, in parallel per directory listing; object_attrs=0 "
 	 "takes attributes from listings alone (faster on huge "
 	 "directories; what this mount stores is still written)"},
 	{"stat_ttl", OPT_DOUBLE, O(stat_ttl), "60", "SECONDS",
