@@ -142,6 +142,26 @@ for kind in $(t_backends); do
 	expect "object_attrs=0" "$(st %a "$L/d/f.txt")" 644
 	t_umount "$M"
 
+	# Attributes set on a file not uploaded yet survive kill -9: the
+	# next mount uploads it with them.
+	t_mount "$M" stat_ttl=1
+	pid=$(t_status "$M" pid)
+	python3 - "$L/d/crash.txt" "$pid" $T2 <<'PY' || t_fail "write before kill"
+import os, signal, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o600)
+os.write(fd, b"not closed\n")
+os.fchmod(fd, 0o640)
+os.utime(fd, (int(sys.argv[3]), int(sys.argv[3])))
+os.kill(int(sys.argv[2]), signal.SIGKILL)
+PY
+	sleep 0.5
+	fusermount3 -u -z "$M" 2>/dev/null || true
+	t_mount "$M" stat_ttl=1 debug
+	grep -q "recovered d/crash.txt" "$T_LOG" || t_fail "recovery not logged"
+	expect "recovered with its attributes" "$(stored_attrs d/crash.txt)" "$((8#100640)) $(id -u) $(id -g) $T2"
+	expect "recovered, through dmfs" "$(st %a:%Y "$L/d/crash.txt")" "640:$T2"
+	t_umount "$M"
+
 	if [ "$kind" = file ]; then
 		# Another writer's metadata (here set by hand) shows.
 		setfattr -n user.dmfs.mode -v $((8#100755)) "$T_STORE_DIR/imp/x.txt"
