@@ -245,7 +245,6 @@ void fs_attr_staged_stat(struct dmfs_fs *fs, const char *key, uint64_t size,
 
 struct prefetch {
 	struct dmfs_fs *fs;
-	const char *dir;
 	char **keys; /* the keys to ask for */
 	size_t n;
 	atomic_size_t next;
@@ -269,7 +268,7 @@ static void *prefetch_worker(void *arg)
 void fs_attr_prefetch(struct dmfs_fs *fs, const char *dir,
 		      const struct dc_listing *l)
 {
-	struct prefetch p = {.fs = fs, .dir = dir};
+	struct prefetch p = {.fs = fs};
 	pthread_t th[PREFETCH_THREADS_MAX];
 	int nth = fs->opts->parallel, started = 0;
 	size_t dn = strlen(dir);
