@@ -42,7 +42,10 @@
 
 #define ATTR_SLOTS 65536
 #define LINK_MAX_BYTES 4096 /* a symlink's target, as PATH_MAX */
-#define PREFETCH_THREADS_MAX 32
+/* HEADs carry no body: their time is the round trip, so more of them
+ * are in flight than ranged GETs (-o parallel). */
+#define PREFETCH_PER_FETCH_THREAD 4
+#define PREFETCH_THREADS_MAX 64
 
 struct attr_slot {
 	const struct dmfs_fs *fs; /* the mount it belongs to */
@@ -270,7 +273,7 @@ void fs_attr_prefetch(struct dmfs_fs *fs, const char *dir,
 {
 	struct prefetch p = {.fs = fs};
 	pthread_t th[PREFETCH_THREADS_MAX];
-	int nth = fs->opts->parallel, started = 0;
+	int nth = fs->opts->parallel * PREFETCH_PER_FETCH_THREAD, started = 0;
 	size_t dn = strlen(dir);
 
 	if (!fs->opts->object_attrs || !l->n)
