@@ -53,7 +53,7 @@ struct attr_slot {
 	char etag[DMFS_ETAG_MAX]; /* files: the content these are of */
 	time_t until;		  /* directories: trusted until */
 	struct dmfs_attrs a;
-	char *target;		  /* owned; a symlink's target when read */
+	char *target; /* owned; a symlink's target when read */
 };
 
 static struct attr_slot slots[ATTR_SLOTS]; /* protected by slots_lock */
@@ -89,8 +89,8 @@ static int cache_get(struct dmfs_fs *fs, const char *key, const char *etag,
 	if (hit) {
 		*a = slots[i].a;
 		if (target)
-			*target = slots[i].target ? strdup(slots[i].target)
-						  : NULL;
+			*target =
+			    slots[i].target ? strdup(slots[i].target) : NULL;
 	}
 	pthread_mutex_unlock(&slots_lock);
 	return hit;
@@ -226,8 +226,8 @@ static void fill(struct dmfs_fs *fs, const struct dc_entry *e,
 	}
 }
 
-void fs_attr_stat(struct dmfs_fs *fs, const char *key,
-		  const struct dc_entry *e, struct stat *st)
+void fs_attr_stat(struct dmfs_fs *fs, const char *key, const struct dc_entry *e,
+		  struct stat *st)
 {
 	struct dmfs_attrs a;
 	attrs_of(fs, key, e, &a);
@@ -323,8 +323,8 @@ void fs_attr_new(struct dmfs_fs *fs, mode_t mode, struct dmfs_attrs *a)
 {
 	struct fuse_context *c = fuse_get_context();
 	memset(a, 0, sizeof(*a));
-	a->have = DMFS_ATTR_MODE | DMFS_ATTR_UID | DMFS_ATTR_GID |
-		  DMFS_ATTR_MTIME;
+	a->have =
+	    DMFS_ATTR_MODE | DMFS_ATTR_UID | DMFS_ATTR_GID | DMFS_ATTR_MTIME;
 	a->mode = (uint32_t)mode;
 	a->uid = c && c->pid ? (uint32_t)c->uid : (uint32_t)fs->uid;
 	a->gid = c && c->pid ? (uint32_t)c->gid : (uint32_t)fs->gid;
@@ -364,8 +364,7 @@ static int store_attrs(struct dmfs_fs *fs, const char *okey,
 		/* A directory that is only a prefix: it gets a marker. */
 		struct dmfs_put_src src = {.buf = "", .fd = -1, .len = 0};
 		struct dmfs_put_opts po = {
-			.content_type = "application/x-directory",
-			.attrs = &a};
+		    .content_type = "application/x-directory", .attrs = &a};
 		merge(&a, ch);
 		rc = fs->store->ops->put(fs->store, okey, &src, &po, NULL, &d);
 		if (!rc)
@@ -375,7 +374,8 @@ static int store_attrs(struct dmfs_fs *fs, const char *okey,
 	if (rc)
 		return rc;
 	if (info.user_meta_lost) {
-		dmfs_log(DMFS_LOG_ERROR, "%s: more metadata than dmfs can "
+		dmfs_log(DMFS_LOG_ERROR,
+			 "%s: more metadata than dmfs can "
 			 "carry over; its attributes are left unchanged",
 			 okey);
 		dmfs_obj_info_clear(&info);
@@ -385,11 +385,10 @@ static int store_attrs(struct dmfs_fs *fs, const char *okey,
 	merge(&a, ch);
 	struct dmfs_pin pin = {.if_match = info.etag};
 	struct dmfs_put_opts po = {
-		.sha256 = info.sha256[0] ? info.sha256 : NULL,
-		.content_type = info.content_type[0] ? info.content_type
-						     : NULL,
-		.attrs = &a,
-		.user_meta = info.user_meta,
+	    .sha256 = info.sha256[0] ? info.sha256 : NULL,
+	    .content_type = info.content_type[0] ? info.content_type : NULL,
+	    .attrs = &a,
+	    .user_meta = info.user_meta,
 	};
 	rc = fs->store->ops->copy(fs->store, okey, &pin, okey, &po, &d);
 	dmfs_obj_info_clear(&info);
@@ -414,8 +413,8 @@ static int store_attrs(struct dmfs_fs *fs, const char *okey,
 }
 
 /* chmod, chown and utimens: the attributes in ch, on key. */
-static int set_attrs(struct dmfs_fs *fs, const char *key,
-		     struct fs_handle *h, const struct dmfs_attrs *ch)
+static int set_attrs(struct dmfs_fs *fs, const char *key, struct fs_handle *h,
+		     const struct dmfs_attrs *ch)
 {
 	struct stage_file *sf = NULL;
 	struct dc_entry e;
@@ -596,9 +595,8 @@ int fs_live_readlink(struct dmfs_fs *fs, const char *key, char *buf,
 		rc = dmfs_store_get_all(fs->store, key, LINK_MAX_BYTES, &target,
 					&len, &d);
 		if (rc)
-			return -dmfs_err_to_errno(rc == DMFS_ERR_TOO_BIG
-							  ? DMFS_ERR_INVAL
-							  : rc);
+			return -dmfs_err_to_errno(
+			    rc == DMFS_ERR_TOO_BIG ? DMFS_ERR_INVAL : rc);
 		/* Read once per content. */
 		cache_put(fs, key, e.etag, &a, target);
 	}

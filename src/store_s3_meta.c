@@ -19,9 +19,8 @@
 
 static const unsigned attr_bits[] = {DMFS_ATTR_MODE, DMFS_ATTR_UID,
 				     DMFS_ATTR_GID, DMFS_ATTR_MTIME};
-static const char *const attr_hdr[] = {
-	META_PREFIX "mode", META_PREFIX "uid", META_PREFIX "gid",
-	META_PREFIX "mtime"};
+static const char *const attr_hdr[] = {META_PREFIX "mode", META_PREFIX "uid",
+				       META_PREFIX "gid", META_PREFIX "mtime"};
 
 int s3_meta_hdrs_build(const struct dmfs_put_opts *o, struct s3_meta_hdrs *m)
 {
@@ -29,8 +28,8 @@ int s3_meta_hdrs_build(const struct dmfs_put_opts *o, struct s3_meta_hdrs *m)
 	if (!o)
 		return 0;
 	if (o->sha256 && o->sha256[0])
-		m->kv[m->n++] = (struct sigv4_kv){META_PREFIX "dmfs-sha256",
-						  o->sha256};
+		m->kv[m->n++] =
+		    (struct sigv4_kv){META_PREFIX "dmfs-sha256", o->sha256};
 	for (size_t i = 0; o->attrs && i < 4; i++) {
 		const char *name;
 		if (!(o->attrs->have & attr_bits[i]))
@@ -56,14 +55,17 @@ int s3_meta_hdrs_build(const struct dmfs_put_opts *o, struct s3_meta_hdrs *m)
 		if (colon && colon > p) {
 			if (++nuser > DMFS_USER_META_ENTRIES ||
 			    (size_t)(w - m->buf) + sizeof(META_PREFIX) +
-					    (size_t)(end - p) + 1 > cap)
+				    (size_t)(end - p) + 1 >
+				cap)
 				return DMFS_ERR_TOO_BIG;
 			const char *name = w;
-			w += sprintf(w, META_PREFIX "%.*s",
-				     (int)(colon - p), p) + 1;
+			w += sprintf(w, META_PREFIX "%.*s", (int)(colon - p),
+				     p) +
+			     1;
 			const char *val = w;
 			w += sprintf(w, "%.*s", (int)(end - colon - 1),
-				     colon + 1) + 1;
+				     colon + 1) +
+			     1;
 			m->kv[m->n++] = (struct sigv4_kv){name, val};
 		}
 		p = nl ? nl + 1 : end;

@@ -54,9 +54,10 @@ static void test_parse(void)
 static void test_headers(void)
 {
 	struct dmfs_attrs a = {.have = DMFS_ATTR_MODE | DMFS_ATTR_UID,
-			       .mode = S_IFLNK | 0777, .uid = 1000};
-	struct dmfs_put_opts o = {.sha256 = "ab", .attrs = &a,
-				  .user_meta = "atime:5\nxattr:a:b\n"};
+			       .mode = S_IFLNK | 0777,
+			       .uid = 1000};
+	struct dmfs_put_opts o = {
+	    .sha256 = "ab", .attrs = &a, .user_meta = "atime:5\nxattr:a:b\n"};
 	struct s3_meta_hdrs m;
 
 	CHECK(s3_meta_hdrs_build(&o, &m) == 0);
@@ -115,9 +116,9 @@ static void test_response(void)
 	/* Too many others: flagged, so a rewrite is refused. */
 	memset(&r, 0, sizeof(r));
 	for (int i = 0; i < DMFS_USER_META_ENTRIES + 1; i++)
-		r.meta_len += (size_t)snprintf(r.meta + r.meta_len,
-					       sizeof(r.meta) - r.meta_len,
-					       "k%d:v\n", i);
+		r.meta_len +=
+		    (size_t)snprintf(r.meta + r.meta_len,
+				     sizeof(r.meta) - r.meta_len, "k%d:v\n", i);
 	CHECK(s3_meta_from_response(&r, &info) == 0);
 	CHECK(info.user_meta_lost);
 	dmfs_obj_info_clear(&info);
