@@ -148,8 +148,9 @@ static int ensure_object(struct cap *c, struct job_entry *j)
 		}
 		manifest_object_key(j->e.sha256, okey, sizeof(okey));
 		struct dmfs_pin pin = {.if_match = j->e.etag};
+		struct dmfs_put_opts po = {.sha256 = j->e.sha256};
 		rc = c->env->st->ops->copy(c->env->st, j->e.key, &pin, okey,
-					   j->e.sha256, &d);
+					   &po, &d);
 		if (rc == DMFS_ERR_CHANGED) {
 			rc = refresh_entry(c, j);
 			if (rc)
@@ -199,8 +200,8 @@ static int ensure_pinned_object(struct cap *c, struct job_entry *j)
 		return 0;
 	}
 	manifest_object_key(e->sha256, okey, sizeof(okey));
-	rc = c->env->st->ops->copy(c->env->st, e->key, &pin, okey, e->sha256,
-				   &d);
+	struct dmfs_put_opts po = {.sha256 = e->sha256};
+	rc = c->env->st->ops->copy(c->env->st, e->key, &pin, okey, &po, &d);
 	if (rc) {
 		set_msg(j, rc, "copying %s: %s", e->key, dmfs_strerror(rc));
 		return rc;

@@ -175,9 +175,14 @@ static int op_readlink(const char *path, char *buf, size_t size)
 	struct dmfs_fs *fs = ctx_fs();
 	char sub[KEYBUF];
 
-	if (resolve(fs, path, sub, sizeof(sub)) != NS_VER)
+	switch (resolve(fs, path, sub, sizeof(sub))) {
+	case NS_LIVE:
+		return fs_live_readlink(fs, sub, buf, size);
+	case NS_VER:
+		return fs_version_readlink(fs, sub, buf, size);
+	default:
 		return -EINVAL;
-	return fs_version_readlink(fs, sub, buf, size);
+	}
 }
 
 /* Whether a path in namespace ns may be changed. */
@@ -516,35 +521,60 @@ static int op_rename(const char *from, const char *to, unsigned int flags)
 	return rc;
 }
 
-/* Modes, owners and times are not stored yet (see fs_write.c): accepted
- * on live/ files that exist, so cp -p, rsync -a and touch work. */
-static int live_accept(const char *path)
+/* The path of a change to a live/ file's attributes: 0 with sub set, or
+ * -errno.  *h: the open file (fchmod, fchown, futimens), or NULL. */
+static int live_attr_path(struct dmfs_fs *fs, const char *path, char *sub,
+			  size_t subsz, struct fuse_file_info *fi,
+			  struct fs_handle **h)
 {
-	struct dmfs_fs *fs = ctx_fs();
-	char sub[KEYBUF];
-	struct stat st;
-	enum fs_ns ns = resolve(fs, path, sub, sizeof(sub));
+	enum fs_ns ns = resolve(fs, path, sub, subsz);
+	struct fs_handle *fh = fi ? (struct fs_handle *)(uintptr_t)fi->fh
+				  : NULL;
 
 	if (!live_writable(fs, ns))
 		return not_writable(ns);
-	return fs_live_getattr(fs, sub, &st);
+	*h = fh && fh->ns == NS_LIVE && fh->writable ? fh : NULL;
+	return 0;
 }
 
 static int op_chmod(const char *p, mode_t m, struct fuse_file_info *fi)
 {
-	return live_accept(p);
+	struct dmfs_fs *fs = ctx_fs();
+	char sub[KEYBUF];
+	struct fs_handle *h;
+	int rc = live_attr_path(fs, p, sub, sizeof(sub), fi, &h);
+	return rc ? rc : fs_live_chmod(fs, sub, m, h);
 }
 
 static int op_chown(const char *p, uid_t u, gid_t g,
 		    struct fuse_file_info *fi)
 {
-	return live_accept(p);
+	struct dmfs_fs *fs = ctx_fs();
+	char sub[KEYBUF];
+	struct fs_handle *h;
+	int rc = live_attr_path(fs, p, sub, sizeof(sub), fi, &h);
+	return rc ? rc : fs_live_chown(fs, sub, u, g, h);
 }
 
 static int op_utimens(const char *p, const struct timespec tv[2],
 		      struct fuse_file_info *fi)
 {
-	return live_accept(p);
+	struct dmfs_fs *fs = ctx_fs();
+	char sub[KEYBUF];
+	struct fs_handle *h;
+	int rc = live_attr_path(fs, p, sub, sizeof(sub), fi, &h);
+	return rc ? rc : fs_live_utimens(fs, sub, tv, h);
+}
+
+static int op_symlink(const char *target, const char *path)
+{
+	struct dmfs_fs *fs = ctx_fs();
+	char sub[KEYBUF];
+	enum fs_ns ns = resolve(fs, path, sub, sizeof(sub));
+
+	if (!live_writable(fs, ns))
+		return ns == NS_NONE ? -EROFS : not_writable(ns);
+	return fs_live_symlink(fs, target, sub);
 }
 
 static int op_release(const char *path, struct fuse_file_info *fi)
@@ -725,7 +755,7 @@ const struct fuse_operations dmfs_fuse_ops = {
 	.mknod = op_erofs_mknod,
 	.unlink = op_unlink,
 	.rmdir = op_rmdir,
-	.symlink = op_erofs_2path,
+	.symlink = op_symlink,
 	.link = op_erofs_2path,
 	.rename = op_rename,
 	.chmod = op_chmod,

@@ -3,8 +3,8 @@
  * fs_write.c changes it).  Files being written through this mount are
  * read, listed and stat'ed from their staged copies (stage.c).
  *
- * Attributes come from directory listings (dircache), never from a HEAD
- * per file.  Opening a file pins the ETag and size of that listing; the
+ * Names, sizes and ETags come from directory listings (dircache); modes,
+ * owners, times and symlinks from object metadata (fs_attr.c).  Opening a file pins the ETag and size of that listing; the
  * kernel's page cache is kept across opens only while the ETag stays the
  * same (keep_cache), so an object replaced by someone else is read fresh
  * once its listing has been refreshed.
@@ -60,16 +60,13 @@ int fs_live_getattr(struct dmfs_fs *fs, const char *key, struct stat *st)
 
 	/* A file being written: its size is the staged copy's. */
 	if (*key && stage_lookup(fs->sg, key, &size, &mtime)) {
-		fs_fill_file_stat(fs, st, 0644, size, mtime);
+		fs_attr_staged_stat(fs, key, size, mtime, st);
 		return 0;
 	}
 	int rc = dircache_stat(fs->dc, key, &e);
 	if (rc)
 		return -dmfs_err_to_errno(rc);
-	if (e.is_dir)
-		fs_fill_dir_stat(fs, st, 0755);
-	else
-		fs_fill_file_stat(fs, st, 0644, e.size, e.mtime);
+	fs_attr_stat(fs, key, &e, st);
 	return 0;
 }
 
@@ -86,23 +83,20 @@ int fs_live_readdir(struct dmfs_fs *fs, const char *key, void *buf,
 	char pfx[kn + 2];
 	snprintf(pfx, sizeof(pfx), "%s%s", key, kn ? "/" : "");
 	int staged_any = stage_has_prefix(fs->sg, pfx);
+	fs_attr_prefetch(fs, key, l);
 	filler(buf, ".", NULL, 0, 0);
 	filler(buf, "..", NULL, 0, 0);
 	for (size_t i = 0; i < l->n; i++) {
 		const struct dc_entry *e = &l->v[i];
-		uint64_t size = e->size;
-		int64_t mtime = e->mtime;
-		if (e->is_dir) {
-			fs_fill_dir_stat(fs, &st, 0755);
-		} else {
-			if (staged_any) {
-				char k[kn + strlen(e->name) + 2];
-				snprintf(k, sizeof(k), "%s%s%s", key,
-					 kn ? "/" : "", e->name);
-				(void)stage_lookup(fs->sg, k, &size, &mtime);
-			}
-			fs_fill_file_stat(fs, &st, 0644, size, mtime);
-		}
+		uint64_t size;
+		int64_t mtime;
+		char k[kn + strlen(e->name) + 2];
+		snprintf(k, sizeof(k), "%s%s%s", key, kn ? "/" : "", e->name);
+		if (!e->is_dir && staged_any &&
+		    stage_lookup(fs->sg, k, &size, &mtime))
+			fs_attr_staged_stat(fs, k, size, mtime, &st);
+		else
+			fs_attr_stat(fs, k, e, &st);
 		/* With readdirplus the kernel takes these attributes and
 		 * sends no lookup per entry. */
 		if (filler(buf, e->name, &st, 0, FUSE_FILL_DIR_PLUS))

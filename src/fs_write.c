@@ -19,8 +19,10 @@
  * the delete phase) the complete new tree beside what was not deleted
  * yet.  The log names the directory pair when it starts and ends.
  *
- * Modes, owners and times are not stored yet: chmod, chown and utimens
- * succeed without changing anything (so cp -p, rsync -a and touch work).
+ * Modes, owners and times are object metadata as s3fs has them
+ * (fs_attr.c): every upload stores the file's mode, uid, gid and mtime,
+ * mkdir stores them on the marker, and a rename carries them (with the
+ * rest of the metadata) to the new key.
  *
  * Every change is put into the listing cache at once (dircache_upsert /
  * dircache_remove), so new and removed names show without waiting for
@@ -48,6 +50,13 @@ static void note_file(struct dmfs_fs *fs, const char *key, uint64_t size,
 	snprintf(e.etag, sizeof(e.etag), "%s", etag ? etag : "");
 	if (dircache_upsert(fs->dc, key, &e))
 		dmfs_log(DMFS_LOG_WARN, "listing cache of %s not updated", key);
+}
+
+/* An upload's result (what the HEAD after it saw) into the caches. */
+static void note_upload(struct dmfs_fs *fs, const struct dmfs_obj_info *info)
+{
+	note_file(fs, info->key, info->size, info->mtime, info->etag);
+	fs_attr_note(fs, info->key, info->etag, &info->attrs);
 }
 
 static void note_dir(struct dmfs_fs *fs, const char *key)
@@ -92,9 +101,10 @@ static int parent_ok(struct dmfs_fs *fs, const char *key)
 	return e.is_dir ? 0 : -ENOTDIR;
 }
 
+/* defaults: the attributes the file gets when the object has none. */
 static int open_staged(struct dmfs_fs *fs, const char *key,
-		       enum stage_how how, struct fuse_file_info *fi,
-		       struct fs_handle *h)
+		       enum stage_how how, const struct dmfs_attrs *defaults,
+		       struct fuse_file_info *fi, struct fs_handle *h)
 {
 	int rc = stage_open(fs->sg, key, how, &h->sf);
 	if (rc) {
@@ -102,6 +112,7 @@ static int open_staged(struct dmfs_fs *fs, const char *key,
 			 dmfs_strerror(rc));
 		return -dmfs_err_to_errno(rc);
 	}
+	stage_default_attrs(h->sf, defaults);
 	h->writable = 1;
 	fi->keep_cache = 0;
 	/* Shows in listings at once, with its size from the stage. */
@@ -113,9 +124,9 @@ static int open_staged(struct dmfs_fs *fs, const char *key,
 int fs_live_create(struct dmfs_fs *fs, const char *key, mode_t mode,
 		   struct fuse_file_info *fi, struct fs_handle *h)
 {
+	struct dmfs_attrs a;
 	int is_dir, rc;
 
-	(void)mode;
 	if (!*key)
 		return -EISDIR;
 	if ((rc = parent_ok(fs, key)))
@@ -126,21 +137,33 @@ int fs_live_create(struct dmfs_fs *fs, const char *key, mode_t mode,
 		if (fi->flags & O_EXCL)
 			return -EEXIST;
 	}
-	return open_staged(fs, key, STAGE_EMPTY, fi, h);
+	/* An existing object keeps its own mode and owner. */
+	fs_attr_new(fs, S_IFREG | (mode & 07777), &a);
+	return open_staged(fs, key, STAGE_EMPTY, &a, fi, h);
 }
 
 int fs_live_open_write(struct dmfs_fs *fs, const char *key,
 		       struct fuse_file_info *fi, struct fs_handle *h)
 {
-	int is_dir;
+	struct stat st;
+	int is_dir, rc;
 
 	if (!exists(fs, key, &is_dir))
 		return -ENOENT;
 	if (is_dir)
 		return -EISDIR;
+	/* An object without stored attributes gets those it was shown
+	 * with. */
+	if ((rc = fs_live_getattr(fs, key, &st)))
+		return rc;
+	struct dmfs_attrs a = {
+		.have = DMFS_ATTR_MODE | DMFS_ATTR_UID | DMFS_ATTR_GID,
+		.mode = (uint32_t)st.st_mode,
+		.uid = (uint32_t)st.st_uid,
+		.gid = (uint32_t)st.st_gid};
 	return open_staged(fs, key,
 			   (fi->flags & O_TRUNC) ? STAGE_EMPTY : STAGE_EXISTING,
-			   fi, h);
+			   &a, fi, h);
 }
 
 int fs_live_write(struct dmfs_fs *fs, struct fs_handle *h, const char *buf,
@@ -190,8 +213,7 @@ int fs_live_truncate(struct dmfs_fs *fs, const char *key, off_t size,
 		if (!rc)
 			rc = stage_sync(sf, &info);
 		if (!rc && info.key)
-			note_file(fs, info.key, info.size, info.mtime,
-				  info.etag);
+			note_upload(fs, &info);
 		if (!rc)
 			dmfs_obj_info_clear(&info);
 		stage_close(sf);
@@ -214,7 +236,7 @@ int fs_live_flush(struct dmfs_fs *fs, struct fs_handle *h)
 		return -dmfs_err_to_errno(rc);
 	}
 	if (info.key)
-		note_file(fs, info.key, info.size, info.mtime, info.etag);
+		note_upload(fs, &info);
 	dmfs_obj_info_clear(&info);
 	return 0;
 }
@@ -236,6 +258,7 @@ int fs_live_unlink(struct dmfs_fs *fs, const char *key)
 		return -dmfs_err_to_errno(rc);
 	}
 	dircache_remove(fs->dc, key);
+	fs_attr_forget(fs, key);
 	return 0;
 }
 
@@ -254,10 +277,12 @@ int fs_live_mkdir(struct dmfs_fs *fs, const char *key, mode_t mode)
 	struct dmfs_err_detail d = {0};
 	struct dmfs_put_src src = {.buf = "", .fd = -1, .len = 0};
 	struct dmfs_put_opts po = {.content_type = "application/x-directory"};
+	struct dmfs_attrs a;
 	int is_dir, rc;
 	char *m;
 
-	(void)mode;
+	fs_attr_new(fs, S_IFDIR | (mode & 07777), &a);
+	po.attrs = &a;
 	if (!*key || exists(fs, key, &is_dir))
 		return -EEXIST;
 	if ((rc = parent_ok(fs, key)))
@@ -266,6 +291,8 @@ int fs_live_mkdir(struct dmfs_fs *fs, const char *key, mode_t mode)
 	if (!m)
 		return -ENOMEM;
 	rc = fs->store->ops->put(fs->store, m, &src, &po, NULL, &d);
+	if (!rc)
+		fs_attr_note(fs, m, NULL, &a);
 	free(m);
 	if (rc) {
 		dmfs_log(DMFS_LOG_ERROR, "mkdir %s: %s", key, dmfs_strerror(rc));
@@ -326,15 +353,17 @@ int fs_live_rmdir(struct dmfs_fs *fs, const char *key)
 		goto out;
 	}
 	dircache_remove(fs->dc, key);
+	fs_attr_forget(fs, m);
 out:
 	free(m);
 	return rc;
 }
 
 /*
- * One object: copy (pinned to the ETag it has; the sha256 metadata goes
- * with it) and, when delete_after, delete the old one.  A "dir/" marker
- * is made anew rather than copied.  *info (may be NULL) receives what
+ * One object: copy (pinned to the ETag it has; its metadata goes with
+ * it: sha256, Content-Type, attributes and the rest) and, when
+ * delete_after, delete the old one.  A "dir/" marker is made anew (with
+ * the old one's attributes) rather than copied.  *info (may be NULL) receives what
  * `to` holds now (caller frees with dmfs_obj_info_clear).
  */
 static int move_object(struct dmfs_fs *fs, const char *from, const char *to,
@@ -348,14 +377,32 @@ static int move_object(struct dmfs_fs *fs, const char *from, const char *to,
 		struct dmfs_put_src src = {.buf = "", .fd = -1, .len = 0};
 		struct dmfs_put_opts po = {
 			.content_type = "application/x-directory"};
-		rc = fs->store->ops->put(fs->store, to, &src, &po, NULL, &d);
+		rc = fs->store->ops->head(fs->store, from, &info, &d);
+		if (!rc)
+			po.attrs = &info.attrs;
+		else if (rc == DMFS_ERR_NOT_FOUND)
+			rc = 0;
+		if (!rc)
+			rc = fs->store->ops->put(fs->store, to, &src, &po,
+						 NULL, &d);
+		dmfs_obj_info_clear(&info);
 	} else {
 		rc = fs->store->ops->head(fs->store, from, &info, &d);
 		struct dmfs_pin pin = {.if_match = info.etag};
+		struct dmfs_put_opts po = {
+			.sha256 = info.sha256[0] ? info.sha256 : NULL,
+			.content_type = info.content_type[0]
+						? info.content_type
+						: NULL,
+			.attrs = &info.attrs,
+			.user_meta = info.user_meta,
+		};
+		if (!rc && info.user_meta_lost)
+			dmfs_log(DMFS_LOG_WARN, "rename %s -> %s: some of its "
+				 "metadata is not carried over", from, to);
 		if (!rc)
-			rc = fs->store->ops->copy(
-				fs->store, from, &pin, to,
-				info.sha256[0] ? info.sha256 : NULL, &d);
+			rc = fs->store->ops->copy(fs->store, from, &pin, to,
+						  &po, &d);
 		dmfs_obj_info_clear(&info);
 		if (!rc && now)
 			rc = fs->store->ops->head(fs->store, to, now, &d);
@@ -388,10 +435,13 @@ static int rename_file(struct dmfs_fs *fs, const char *from, const char *to)
 	}
 	if (!rc) {
 		note_file(fs, to, info.size, info.mtime, info.etag);
+		fs_attr_note(fs, to, info.etag, &info.attrs);
 		dmfs_obj_info_clear(&info);
 	}
-	if (!rc)
+	if (!rc) {
 		dircache_remove(fs->dc, from);
+		fs_attr_forget(fs, from);
+	}
 	return rc;
 }
 

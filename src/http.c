@@ -212,6 +212,33 @@ static int header_is(const char *line, size_t n, const char *name,
 	return 1;
 }
 
+/* One more user metadata header ("name: value\r\n" after the
+ * x-amz-meta- prefix) into r->meta, name in lower case. */
+static void meta_line(struct http_response *r, const char *p, size_t n)
+{
+	const char *colon = memchr(p, ':', n);
+	char val[HTTP_META_MAX];
+
+	if (!colon || colon == p)
+		return;
+	size_t nl = (size_t)(colon - p);
+	header_value(colon + 1, n - nl - 1, val, sizeof(val));
+	size_t vl = strlen(val);
+	if (r->meta_n >= HTTP_META_ENTRIES ||
+	    r->meta_len + nl + vl + 3 > sizeof(r->meta)) {
+		r->meta_lost = 1;
+		return;
+	}
+	for (size_t i = 0; i < nl; i++)
+		r->meta[r->meta_len++] = (char)tolower((unsigned char)p[i]);
+	r->meta[r->meta_len++] = ':';
+	memcpy(r->meta + r->meta_len, val, vl);
+	r->meta_len += vl;
+	r->meta[r->meta_len++] = '\n';
+	r->meta[r->meta_len] = '\0';
+	r->meta_n++;
+}
+
 static size_t header_cb(char *line, size_t size, size_t n, void *userp)
 {
 	struct transfer *t = userp;
@@ -236,6 +263,10 @@ static size_t header_cb(char *line, size_t size, size_t n, void *userp)
 		r->etag[sl] = '\0';
 	} else if (header_is(line, len, "x-amz-meta-dmfs-sha256", &v, &vl)) {
 		header_value(v, vl, r->meta_sha256, sizeof(r->meta_sha256));
+	} else if (len > 11 && !strncasecmp(line, "x-amz-meta-", 11)) {
+		meta_line(r, line + 11, len - 11);
+	} else if (header_is(line, len, "Content-Type", &v, &vl)) {
+		header_value(v, vl, r->content_type, sizeof(r->content_type));
 	} else if (header_is(line, len, "x-amz-version-id", &v, &vl)) {
 		header_value(v, vl, r->version_id, sizeof(r->version_id));
 	} else if (header_is(line, len, "x-amz-request-id", &v, &vl)) {

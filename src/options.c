@@ -85,6 +85,12 @@ static const struct opt_def opt_table[] = {
 	 "parts of this size (S3 multipart; 5M..5G)"},
 	{"parallel_uploads", OPT_INT, O(parallel_uploads), "4", "N",
 	 "parts of one multipart upload sent at once"},
+	{"object_attrs", OPT_BOOL, O(object_attrs), "1", NULL,
+	 "show modes, owners, times and symlinks stored in object metadata "
+	 "(s3fs's x-amz-meta-mode, -uid, -gid, -mtime): one HEAD per object "
+	 "and stat_ttl, in parallel per directory listing; object_attrs=0 "
+	 "takes attributes from listings alone (faster on huge "
+	 "directories; what this mount stores is still written)"},
 	{"stat_ttl", OPT_DOUBLE, O(stat_ttl), "60", "SECONDS",
 	 "how long listings and attributes are trusted before asking S3 "
 	 "again"},

@@ -2,7 +2,8 @@
  * stage.c - staged copies of files being written (see stage.h).
  *
  * Layout: CACHE_DIR/staging/ID.data holds the bytes, ID.json the sidecar
- * {"store", "key", "etag", "state", "size"}; ID is unique per process and
+ * {"store", "key", "etag", "state", "size", "mtime", and "mode", "uid",
+ * "gid" when known}; ID is unique per process and
  * file (pid, time, counter).  The sidecar is replaced atomically (write a
  * temporary, fsync, rename), so after a crash it is either the old or the
  * new one.  It is rewritten only on state changes (clean -> dirty on the
@@ -68,6 +69,9 @@ struct stage_file {
 				      (the target is replaced on purpose) */
 	enum st_state state;	   /* protected by lock */
 	int forgotten;		   /* protected by lock: unlinked */
+	struct dmfs_attrs attrs;   /* protected by lock: mode, uid, gid
+				      to store with the upload (the mtime
+				      stored is always `mtime`) */
 };
 
 struct stage {
@@ -141,6 +145,13 @@ static int write_sidecar(struct stage_file *f)
 	    !cJSON_AddStringToObject(o, "etag", f->etag) ||
 	    !cJSON_AddStringToObject(o, "state", state_names[f->state]) ||
 	    !cJSON_AddNumberToObject(o, "size", (double)f->size) ||
+	    !cJSON_AddNumberToObject(o, "mtime", (double)f->mtime) ||
+	    ((f->attrs.have & DMFS_ATTR_MODE) &&
+	     !cJSON_AddNumberToObject(o, "mode", f->attrs.mode)) ||
+	    ((f->attrs.have & DMFS_ATTR_UID) &&
+	     !cJSON_AddNumberToObject(o, "uid", f->attrs.uid)) ||
+	    ((f->attrs.have & DMFS_ATTR_GID) &&
+	     !cJSON_AddNumberToObject(o, "gid", f->attrs.gid)) ||
 	    !(txt = cJSON_PrintUnformatted(o))) {
 		rc = DMFS_ERR_NOMEM;
 		goto out;
@@ -274,7 +285,10 @@ static int fill_existing(struct stage_file *f)
 	if (rc)
 		return rc;
 	snprintf(f->etag, sizeof(f->etag), "%s", info.etag);
-	f->mtime = info.mtime ? info.mtime : now_s();
+	f->attrs = info.attrs;
+	f->mtime = (info.attrs.have & DMFS_ATTR_MTIME) ? info.attrs.mtime
+		   : info.mtime				? info.mtime
+							: now_s();
 	dmfs_obj_info_clear(&info);
 	if (fstat(f->fd, &sb) != 0)
 		return errno_err(errno);
@@ -314,7 +328,9 @@ int stage_open(struct stage *sg, const char *key, enum stage_how how,
 		struct dmfs_err_detail d = {0};
 		rc = sg->st->ops->head(sg->st, key, &cur, &d);
 		if (!rc) {
+			/* O_TRUNC keeps the mode and owner. */
 			snprintf(f->etag, sizeof(f->etag), "%s", cur.etag);
+			f->attrs = cur.attrs;
 			dmfs_obj_info_clear(&cur);
 		} else if (rc == DMFS_ERR_NOT_FOUND) {
 			rc = 0;
@@ -456,6 +472,66 @@ int stage_truncate(struct stage_file *f, uint64_t size)
 	return rc;
 }
 
+/* The attributes an upload of f stores.  Under f->lock. */
+static struct dmfs_attrs upload_attrs(const struct stage_file *f)
+{
+	struct dmfs_attrs a = f->attrs;
+	a.mtime = f->mtime;
+	a.have |= DMFS_ATTR_MTIME;
+	return a;
+}
+
+void stage_default_attrs(struct stage_file *f, const struct dmfs_attrs *a)
+{
+	pthread_mutex_lock(&f->lock);
+	unsigned add = a->have & ~f->attrs.have;
+	if (add & DMFS_ATTR_MODE)
+		f->attrs.mode = a->mode;
+	if (add & DMFS_ATTR_UID)
+		f->attrs.uid = a->uid;
+	if (add & DMFS_ATTR_GID)
+		f->attrs.gid = a->gid;
+	f->attrs.have |= add & ~DMFS_ATTR_MTIME;
+	pthread_mutex_unlock(&f->lock);
+}
+
+int stage_set_attrs(struct stage_file *f, const struct dmfs_attrs *a,
+		    int *pending)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&f->lock);
+	if (a->have & DMFS_ATTR_MODE)
+		f->attrs.mode = a->mode;
+	if (a->have & DMFS_ATTR_UID)
+		f->attrs.uid = a->uid;
+	if (a->have & DMFS_ATTR_GID)
+		f->attrs.gid = a->gid;
+	if (a->have & DMFS_ATTR_MTIME)
+		f->mtime = a->mtime;
+	f->attrs.have |= a->have & ~DMFS_ATTR_MTIME;
+	*pending = f->forgotten || f->state != ST_CLEAN;
+	/* A dirty copy's sidecar carries the attributes to a recovery. */
+	if (!f->forgotten && f->state == ST_DIRTY)
+		rc = write_sidecar(f);
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+int stage_lookup_attrs(struct stage *sg, const char *key,
+		       struct dmfs_attrs *out)
+{
+	pthread_mutex_lock(&sg->lock);
+	struct stage_file *f = table_find(sg, key);
+	if (f) {
+		pthread_mutex_lock(&f->lock);
+		*out = upload_attrs(f);
+		pthread_mutex_unlock(&f->lock);
+	}
+	pthread_mutex_unlock(&sg->lock);
+	return f != NULL;
+}
+
 void stage_attr(struct stage_file *f, uint64_t *size, int64_t *mtime)
 {
 	pthread_mutex_lock(&f->lock);
@@ -483,8 +559,10 @@ int stage_sync(struct stage_file *f, struct dmfs_obj_info *out)
 	}
 	/* Data first, then the upload: what S3 acknowledged is also on
 	 * disk here until the sidecar says clean. */
+	struct dmfs_attrs ua = upload_attrs(f);
 	rc = upload_fd(sg->st, f->key, f->fd, f->size,
-		       f->check_stale ? f->etag : NULL, &sg->uo, &got, &d);
+		       f->check_stale ? f->etag : NULL, &ua, &sg->uo, &got,
+		       &d);
 	path_of(f, ".data", p, sizeof(p));
 	if (rc == DMFS_ERR_STALE) {
 		atomic_fetch_add(&sg->failed, 1);
@@ -661,8 +739,19 @@ static int recover_one(struct stage *sg, const char *base, int *recovered)
 		goto out;
 	}
 	struct dmfs_err_detail d = {0};
+	struct dmfs_attrs ua = {.have = DMFS_ATTR_MTIME,
+				.mtime = (int64_t)sb.st_mtim.tv_sec};
+	static const char *const an[] = {"mode", "uid", "gid", "mtime"};
+	for (unsigned i = 0; i < 4; i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, an[i]);
+		char num[32];
+		if (!cJSON_IsNumber(v))
+			continue;
+		snprintf(num, sizeof(num), "%.0f", v->valuedouble);
+		(void)dmfs_attrs_parse(&ua, an[i], num);
+	}
 	rc = upload_fd(sg->st, key, fd, (uint64_t)sb.st_size,
-		       *etag ? etag : NULL, &sg->uo, NULL, &d);
+		       *etag ? etag : NULL, &ua, &sg->uo, NULL, &d);
 	if (!rc) {
 		dmfs_log(DMFS_LOG_INFO,
 			 "recovered %s: %llu bytes staged by an earlier mount "

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,7 +19,75 @@ void dmfs_obj_info_clear(struct dmfs_obj_info *o)
 		return;
 	free(o->key);
 	free(o->version_id);
+	free(o->user_meta);
 	memset(o, 0, sizeof(*o));
+}
+
+static const struct {
+	unsigned bit;
+	const char *name;
+} attr_names[] = {
+	{DMFS_ATTR_MODE, "mode"},
+	{DMFS_ATTR_UID, "uid"},
+	{DMFS_ATTR_GID, "gid"},
+	{DMFS_ATTR_MTIME, "mtime"},
+};
+
+int dmfs_attrs_parse(struct dmfs_attrs *a, const char *name,
+		     const char *value)
+{
+	size_t i;
+	char *end;
+
+	for (i = 0; i < sizeof(attr_names) / sizeof(attr_names[0]); i++)
+		if (!strcmp(name, attr_names[i].name))
+			break;
+	if (i == sizeof(attr_names) / sizeof(attr_names[0]))
+		return 0;
+	errno = 0;
+	long long v = strtoll(value, &end, 10);
+	/* "1700000000.123" from newer s3fs: the seconds are enough. */
+	if (errno || end == value || (*end && *end != '.') || v < 0)
+		return 1;
+	switch (attr_names[i].bit) {
+	case DMFS_ATTR_MODE:
+		if (v > 0xffffffffLL)
+			return 1;
+		a->mode = (uint32_t)v;
+		break;
+	case DMFS_ATTR_UID:
+		if (v > 0xffffffffLL)
+			return 1;
+		a->uid = (uint32_t)v;
+		break;
+	case DMFS_ATTR_GID:
+		if (v > 0xffffffffLL)
+			return 1;
+		a->gid = (uint32_t)v;
+		break;
+	default:
+		a->mtime = (int64_t)v;
+	}
+	a->have |= attr_names[i].bit;
+	return 1;
+}
+
+void dmfs_attrs_format(const struct dmfs_attrs *a, unsigned bit,
+		       const char **name, char out[24])
+{
+	long long v = 0;
+
+	*name = "mtime";
+	for (size_t i = 0; i < sizeof(attr_names) / sizeof(attr_names[0]); i++)
+		if (attr_names[i].bit == bit)
+			*name = attr_names[i].name;
+	switch (bit) {
+	case DMFS_ATTR_MODE: v = a->mode; break;
+	case DMFS_ATTR_UID: v = a->uid; break;
+	case DMFS_ATTR_GID: v = a->gid; break;
+	default: v = a->mtime;
+	}
+	snprintf(out, 24, "%lld", v);
 }
 
 void dmfs_list_page_free(struct dmfs_list_page *p)

@@ -7,6 +7,12 @@
  * nanoseconds): they change whenever the file is replaced or rewritten,
  * which is all the block cache needs from them.
  *
+ * Object metadata lives in user xattrs of the file (of the directory for a
+ * "dir/" marker): user.dmfs.sha256, the s3fs attributes as
+ * user.dmfs.mode, .uid, .gid, .mtime (decimal text, as in S3), and other
+ * user metadata as user.dmfs.meta ("name:value\n" lines).  Content-Type is
+ * not kept.
+ *
  * Listing sorts names in byte order, like S3, and pages by "start after
  * the last key returned" (the continuation token is that key).
  */
@@ -97,6 +103,81 @@ static void etag_of(const struct stat *st, char out[DMFS_ETAG_MAX])
 		 (unsigned long long)st->st_size,
 		 (unsigned long long)st->st_mtim.tv_sec,
 		 (unsigned long)st->st_mtim.tv_nsec);
+}
+
+#define FILE_XATTR_SHA256 "user.dmfs.sha256"
+#define FILE_IO_CHUNK (1u << 20)
+
+/* The content hash remembered on a file, if the filesystem keeps user
+ * xattrs (it is an optimisation: without it files are hashed again). */
+static void read_sha_xattr(int fd, char out[65])
+{
+	ssize_t n = fgetxattr(fd, FILE_XATTR_SHA256, out, 64);
+	out[n == 64 ? 64 : 0] = '\0';
+}
+
+#define FILE_XATTR_META "user.dmfs.meta"
+static const unsigned attr_bits[] = {DMFS_ATTR_MODE, DMFS_ATTR_UID,
+				     DMFS_ATTR_GID, DMFS_ATTR_MTIME};
+
+/* The attributes and other metadata kept on fd into out. */
+static int read_meta_xattrs(int fd, struct dmfs_obj_info *out)
+{
+	char xn[64], v[DMFS_USER_META_MAX + 1];
+
+	memset(&out->attrs, 0, sizeof(out->attrs));
+	for (size_t i = 0; i < 4; i++) {
+		const char *name;
+		char dummy[24];
+		dmfs_attrs_format(&out->attrs, attr_bits[i], &name, dummy);
+		snprintf(xn, sizeof(xn), "user.dmfs.%s", name);
+		ssize_t n = fgetxattr(fd, xn, v, 23);
+		if (n <= 0)
+			continue;
+		v[n] = '\0';
+		(void)dmfs_attrs_parse(&out->attrs, name, v);
+	}
+	ssize_t n = fgetxattr(fd, FILE_XATTR_META, v, DMFS_USER_META_MAX);
+	if (n > 0) {
+		out->user_meta = strndup(v, (size_t)n);
+		if (!out->user_meta)
+			return DMFS_ERR_NOMEM;
+	}
+	return 0;
+}
+
+/* Replace the attributes and other metadata on fd by o's (NULL: none).
+ * A filesystem without user xattrs keeps none of them: not an error, as
+ * the sha256 there (the mount shows the defaults). */
+static int write_meta_xattrs(int fd, const struct dmfs_put_opts *o)
+{
+	char xn[64], v[24];
+
+	for (size_t i = 0; i < 4; i++) {
+		const char *name;
+		struct dmfs_attrs none = {0};
+		const struct dmfs_attrs *a = o && o->attrs ? o->attrs : &none;
+		dmfs_attrs_format(a, attr_bits[i], &name, v);
+		snprintf(xn, sizeof(xn), "user.dmfs.%s", name);
+		if (a->have & attr_bits[i]) {
+			if (fsetxattr(fd, xn, v, strlen(v), 0) != 0 &&
+			    errno != ENOTSUP)
+				return errno_to_err(errno);
+		} else {
+			(void)fremovexattr(fd, xn);
+		}
+	}
+	if (o && o->user_meta && *o->user_meta) {
+		size_t n = strlen(o->user_meta);
+		if (n > DMFS_USER_META_MAX)
+			return DMFS_ERR_TOO_BIG;
+		if (fsetxattr(fd, FILE_XATTR_META, o->user_meta, n, 0) != 0 &&
+		    errno != ENOTSUP)
+			return errno_to_err(errno);
+	} else {
+		(void)fremovexattr(fd, FILE_XATTR_META);
+	}
+	return 0;
 }
 
 static int collect_add(struct collect *c, char *key, int is_prefix,
@@ -377,7 +458,19 @@ static int file_head(struct dmfs_store *st, const char *key,
 	out->size = S_ISDIR(sb.st_mode) ? 0 : (uint64_t)sb.st_size;
 	out->mtime = sb.st_mtim.tv_sec;
 	etag_of(&sb, out->etag);
-	return 0;
+	/* The metadata, as S3 answers it to a HEAD. */
+	p = key_path(s, key);
+	int fd = p ? open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK) : -1;
+	free(p);
+	if (fd >= 0) {
+		if (!S_ISDIR(sb.st_mode))
+			read_sha_xattr(fd, out->sha256);
+		rc = read_meta_xattrs(fd, out);
+		close(fd);
+	}
+	if (rc)
+		dmfs_obj_info_clear(out);
+	return rc;
 }
 
 /*
@@ -463,17 +556,6 @@ out:
 }
 
 
-#define FILE_XATTR_SHA256 "user.dmfs.sha256"
-#define FILE_IO_CHUNK (1u << 20)
-
-/* The content hash remembered on a file, if the filesystem keeps user
- * xattrs (it is an optimisation: without it files are hashed again). */
-static void read_sha_xattr(int fd, char out[65])
-{
-	ssize_t n = fgetxattr(fd, FILE_XATTR_SHA256, out, 64);
-	out[n == 64 ? 64 : 0] = '\0';
-}
-
 static int file_get_stream(struct dmfs_store *st, const char *key,
 			   const struct dmfs_pin *pin,
 			   const struct dmfs_sink *sink,
@@ -519,6 +601,8 @@ static int file_get_stream(struct dmfs_store *st, const char *key,
 		info->mtime = sb.st_mtim.tv_sec;
 		snprintf(info->etag, sizeof(info->etag), "%s", etag);
 		read_sha_xattr(fd, info->sha256);
+		if (!rc)
+			rc = read_meta_xattrs(fd, info);
 	}
 out:
 	free(buf);
@@ -634,6 +718,24 @@ static int publish(struct file_store *s, const char *tmp, const char *key,
 	return rc;
 }
 
+/* The metadata of a "dir/" marker, on the directory. */
+static int set_dir_meta(struct file_store *s, const char *key,
+			const struct dmfs_put_opts *o)
+{
+	char *p = key_path(s, key);
+	int fd, rc;
+
+	if (!p)
+		return DMFS_ERR_NOMEM;
+	fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(p);
+	if (fd < 0)
+		return errno_to_err(errno);
+	rc = write_meta_xattrs(fd, o);
+	close(fd);
+	return rc;
+}
+
 static int file_put(struct dmfs_store *st, const char *key,
 		    const struct dmfs_put_src *src,
 		    const struct dmfs_put_opts *o, struct dmfs_obj_info *out,
@@ -648,9 +750,13 @@ static int file_put(struct dmfs_store *st, const char *key,
 	if (out)
 		memset(out, 0, sizeof(*out));
 	if (*key && key[strlen(key) - 1] == '/' && src->len == 0 &&
-	    key_is_safe(key))
+	    key_is_safe(key)) {
 		/* An s3fs "dir/" marker: here, the directory itself. */
-		return make_parents(s, key);
+		rc = make_parents(s, key);
+		if (!rc)
+			rc = set_dir_meta(s, key, o);
+		return rc;
+	}
 	if (!*key || key[strlen(key) - 1] == '/' || !key_is_safe(key))
 		return DMFS_ERR_INVAL;
 	DMFS_STAT_ADD(requests, 1);
@@ -664,6 +770,8 @@ static int file_put(struct dmfs_store *st, const char *key,
 		rc = copy_in(fd, src);
 	if (!rc && o && o->sha256 && strlen(o->sha256) == 64)
 		(void)fsetxattr(fd, FILE_XATTR_SHA256, o->sha256, 64, 0);
+	if (!rc)
+		rc = write_meta_xattrs(fd, o);
 	if (!rc && fsync(fd) != 0)
 		rc = errno_to_err(errno);
 	if (!rc && fstat(fd, &sb) != 0)
@@ -688,19 +796,41 @@ static int file_put(struct dmfs_store *st, const char *key,
 
 static int file_copy(struct dmfs_store *st, const char *src_key,
 		     const struct dmfs_pin *pin, const char *dst_key,
-		     const char *sha256, struct dmfs_err_detail *d)
+		     const struct dmfs_put_opts *o, struct dmfs_err_detail *d)
 {
 	struct file_store *s = (struct file_store *)st;
 	char etag[DMFS_ETAG_MAX];
 	struct stat sb;
-	int fd, rc = open_pinned(s, src_key, pin, &fd, &sb, etag);
+	struct dmfs_put_opts po = {0};
+	size_t kl = strlen(src_key);
+	int fd, rc;
 
+	if (o) {
+		po = *o;
+		po.if_none_match = false;
+	}
+	if (!strcmp(src_key, dst_key) && kl && src_key[kl - 1] == '/') {
+		struct dmfs_obj_info cur;
+		rc = file_head(st, src_key, &cur, d);
+		dmfs_obj_info_clear(&cur);
+		return rc ? rc : set_dir_meta(s, src_key, &po);
+	}
+	rc = open_pinned(s, src_key, pin, &fd, &sb, etag);
 	if (rc)
 		return rc;
-	if (!rc) {
+	if (!strcmp(src_key, dst_key)) {
+		/* Metadata alone: in place, the bytes and ETag stay (as for
+		 * an S3 copy of an object onto itself). */
+		DMFS_STAT_ADD(requests, 1);
+		if (po.sha256 && strlen(po.sha256) == 64)
+			(void)fsetxattr(fd, FILE_XATTR_SHA256, po.sha256, 64,
+					0);
+		else
+			(void)fremovexattr(fd, FILE_XATTR_SHA256);
+		rc = write_meta_xattrs(fd, &po);
+	} else {
 		struct dmfs_put_src src = {.fd = fd,
 					   .len = (uint64_t)sb.st_size};
-		struct dmfs_put_opts po = {.sha256 = sha256};
 		rc = file_put(st, dst_key, &src, &po, NULL, d);
 	}
 	close(fd);

@@ -417,6 +417,8 @@ static int s3_head(struct dmfs_store *st, const char *key,
 		snprintf(out->etag, sizeof(out->etag), "%s", resp.etag);
 		snprintf(out->sha256, sizeof(out->sha256), "%s",
 			 resp.meta_sha256);
+		if (!rc)
+			rc = s3_meta_from_response(&resp, out);
 		if (!rc && resp.version_id[0]) {
 			out->version_id = strdup(resp.version_id);
 			if (!out->version_id)
@@ -498,7 +500,10 @@ static int info_from_response(const char *key, const struct http_response *resp,
 	out->mtime = resp->last_modified > 0 ? resp->last_modified : 0;
 	snprintf(out->etag, sizeof(out->etag), "%s", resp->etag);
 	snprintf(out->sha256, sizeof(out->sha256), "%s", resp->meta_sha256);
-	return 0;
+	int rc = s3_meta_from_response(resp, out);
+	if (rc)
+		dmfs_obj_info_clear(out);
+	return rc;
 }
 
 static int s3_get_stream(struct dmfs_store *st, const char *key,
@@ -558,17 +563,21 @@ static int s3_put(struct dmfs_store *st, const char *key,
 		.upload_len = src->len,
 	};
 	struct s3_req r = {.method = "PUT", .payload_hash = payload};
-	struct sigv4_kv amz[1], plain[3];
+	struct s3_meta_hdrs mh;
+	struct sigv4_kv plain[3];
 	int rc;
 
 	if (out)
 		memset(out, 0, sizeof(*out));
-	if (!fk)
-		return DMFS_ERR_NOMEM;
+	rc = s3_meta_hdrs_build(o, &mh);
+	if (!fk || rc) {
+		s3_meta_hdrs_free(&mh);
+		free(fk);
+		return rc ? rc : DMFS_ERR_NOMEM;
+	}
 	rc = payload_sha256(src, payload);
-	if (o && o->sha256 && o->sha256[0])
-		amz[r.namz++] = (struct sigv4_kv){"x-amz-meta-dmfs-sha256",
-						  o->sha256};
+	r.amz = mh.kv;
+	r.namz = mh.n;
 	plain[r.nplain++] = (struct sigv4_kv){
 		"Content-Type", o && o->content_type ? o->content_type
 						     : "application/octet-stream"};
@@ -576,7 +585,6 @@ static int s3_put(struct dmfs_store *st, const char *key,
 	plain[r.nplain++] = (struct sigv4_kv){"Expect", ""};
 	if (o && o->if_none_match)
 		plain[r.nplain++] = (struct sigv4_kv){"If-None-Match", "*"};
-	r.amz = amz;
 	r.plain = plain;
 	if (!rc)
 		rc = s3_perform(s, "PUT", fk, fk, &r, &hr, &resp, d);
@@ -587,6 +595,7 @@ static int s3_put(struct dmfs_store *st, const char *key,
 		if (!rc)
 			out->size = src->len;
 	}
+	s3_meta_hdrs_free(&mh);
 	http_response_free(&resp);
 	free(fk);
 	return rc;
@@ -621,7 +630,7 @@ static char *copy_source(struct s3_store *s, const char *fk,
 
 static int s3_copy(struct dmfs_store *st, const char *src_key,
 		   const struct dmfs_pin *pin, const char *dst_key,
-		   const char *sha256, struct dmfs_err_detail *d)
+		   const struct dmfs_put_opts *o, struct dmfs_err_detail *d)
 {
 	struct s3_store *s = (struct s3_store *)st;
 	char *fsrc = s3_full_key(s, src_key), *fdst = s3_full_key(s, dst_key);
@@ -631,13 +640,14 @@ static int s3_copy(struct dmfs_store *st, const char *src_key,
 	struct http_request hr = {.upload = true, .upload_buf = "",
 				  .cap = LIST_BODY_MAX};
 	struct s3_req r = {.method = "PUT"};
-	struct sigv4_kv amz[4], plain[1];
-	int rc = 0;
+	struct s3_meta_hdrs mh;
+	struct sigv4_kv amz[S3_AMZ_MAX], plain[1];
+	int rc = s3_meta_hdrs_build(o, &mh);
 
-	if (!fdst || !source) {
+	if (!rc && (!fdst || !source))
 		rc = DMFS_ERR_NOMEM;
+	if (rc)
 		goto out;
-	}
 	amz[r.namz++] = (struct sigv4_kv){"x-amz-copy-source", source};
 	if (pin && pin->if_match && pin->if_match[0]) {
 		snprintf(etag_q, sizeof(etag_q), "\"%s\"", pin->if_match);
@@ -646,11 +656,12 @@ static int s3_copy(struct dmfs_store *st, const char *src_key,
 	}
 	amz[r.namz++] = (struct sigv4_kv){"x-amz-metadata-directive",
 					  "REPLACE"};
-	if (sha256 && sha256[0])
-		amz[r.namz++] = (struct sigv4_kv){"x-amz-meta-dmfs-sha256",
-						  sha256};
-	plain[r.nplain++] = (struct sigv4_kv){"Content-Type",
-					      "application/octet-stream"};
+	for (size_t i = 0; i < mh.n && r.namz < S3_AMZ_MAX; i++)
+		amz[r.namz++] = mh.kv[i];
+	plain[r.nplain++] = (struct sigv4_kv){
+		"Content-Type", o && o->content_type && o->content_type[0]
+					? o->content_type
+					: "application/octet-stream"};
 	r.amz = amz;
 	r.plain = plain;
 	rc = s3_perform(s, "COPY", fdst, fdst, &r, &hr, &resp, d);
@@ -665,6 +676,7 @@ static int s3_copy(struct dmfs_store *st, const char *src_key,
 				 d->s3_code[0] ? d->s3_code : "-");
 	}
 out:
+	s3_meta_hdrs_free(&mh);
 	http_response_free(&resp);
 	free(source);
 	free(fsrc);

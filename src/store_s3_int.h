@@ -28,7 +28,9 @@ struct s3_store {
 };
 
 /* What a request needs to be signed again on each attempt. */
-#define S3_AMZ_MAX 6 /* extra x-amz-* headers one request may sign */
+/* extra x-amz-* headers one request may sign: a copy's 3, the sha256,
+ * 4 attributes and the other user metadata */
+#define S3_AMZ_MAX (8 + DMFS_USER_META_ENTRIES)
 
 struct s3_req {
 	struct s3_store *s;
@@ -54,12 +56,36 @@ int s3_perform(struct s3_store *s, const char *what, const char *key,
 	       struct http_response *resp, struct dmfs_err_detail *d)
 	__attribute__((warn_unused_result));
 
+/*
+ * The metadata headers of a put, copy or multipart create (store_s3_meta.c):
+ * x-amz-meta-dmfs-sha256, the s3fs attributes and the other user metadata
+ * of o (may be NULL).  kv[0..n) point into the struct and buf.
+ */
+struct s3_meta_hdrs {
+	struct sigv4_kv kv[5 + DMFS_USER_META_ENTRIES];
+	size_t n;
+	char vals[4][24];
+	char *buf; /* owned: names and values from o->user_meta */
+};
+/* DMFS_ERR_TOO_BIG when o->user_meta has more than
+ * DMFS_USER_META_ENTRIES entries.  Free with s3_meta_hdrs_free, also on
+ * error. */
+int s3_meta_hdrs_build(const struct dmfs_put_opts *o, struct s3_meta_hdrs *m)
+	__attribute__((warn_unused_result));
+void s3_meta_hdrs_free(struct s3_meta_hdrs *m);
+/* Attributes and other user metadata of an answer into out.  0 or
+ * DMFS_ERR_NOMEM. */
+int s3_meta_from_response(const struct http_response *resp,
+			  struct dmfs_obj_info *out)
+	__attribute__((warn_unused_result));
+
 /* Prepend the store prefix.  Caller frees with free(). */
 char *s3_full_key(struct s3_store *s, const char *key);
 
 /* The multipart operations (store_s3_mp.c), for the ops table. */
-int s3_mp_create(struct dmfs_store *st, const char *key, const char *sha256,
-		 char **upload_id, struct dmfs_err_detail *d);
+int s3_mp_create(struct dmfs_store *st, const char *key,
+		 const struct dmfs_put_opts *o, char **upload_id,
+		 struct dmfs_err_detail *d);
 int s3_mp_part(struct dmfs_store *st, const char *key, const char *upload_id,
 	       uint32_t part_no, int fd, uint64_t off, uint64_t len,
 	       char etag[DMFS_ETAG_MAX], struct dmfs_err_detail *d);

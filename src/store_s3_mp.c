@@ -28,8 +28,9 @@
 #define UPLOAD_ID_MAX 1024
 #define PART_XML_MAX (64 + DMFS_ETAG_MAX) /* one <Part> of the Complete body */
 
-int s3_mp_create(struct dmfs_store *st, const char *key, const char *sha256,
-		 char **upload_id, struct dmfs_err_detail *d)
+int s3_mp_create(struct dmfs_store *st, const char *key,
+		 const struct dmfs_put_opts *o, char **upload_id,
+		 struct dmfs_err_detail *d)
 {
 	struct s3_store *s = (struct s3_store *)st;
 	char *fk = s3_full_key(s, key);
@@ -39,21 +40,25 @@ int s3_mp_create(struct dmfs_store *st, const char *key, const char *sha256,
 				  .cap = MP_BODY_MAX};
 	struct s3_req r = {.method = "POST"};
 	struct sigv4_kv q[1] = {{"uploads", ""}};
-	struct sigv4_kv amz[1], plain[2];
+	struct s3_meta_hdrs mh;
+	struct sigv4_kv plain[2];
 	int rc;
 
 	*upload_id = NULL;
-	if (!fk)
-		return DMFS_ERR_NOMEM;
+	rc = s3_meta_hdrs_build(o, &mh);
+	if (!fk || rc) {
+		s3_meta_hdrs_free(&mh);
+		free(fk);
+		return rc ? rc : DMFS_ERR_NOMEM;
+	}
 	r.query = q;
 	r.nquery = 1;
-	if (sha256 && sha256[0])
-		amz[r.namz++] = (struct sigv4_kv){"x-amz-meta-dmfs-sha256",
-						  sha256};
-	plain[r.nplain++] = (struct sigv4_kv){"Content-Type",
-					      "application/octet-stream"};
+	plain[r.nplain++] = (struct sigv4_kv){
+		"Content-Type", o && o->content_type ? o->content_type
+						     : "application/octet-stream"};
 	plain[r.nplain++] = (struct sigv4_kv){"Expect", ""};
-	r.amz = amz;
+	r.amz = mh.kv;
+	r.namz = mh.n;
 	r.plain = plain;
 	rc = s3_perform(s, "MPU-CREATE", fk, fk, &r, &hr, &resp, d);
 	if (!rc) {
@@ -65,6 +70,7 @@ int s3_mp_create(struct dmfs_store *st, const char *key, const char *sha256,
 	}
 	if (!rc && !(*upload_id = strdup(id)))
 		rc = DMFS_ERR_NOMEM;
+	s3_meta_hdrs_free(&mh);
 	http_response_free(&resp);
 	free(fk);
 	return rc;

@@ -108,7 +108,8 @@ static void *mp_worker(void *arg)
 }
 
 static int put_multipart(struct dmfs_store *st, const char *key, int fd,
-			 uint64_t len, const char *sha, const char *expect_etag,
+			 uint64_t len, const struct dmfs_put_opts *po,
+			 const char *expect_etag,
 			 const struct upload_opts *o, struct dmfs_err_detail *d)
 {
 	struct mp_job j = {.st = st, .key = key, .fd = fd, .len = len};
@@ -126,7 +127,7 @@ static int put_multipart(struct dmfs_store *st, const char *key, int fd,
 	if (!j.etags)
 		return DMFS_ERR_NOMEM;
 	pthread_mutex_init(&j.lock, NULL);
-	rc = st->ops->mp_create(st, key, sha, &upload_id, d);
+	rc = st->ops->mp_create(st, key, po, &upload_id, d);
 	if (rc)
 		goto out;
 	j.upload_id = upload_id;
@@ -165,7 +166,8 @@ out:
 }
 
 int upload_fd(struct dmfs_store *st, const char *key, int fd, uint64_t len,
-	      const char *expect_etag, const struct upload_opts *o,
+	      const char *expect_etag, const struct dmfs_attrs *attrs,
+	      const struct upload_opts *o,
 	      struct dmfs_obj_info *out, struct dmfs_err_detail *d)
 {
 	char sha[65];
@@ -181,14 +183,12 @@ int upload_fd(struct dmfs_store *st, const char *key, int fd, uint64_t len,
 		rc = check_not_stale(st, key, expect_etag, d);
 	if (rc)
 		goto out;
+	struct dmfs_put_opts po = {.sha256 = sha, .attrs = attrs};
 	if (multipart) {
-		rc = put_multipart(st, key, fd, len, sha, expect_etag, o, d);
+		rc = put_multipart(st, key, fd, len, &po, expect_etag, o, d);
 	} else {
 		struct dmfs_put_src src = {.fd = fd, .len = len};
-		struct dmfs_put_opts po = {
-			.sha256 = sha,
-			.if_none_match = expect_etag && !*expect_etag,
-		};
+		po.if_none_match = expect_etag && !*expect_etag;
 		rc = st->ops->put(st, key, &src, &po, &put, d);
 		if (rc == DMFS_ERR_EXISTS)
 			rc = DMFS_ERR_STALE;

@@ -25,10 +25,12 @@ struct upload_opts {
  * else the ETag the key must still have.  DMFS_ERR_STALE when it does
  * not.  A multipart upload that fails is aborted.  out (may be NULL)
  * receives size, ETag, mtime and sha256 (caller frees with
- * dmfs_obj_info_clear).
+ * dmfs_obj_info_clear).  attrs (may be NULL) are stored with it as
+ * s3fs stores them.
  */
 int upload_fd(struct dmfs_store *st, const char *key, int fd, uint64_t len,
-	      const char *expect_etag, const struct upload_opts *o,
+	      const char *expect_etag, const struct dmfs_attrs *attrs,
+	      const struct upload_opts *o,
 	      struct dmfs_obj_info *out, struct dmfs_err_detail *d)
 	__attribute__((warn_unused_result));
 

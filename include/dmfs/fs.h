@@ -117,6 +117,42 @@ int fs_live_listxattr(struct dmfs_fs *fs, const char *key, char *list,
 		      size_t size);
 
 /*
+ * --- fs_attr.c: modes, owners, times and symlinks of live/, stored as
+ * s3fs stores them (object metadata) ---
+ */
+/* The stat of key, listed as e: the listing's size, with the mode,
+ * owner and mtime stored on the object (asked for once per ETag) or the
+ * defaults.  Cannot fail (without an answer: the defaults). */
+void fs_attr_stat(struct dmfs_fs *fs, const char *key,
+		  const struct dc_entry *e, struct stat *st);
+/* The stat of key's staged copy (size, mtime as stage_lookup has them). */
+void fs_attr_staged_stat(struct dmfs_fs *fs, const char *key, uint64_t size,
+			 int64_t mtime, struct stat *st);
+/* Before a directory's entries are stat'ed: ask for every attribute not
+ * known yet, in parallel.  Cannot fail. */
+void fs_attr_prefetch(struct dmfs_fs *fs, const char *dir,
+		      const struct dc_listing *l);
+/* This mount stored attributes a on key ("a/b"; "a/b/" for a
+ * directory's marker, etag NULL), now with etag: remember them. */
+void fs_attr_note(struct dmfs_fs *fs, const char *key, const char *etag,
+		  const struct dmfs_attrs *a);
+/* key (as for fs_attr_note) was removed or renamed. */
+void fs_attr_forget(struct dmfs_fs *fs, const char *key);
+/* The attributes of something new this mount makes: mode (type bits
+ * included), the caller's uid and gid, mtime now.  Cannot fail. */
+void fs_attr_new(struct dmfs_fs *fs, mode_t mode, struct dmfs_attrs *a);
+/* h: the open file of fchmod, fchown, futimens (may be NULL). */
+int fs_live_chmod(struct dmfs_fs *fs, const char *key, mode_t mode,
+		  struct fs_handle *h);
+int fs_live_chown(struct dmfs_fs *fs, const char *key, uid_t uid, gid_t gid,
+		  struct fs_handle *h);
+int fs_live_utimens(struct dmfs_fs *fs, const char *key,
+		    const struct timespec tv[2], struct fs_handle *h);
+int fs_live_symlink(struct dmfs_fs *fs, const char *target, const char *key);
+int fs_live_readlink(struct dmfs_fs *fs, const char *key, char *buf,
+		     size_t size);
+
+/*
  * --- fs_write.c: what changes live/ (keys as for fs_live_*) ---
  * Each returns 0 (or a byte count) or -errno.
  */

@@ -62,6 +62,9 @@ struct http_request {
 	uint64_t upload_len;
 };
 
+#define HTTP_META_MAX 4608	/* S3 allows 2 KiB of user metadata */
+#define HTTP_META_ENTRIES 24 /* s3fs's 4 attributes and 20 more */
+
 struct http_response {
 	long status;		/* final HTTP status, 0 if none */
 	char *body;		/* growable sink result (buf == NULL); caller
@@ -75,6 +78,13 @@ struct http_response {
 	int64_t range_total;	/* from Content-Range ".../TOTAL", -1 */
 	char request_id[128];	/* x-amz-request-id */
 	char meta_sha256[65];	/* x-amz-meta-dmfs-sha256, "" if absent */
+	char content_type[128]; /* Content-Type, "" if absent */
+	char meta[HTTP_META_MAX]; /* the other x-amz-meta-* headers, as
+				   "name:value\n" lines (name without the
+				   prefix, lower case) */
+	size_t meta_len;
+	int meta_n;		/* lines in meta */
+	int meta_lost;		/* some did not fit */
 	char version_id[256];	/* x-amz-version-id, "" if absent */
 	int attempts;
 };

@@ -86,6 +86,22 @@ int stage_read(struct stage_file *f, void *buf, size_t n, uint64_t off,
 	       size_t *got) __attribute__((warn_unused_result));
 int stage_truncate(struct stage_file *f, uint64_t size)
 	__attribute__((warn_unused_result));
+/*
+ * chmod, chown, utimens of a staged copy: the attributes a has replace
+ * f's (a's mtime becomes the copy's).  *pending is 1 when the copy has
+ * bytes still to upload (the attributes go with them), 0 when it is clean:
+ * then the caller changes the object's metadata in the bucket itself (f
+ * keeps the attributes for later uploads).  0 or DMFS_ERR_*.
+ */
+int stage_set_attrs(struct stage_file *f, const struct dmfs_attrs *a,
+		    int *pending) __attribute__((warn_unused_result));
+/* Attributes a new staged copy lacks (a new file's mode and owner).
+ * Cannot fail. */
+void stage_default_attrs(struct stage_file *f, const struct dmfs_attrs *a);
+/* The attributes an upload of key's staged copy would store (mtime
+ * included) when key is staged (1), else 0. */
+int stage_lookup_attrs(struct stage *sg, const char *key,
+		       struct dmfs_attrs *out);
 /* Size and modification time of a staged copy.  Cannot fail. */
 void stage_attr(struct stage_file *f, uint64_t *size, int64_t *mtime);
 

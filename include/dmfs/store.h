@@ -23,6 +23,29 @@
 
 #define DMFS_ETAG_MAX 80
 
+/*
+ * POSIX attributes kept in object metadata the way s3fs keeps them:
+ * x-amz-meta-mode (decimal st_mode, file type bits included),
+ * x-amz-meta-uid, x-amz-meta-gid and x-amz-meta-mtime (decimal seconds
+ * since the epoch).  `have` says which were present or are to be set.
+ */
+#define DMFS_ATTR_MODE 1u
+#define DMFS_ATTR_UID 2u
+#define DMFS_ATTR_GID 4u
+#define DMFS_ATTR_MTIME 8u
+struct dmfs_attrs {
+	unsigned have;	/* DMFS_ATTR_* */
+	uint32_t mode;
+	uint32_t uid;
+	uint32_t gid;
+	int64_t mtime;
+};
+
+/* Most bytes of other user metadata one object may carry ("name:value\n"
+ * lines; S3 itself allows 2 KiB) and most entries. */
+#define DMFS_USER_META_MAX 4096
+#define DMFS_USER_META_ENTRIES 16
+
 struct dmfs_obj_info {
 	char *key;		   /* owned by the struct; relative to root */
 	uint64_t size;
@@ -32,6 +55,15 @@ struct dmfs_obj_info {
 				      metadata (x-amz-meta-dmfs-sha256) when
 				      a HEAD or GET saw it; "" otherwise */
 	char *version_id;	   /* owned; S3 version id when known */
+	struct dmfs_attrs attrs;   /* head, get_stream: from metadata */
+	char content_type[128];	   /* head: the Content-Type, "" unknown */
+	char *user_meta;	   /* owned; head: the other x-amz-meta-*
+				      entries as "name:value\n" lines (name
+				      without the prefix, lower case), NULL
+				      when none */
+	bool user_meta_lost;	   /* head: some entries did not fit in
+				      DMFS_USER_META_MAX/_ENTRIES, so a
+				      metadata rewrite would drop them */
 	bool is_latest;		   /* list_versions only */
 	bool is_delete_marker;	   /* list_versions only */
 };
@@ -72,6 +104,10 @@ struct dmfs_put_opts {
 				   honours it, see refs.c for the rest) */
 	const char *sha256;	/* hex; stored as x-amz-meta-dmfs-sha256 */
 	const char *content_type; /* NULL: application/octet-stream */
+	const struct dmfs_attrs *attrs; /* may be NULL: x-amz-meta-mode,
+					   -uid, -gid, -mtime */
+	const char *user_meta;	/* may be NULL: more x-amz-meta-* entries,
+				   as dmfs_obj_info.user_meta has them */
 };
 
 /* One page of a listing.  Everything in it is owned by the page. */
@@ -132,11 +168,13 @@ struct dmfs_store_ops {
 	/*
 	 * Server-side copy of src_key (pinned by pin: the copy fails with
 	 * DMFS_ERR_CHANGED when the source no longer has pin->if_match) to
-	 * dst_key, storing sha256 (may be NULL) as metadata.
+	 * dst_key.  The metadata is replaced by what o (may be NULL) says:
+	 * sha256, content_type, attrs and user_meta (if_none_match is not
+	 * used).  src_key == dst_key changes an object's metadata alone.
 	 */
 	int (*copy)(struct dmfs_store *st, const char *src_key,
 		    const struct dmfs_pin *pin, const char *dst_key,
-		    const char *sha256, struct dmfs_err_detail *d);
+		    const struct dmfs_put_opts *o, struct dmfs_err_detail *d);
 	/* Delete a key (the latest version on a versioned bucket).  Deleting
 	 * a missing key succeeds. */
 	int (*del)(struct dmfs_store *st, const char *key,
@@ -158,14 +196,14 @@ struct dmfs_store_ops {
 	/*
 	 * Multipart upload; all four NULL where the store has none (then a
 	 * single put is used whatever the size).  mp_create starts one,
-	 * storing sha256 (may be NULL) as metadata; *upload_id: caller
+	 * with the metadata o (may be NULL) names, as put; *upload_id: caller
 	 * frees with free().  mp_part sends len bytes of fd (borrowed) from
 	 * off as part part_no (1-based) and fills etag.  mp_complete joins
 	 * parts 1..n (their ETags in order); only then does the key change.
 	 * mp_abort drops the parts.
 	 */
 	int (*mp_create)(struct dmfs_store *st, const char *key,
-			 const char *sha256, char **upload_id,
+			 const struct dmfs_put_opts *o, char **upload_id,
 			 struct dmfs_err_detail *d);
 	int (*mp_part)(struct dmfs_store *st, const char *key,
 		       const char *upload_id, uint32_t part_no, int fd,
@@ -189,6 +227,20 @@ struct dmfs_store {
 void dmfs_list_page_free(struct dmfs_list_page *p);
 /* Free the key an info owns and zero it.  Cannot fail; NULL-safe. */
 void dmfs_obj_info_clear(struct dmfs_obj_info *o);
+
+/*
+ * Parse one s3fs attribute header value (x-amz-meta-mode, -uid, -gid,
+ * -mtime; name without the prefix, lower case) into a.  s3fs writes
+ * mtime as seconds, newer versions with a fraction: the fraction is
+ * dropped.  0 when name is not one of them.  Cannot fail (a value that is
+ * not a number is ignored).
+ */
+int dmfs_attrs_parse(struct dmfs_attrs *a, const char *name,
+		     const char *value);
+/* The decimal text of one attribute a has (bit: one DMFS_ATTR_*), into
+ * out; its header name without "x-amz-meta-" into *name.  Cannot fail. */
+void dmfs_attrs_format(const struct dmfs_attrs *a, unsigned bit,
+		       const char **name, char out[24]);
 
 /*
  * Read a whole small object into memory (refs, saved queries).  Fails with
