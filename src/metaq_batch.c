@@ -53,6 +53,60 @@ static int join_path(const char *dir, const char *rel, size_t len,
 
 /* --- JSON Lines --- */
 
+/* The most members of one line whose number literals are told apart. */
+#define LINE_MEMBERS_MAX 256
+
+/*
+ * For each member of the top-level object on a line, in order: whether
+ * its value is a number written as a float ("0.0", "1e3").  cJSON keeps
+ * only the double, and a float column whose first value is 0.0 must not
+ * become an int field.  Members past LINE_MEMBERS_MAX count as not.
+ */
+static void float_literals(const char *s, size_t len, bool *isf, size_t *n)
+{
+	int depth = 0;
+	bool in_str = false, after_colon = false;
+
+	*n = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = false;
+			continue;
+		}
+		if (c == '"') {
+			in_str = true;
+		} else if (c == '{' || c == '[') {
+			depth++;
+		} else if (c == '}' || c == ']') {
+			depth--;
+		} else if (c == ':' && depth == 1) {
+			after_colon = true;
+			continue;
+		} else if (after_colon && (c == '-' || (c >= '0' && c <= '9'))) {
+			bool f = false;
+			while (i < len && strchr("+-0123456789.eE", s[i])) {
+				f |= s[i] == '.' || s[i] == 'e' || s[i] == 'E';
+				i++;
+			}
+			i--;
+			if (*n < LINE_MEMBERS_MAX)
+				isf[(*n)++] = f;
+			after_colon = false;
+			continue;
+		}
+		if (after_colon && c != ' ' && c != '\t') {
+			/* another kind of value */
+			if (*n < LINE_MEMBERS_MAX)
+				isf[(*n)++] = false;
+			after_colon = false;
+		}
+	}
+}
+
 static int json_line(struct meta *m, const char *dir, const char *line,
 		     size_t len, struct meta_batch *b, char *why, size_t whysz)
 {
@@ -73,11 +127,16 @@ static int json_line(struct meta *m, const char *dir, const char *line,
 	}
 	rc = join_path(dir, p->valuestring, strlen(p->valuestring), path,
 		       sizeof(path), why, whysz);
+	bool isf[LINE_MEMBERS_MAX];
+	size_t nf, k = 0;
+	float_literals(line, len, isf, &nf);
 	cJSON_ArrayForEach(f, j)
 	{
 		struct mval v = {0};
 		char m2[300];
+		bool lit_float = k < nf && isf[k];
 
+		k++;
 		if (rc)
 			break;
 		if (f == p)
@@ -85,8 +144,10 @@ static int json_line(struct meta *m, const char *dir, const char *line,
 		rc = meta_check_field_name(f->string, why, whysz);
 		if (rc)
 			break;
-		rc = mval_from_json(f, meta_field_type(m, f->string), &v, m2,
-				    sizeof(m2));
+		enum mval_type want = meta_field_type(m, f->string);
+		if (want == MV_NULL && lit_float && cJSON_IsNumber(f))
+			want = MV_FLOAT;
+		rc = mval_from_json(f, want, &v, m2, sizeof(m2));
 		if (rc) {
 			dmfs_say(why, whysz, "%s: %s", f->string, m2);
 			break;
