@@ -617,7 +617,17 @@ static int op_getxattr(const char *path, const char *name, char *value,
 	struct dmfs_fs *fs = ctx_fs();
 	char sub[KEYBUF];
 
-	switch (resolve(fs, path, sub, sizeof(sub))) {
+	enum fs_ns ns = resolve(fs, path, sub, sizeof(sub));
+	if (ns == NS_QUERY) {
+		/* a match reads as the live file, labels included */
+		char key[KEYBUF];
+		int rc = fs_query_file_key(fs, sub, key, sizeof(key));
+		if (rc)
+			return rc;
+		memcpy(sub, key, strlen(key) + 1);
+		ns = NS_LIVE;
+	}
+	switch (ns) {
 	case NS_LIVE:
 		if (!strncmp(name, "user.", 5))
 			return fs_meta_getxattr(fs, sub, name + 5, value, size);
@@ -639,7 +649,15 @@ static int op_listxattr(const char *path, char *list, size_t size)
 	size_t len;
 	int rc;
 
-	switch (resolve(fs, path, sub, sizeof(sub))) {
+	enum fs_ns ns = resolve(fs, path, sub, sizeof(sub));
+	if (ns == NS_QUERY) {
+		char key[KEYBUF];
+		if (fs_query_file_key(fs, sub, key, sizeof(key)))
+			return 0;
+		memcpy(sub, key, strlen(key) + 1);
+		ns = NS_LIVE;
+	}
+	switch (ns) {
 	case NS_LIVE:
 		break;
 	case NS_VER:

@@ -512,6 +512,26 @@ out:
 	return rc;
 }
 
+int fs_query_file_key(struct dmfs_fs *fs, const char *sub, char *key,
+		      size_t keysz)
+{
+	struct qpath qp;
+	struct stat st;
+	int rc = qparse(fs, sub, &qp);
+
+	if (!rc && (qp.at_root || qp.adhoc_root || !*qp.rest ||
+		    is_ctl(qp.rest)))
+		rc = -ENODATA;
+	free(qp.expr);
+	if (!rc)
+		rc = fs_query_getattr(fs, sub, &st);
+	if (!rc && !S_ISREG(st.st_mode))
+		rc = -ENODATA;
+	if (!rc && (size_t)snprintf(key, keysz, "%s", qp.rest) >= keysz)
+		rc = -ENAMETOOLONG;
+	return rc;
+}
+
 int fs_query_open(struct dmfs_fs *fs, const char *sub,
 		  struct fuse_file_info *fi, struct fs_handle *h)
 {

@@ -141,6 +141,8 @@ assert len(rows)==int(sys.argv[2]), len(rows)' "$T_ROOT/q.jsonl" "$(wc -l <"$T_R
 	first=$(head -1 "$T_ROOT/want.1")
 	cmp -s "$SRC/$first" "$M/queries/hard/$first" || t_fail "queries/hard/$first: bytes differ from the source"
 	grep -q 'difficulty == "hard"' "$M/queries/hard/.query" || t_fail ".query does not read back"
+	[ "$(getfattr --only-values -n user.difficulty "$M/queries/hard/$first")" = hard ] ||
+		t_fail "a query result does not carry its labels as xattrs"
 	python3 - "$M/queries/hard/.results.jsonl" "$T_ROOT/want.1" <<'PY' || t_fail ".results.jsonl"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]

@@ -302,6 +302,10 @@ int fs_query_write(struct dmfs_fs *fs, struct fs_handle *h, const char *buf,
 int fs_query_flush(struct dmfs_fs *fs, struct fs_handle *h);
 int fs_query_truncate(struct dmfs_fs *fs, const char *sub);
 int fs_query_mkdir(struct dmfs_fs *fs, const char *sub);
+/* The live key of a matching file in a query directory (its xattrs are
+ * the live file's): 0, or -ENODATA for anything else, or -errno. */
+int fs_query_file_key(struct dmfs_fs *fs, const char *sub, char *key,
+		      size_t keysz);
 int fs_query_rmdir(struct dmfs_fs *fs, const char *sub);
 
 /* --- fs.c helpers shared by the namespaces --- */
