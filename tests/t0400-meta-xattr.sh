@@ -26,6 +26,7 @@ xget() { getfattr --only-values -n "user.$2" "$1" 2>/dev/null; }
 
 for kind in $(t_backends); do
 	t_backend_start "$kind"
+	rm -rf "$T_ROOT/cli" # a cache of the same store URI on another server
 	t_put_tree "$SRC"
 	t_mount "$T_ROOT/mnt" stat_ttl=1,refresh=1
 	M=$T_ROOT/mnt
