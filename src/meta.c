@@ -81,18 +81,14 @@ int64_t meta_now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-size_t meta_vals_key(const struct meta *m, const char *path, size_t plen,
-		     const char *field, size_t flen, unsigned char *key)
+size_t meta_row_key(const struct meta *m, const char *path, size_t plen,
+		    unsigned char *key)
 {
-	size_t n = META_SID_LEN + plen + 1 + flen;
-
-	if (n > META_KEY_MAX)
+	if (META_SID_LEN + plen > META_KEY_MAX)
 		return 0;
 	memcpy(key, m->sid, META_SID_LEN);
 	memcpy(key + META_SID_LEN, path, plen);
-	key[META_SID_LEN + plen] = 0;
-	memcpy(key + META_SID_LEN + plen + 1, field, flen);
-	return n;
+	return META_SID_LEN + plen;
 }
 
 size_t meta_small_key(const struct meta *m, const char *name, size_t nlen,
@@ -105,46 +101,184 @@ size_t meta_small_key(const struct meta *m, const char *name, size_t nlen,
 	return META_SID_LEN + nlen;
 }
 
-int meta_rec_decode(const MDB_val *v, struct meta_rec *r)
+static uint32_t get_be32(const unsigned char *p)
 {
-	const unsigned char *p = v->mv_data;
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
 
-	if (v->mv_size < 10)
-		return DMFS_ERR_CORRUPT;
-	r->t = (int64_t)meta_get_be64(p);
-	r->type = p[8];
-	r->wlen = p[9];
-	if (r->type > MV_BLOB || 10 + r->wlen > v->mv_size)
-		return DMFS_ERR_CORRUPT;
-	r->w = (const char *)p + 10;
-	r->json = r->w + r->wlen;
-	r->jlen = v->mv_size - 10 - r->wlen;
+static void put_be32(unsigned char *p, uint32_t v)
+{
+	p[0] = v >> 24, p[1] = (v >> 16) & 0xff, p[2] = (v >> 8) & 0xff;
+	p[3] = v & 0xff;
+}
+
+int meta_rowrec_reserve(struct meta_rowrec *r, size_t n)
+{
+	size_t nc;
+	void *p;
+
+	if (n <= r->cap)
+		return 0;
+	if (n > META_ROW_MAX)
+		return DMFS_ERR_TOO_BIG;
+	nc = r->cap ? r->cap : 16;
+	while (nc < n)
+		nc *= 2;
+	p = realloc(r->f, nc * sizeof(*r->f));
+	if (!p)
+		return DMFS_ERR_NOMEM;
+	r->f = p;
+	r->cap = nc;
 	return 0;
 }
 
-int meta_rec_encode(int64_t t, enum mval_type type, const char *w,
-		    const char *json, size_t jlen, unsigned char **buf,
-		    size_t *len)
+int meta_row_decode(const MDB_val *v, struct meta_rowrec *r)
 {
-	size_t wlen = strlen(w);
-	unsigned char *p;
+	const unsigned char *p = v->mv_data, *end = p + v->mv_size;
+	const unsigned char *wp[256];
+	size_t wl[256], nw, nf;
+	int rc;
 
-	if (wlen > 255)
-		return DMFS_ERR_INVAL;
-	if (!json)
-		jlen = 0, type = MV_NULL;
-	p = malloc(10 + wlen + jlen);
-	if (!p)
-		return DMFS_ERR_NOMEM;
-	meta_put_be64(p, (uint64_t)t);
-	p[8] = (unsigned char)type;
-	p[9] = (unsigned char)wlen;
-	memcpy(p + 10, w, wlen);
-	if (jlen)
-		memcpy(p + 10 + wlen, json, jlen);
-	*buf = p;
-	*len = 10 + wlen + jlen;
+	r->n = 0;
+	if (v->mv_size < 6 || p[0] != 1)
+		return DMFS_ERR_CORRUPT;
+	nw = p[1];
+	p += 2;
+	for (size_t i = 0; i < nw; i++) {
+		if (p >= end || (size_t)(end - p) < 1u + p[0])
+			return DMFS_ERR_CORRUPT;
+		wl[i] = p[0];
+		wp[i] = p + 1;
+		p += 1 + p[0];
+	}
+	if (end - p < 4)
+		return DMFS_ERR_CORRUPT;
+	nf = get_be32(p);
+	p += 4;
+	if ((rc = meta_rowrec_reserve(r, nf)))
+		return rc;
+	for (size_t i = 0; i < nf; i++) {
+		struct meta_rf *f = &r->f[i];
+		size_t vl;
+		if (p >= end || (size_t)(end - p) < 1u + p[0] + 14)
+			return DMFS_ERR_CORRUPT;
+		f->nlen = p[0];
+		f->name = (const char *)p + 1;
+		p += 1 + f->nlen;
+		f->t = (int64_t)meta_get_be64(p);
+		if (p[8] >= nw || p[9] > MV_BLOB)
+			return DMFS_ERR_CORRUPT;
+		f->w = (const char *)wp[p[8]];
+		f->wlen = wl[p[8]];
+		f->type = p[9];
+		vl = get_be32(p + 10);
+		p += 14;
+		if ((size_t)(end - p) < vl)
+			return DMFS_ERR_CORRUPT;
+		f->val = (const char *)p;
+		f->vlen = vl;
+		p += vl;
+	}
+	r->n = nf;
+	return p == end ? 0 : DMFS_ERR_CORRUPT;
+}
+
+/* Bytewise order of two names (the order strcmp gives). */
+static int name_cmp(const char *a, size_t al, const char *b, size_t bl)
+{
+	int c = memcmp(a, b, al < bl ? al : bl);
+
+	return c ? c : (al > bl) - (al < bl);
+}
+
+long meta_rowrec_find(const struct meta_rowrec *r, const char *name,
+		      size_t nlen)
+{
+	size_t lo = 0, hi = r->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = name_cmp(r->f[mid].name, r->f[mid].nlen, name, nlen);
+		if (!c)
+			return (long)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -(long)lo - 1;
+}
+
+int meta_row_encode(const struct meta_rf *f, size_t n, struct meta_buf *out)
+{
+	const char *wp[256];
+	size_t wl[256], nw = 0, size;
+	unsigned char wix[256], *p;
+	unsigned char *ix = n <= sizeof(wix) ? wix : malloc(n);
+
+	out->n = 0;
+	if (!ix)
+		return out->err = DMFS_ERR_NOMEM;
+	size = 2 + 4;
+	for (size_t i = 0; i < n; i++) {
+		size_t j = 0;
+		while (j < nw && !(wl[j] == f[i].wlen &&
+				   !memcmp(wp[j], f[i].w, f[i].wlen)))
+			j++;
+		if (j == nw) {
+			if (nw == 255 || f[i].wlen > 255) {
+				if (ix != wix)
+					free(ix);
+				return DMFS_ERR_TOO_BIG;
+			}
+			wp[nw] = f[i].w;
+			wl[nw++] = f[i].wlen;
+			size += 1 + f[i].wlen;
+		}
+		ix[i] = (unsigned char)j;
+		size += 1 + f[i].nlen + 14 + f[i].vlen;
+	}
+	meta_buf_put(out, NULL, size);
+	if (out->err) {
+		if (ix != wix)
+			free(ix);
+		return out->err;
+	}
+	p = (unsigned char *)out->p;
+	*p++ = 1;
+	*p++ = (unsigned char)nw;
+	for (size_t j = 0; j < nw; j++) {
+		*p++ = (unsigned char)wl[j];
+		memcpy(p, wp[j], wl[j]);
+		p += wl[j];
+	}
+	put_be32(p, (uint32_t)n);
+	p += 4;
+	for (size_t i = 0; i < n; i++) {
+		*p++ = (unsigned char)f[i].nlen;
+		memcpy(p, f[i].name, f[i].nlen);
+		p += f[i].nlen;
+		meta_put_be64(p, (uint64_t)f[i].t);
+		p[8] = ix[i];
+		p[9] = (unsigned char)f[i].type;
+		put_be32(p + 10, (uint32_t)f[i].vlen);
+		p += 14;
+		if (f[i].vlen)
+			memcpy(p, f[i].val, f[i].vlen);
+		p += f[i].vlen;
+	}
+	if (ix != wix)
+		free(ix);
 	return 0;
+}
+
+bool meta_rowrec_live(const struct meta_rf *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (f[i].type != MV_NULL)
+			return true;
+	return false;
 }
 
 int meta_state_get(struct meta *m, MDB_txn *txn, const char *name, MDB_val *out)
@@ -324,7 +458,7 @@ static int open_dbs(struct meta *m, char *msg, size_t msgsz)
 
 	if (rc)
 		return rc;
-	rc = mdb_dbi_open(txn, "vals", MDB_CREATE, &m->db_vals);
+	rc = mdb_dbi_open(txn, "rows", MDB_CREATE, &m->db_rows);
 	if (!rc)
 		rc = mdb_dbi_open(txn, "types", MDB_CREATE, &m->db_types);
 	if (!rc)
@@ -377,6 +511,10 @@ void meta_close(struct meta *m)
 	pthread_rwlock_destroy(&m->env_lock);
 	pthread_mutex_destroy(&m->sync_lock);
 	pthread_mutex_destroy(&m->schema_lock);
+	for (size_t i = 0; i < m->tcache_cap; i++)
+		free(m->tcache[i].name);
+	free(m->tcache);
+	pthread_mutex_destroy(&m->tcache_lock);
 	free(m->dir);
 	free(m->store_uri);
 	free(m);
@@ -400,6 +538,7 @@ int meta_open(const char *cache_dir, struct dmfs_store *st,
 	pthread_rwlock_init(&m->env_lock, NULL);
 	pthread_mutex_init(&m->sync_lock, NULL);
 	pthread_mutex_init(&m->schema_lock, NULL);
+	pthread_mutex_init(&m->tcache_lock, NULL);
 	m->st = st;
 	set_who(m);
 	if (asprintf(&m->dir, "%s/meta", cache_dir) < 0) {
@@ -511,120 +650,92 @@ cJSON *meta_row_to_json(const struct meta_row *r)
 	return o;
 }
 
-/* A stored value as an mval (out overwritten).  Numbers and bools are
- * read straight from their text: cJSON would round ints beyond 2^53.
- * 0 or DMFS_ERR_*. */
-static int rec_to_mval(const struct meta_rec *rec, struct mval *out)
+int meta_stored_to_mval(enum mval_type type, const char *val, size_t vlen,
+			struct mval *out)
 {
 	char why[256], num[64], *end;
 	cJSON *j;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if ((rec->type == MV_INT || rec->type == MV_FLOAT) &&
-	    rec->jlen < sizeof(num)) {
-		memcpy(num, rec->json, rec->jlen);
-		num[rec->jlen] = '\0';
+	if (type == MV_STRING) {
+		/* Numbers, bools and strings are read straight from their
+		 * stored form: cJSON would round ints beyond 2^53. */
+		out->s = malloc(vlen + 1);
+		if (!out->s)
+			return DMFS_ERR_NOMEM;
+		memcpy(out->s, val, vlen);
+		out->s[vlen] = '\0';
+		out->len = vlen;
+		out->t = MV_STRING;
+		return 0;
+	}
+	if ((type == MV_INT || type == MV_FLOAT) && vlen < sizeof(num)) {
+		memcpy(num, val, vlen);
+		num[vlen] = '\0';
 		errno = 0;
-		if (rec->type == MV_INT)
+		if (type == MV_INT)
 			out->i = strtoll(num, &end, 10);
 		else
 			out->f = strtod(num, &end);
 		if (errno || end == num || *end)
 			return DMFS_ERR_CORRUPT;
-		out->t = rec->type;
+		out->t = type;
 		return 0;
 	}
-	if (rec->type == MV_BOOL) {
+	if (type == MV_BOOL) {
 		out->t = MV_BOOL;
-		out->b = rec->jlen == 4 && !memcmp(rec->json, "true", 4);
+		out->b = vlen == 4 && !memcmp(val, "true", 4);
 		return 0;
 	}
-	j = cJSON_ParseWithLength(rec->json, rec->jlen);
+	j = cJSON_ParseWithLength(val, vlen);
 	if (!j)
 		return DMFS_ERR_CORRUPT;
-	rc = mval_from_json(j, rec->type, out, why, sizeof(why));
+	rc = mval_from_json(j, type, out, why, sizeof(why));
 	cJSON_Delete(j);
 	if (rc == DMFS_ERR_INVAL)
 		rc = DMFS_ERR_CORRUPT;
 	return rc;
 }
 
-/* Add (field, rec) to r.  0 or DMFS_ERR_*. */
-static int row_add(struct meta_row *r, size_t *cap, const char *field,
-		   size_t flen, const struct meta_rec *rec)
+/* The live fields of a row record (k, v) into r (path from the key).
+ * 0 or DMFS_ERR_*; r->n == 0 when every field is removed. */
+static int read_row(struct meta *m, const MDB_val *k, const MDB_val *v,
+		    struct meta_row *r)
 {
-	struct meta_field *f;
+	struct meta_rowrec rec = {0};
+	size_t n = 0;
 	int rc;
 
-	if (r->n == *cap) {
-		size_t nc = *cap ? 2 * *cap : 8;
-		void *p = nc > META_ROW_MAX ? NULL
-					    : realloc(r->f, nc * sizeof(*r->f));
-		if (!p)
-			return nc > META_ROW_MAX ? DMFS_ERR_TOO_BIG
-						 : DMFS_ERR_NOMEM;
-		r->f = p;
-		*cap = nc;
-	}
-	f = &r->f[r->n];
-	f->name = strndup(field, flen);
-	if (!f->name)
-		return DMFS_ERR_NOMEM;
-	rc = rec_to_mval(rec, &f->v);
-	if (rc) {
-		free(f->name);
-		return rc;
-	}
-	r->n++;
-	return 0;
-}
-
-/*
- * Read the row whose first record the cursor is on (k, v), into r (path
- * set, fields appended), leaving the cursor on the first record of the
- * next path.  *mrc is the LMDB code of that last move (MDB_NOTFOUND at
- * the end).  0 or DMFS_ERR_*.
- */
-static int read_row(struct meta *m, MDB_cursor *cur, MDB_val *k, MDB_val *v,
-		    struct meta_row *r, int *mrc)
-{
-	const unsigned char *kp = k->mv_data;
-	const unsigned char *z =
-	    memchr(kp + META_SID_LEN, 0, k->mv_size - META_SID_LEN);
-	size_t plen, cap = 0;
-	int rc = 0;
-
-	if (!z)
-		return DMFS_ERR_CORRUPT;
-	plen = (size_t)(z - kp) - META_SID_LEN;
-	r->path = strndup((const char *)kp + META_SID_LEN, plen);
+	(void)m;
+	r->path = strndup((const char *)k->mv_data + META_SID_LEN,
+			  k->mv_size - META_SID_LEN);
 	if (!r->path)
 		return DMFS_ERR_NOMEM;
-	for (;;) {
-		struct meta_rec rec;
-		kp = k->mv_data;
-		if (k->mv_size < META_SID_LEN + plen + 1 ||
-		    memcmp(kp, m->sid, META_SID_LEN) != 0 ||
-		    memcmp(kp + META_SID_LEN, r->path, plen) != 0 ||
-		    kp[META_SID_LEN + plen] != 0) {
-			*mrc = 0;
-			return 0;
+	rc = meta_row_decode(v, &rec);
+	for (size_t i = 0; !rc && i < rec.n; i++)
+		n += rec.f[i].type != MV_NULL;
+	if (!rc && n && !(r->f = calloc(n, sizeof(*r->f))))
+		rc = DMFS_ERR_NOMEM;
+	for (size_t i = 0; !rc && i < rec.n; i++) {
+		const struct meta_rf *f = &rec.f[i];
+		struct meta_field *o = &r->f[r->n];
+		if (f->type == MV_NULL)
+			continue;
+		o->name = strndup(f->name, f->nlen);
+		if (!o->name) {
+			rc = DMFS_ERR_NOMEM;
+			break;
 		}
-		rc = meta_rec_decode(v, &rec);
-		if (rc)
-			return rc;
-		if (rec.type != MV_NULL) {
-			size_t off = META_SID_LEN + plen + 1;
-			rc = row_add(r, &cap, (const char *)kp + off,
-				     k->mv_size - off, &rec);
-			if (rc)
-				return rc;
+		rc = meta_stored_to_mval(f->type, f->val, f->vlen, &o->v);
+		if (rc) {
+			free(o->name);
+			break;
 		}
-		*mrc = mdb_cursor_get(cur, k, v, MDB_NEXT);
-		if (*mrc)
-			return *mrc == MDB_NOTFOUND ? 0 : meta_mdb_err(*mrc);
+		r->n++;
 	}
+	free(rec.f);
+	return rc;
 }
 
 int meta_get(struct meta *m, const char *path, struct meta_row *r)
@@ -632,27 +743,23 @@ int meta_get(struct meta *m, const char *path, struct meta_row *r)
 	unsigned char key[META_KEY_MAX];
 	size_t plen = strlen(path);
 	MDB_txn *txn;
-	MDB_cursor *cur = NULL;
 	MDB_val k, v;
-	int rc, mrc = 0;
+	int rc;
 
 	memset(r, 0, sizeof(*r));
-	k.mv_size = meta_vals_key(m, path, plen, "", 0, key);
+	k.mv_size = meta_row_key(m, path, plen, key);
 	k.mv_data = key;
-	if (!k.mv_size) {
+	if (!k.mv_size || !plen) {
 		r->path = strdup(path);
 		return r->path ? 0 : DMFS_ERR_NOMEM;
 	}
 	rc = meta_txn_begin(m, MDB_RDONLY, &txn);
 	if (rc)
 		return meta_mdb_err(rc);
-	rc = mdb_cursor_open(txn, m->db_vals, &cur);
-	if (!rc)
-		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	if (!rc && k.mv_size >= META_SID_LEN + plen + 1 &&
-	    memcmp(k.mv_data, key, META_SID_LEN + plen + 1) == 0) {
-		rc = read_row(m, cur, &k, &v, r, &mrc);
-	} else if (!rc || rc == MDB_NOTFOUND) {
+	rc = mdb_get(txn, m->db_rows, &k, &v);
+	if (!rc) {
+		rc = read_row(m, &k, &v, r);
+	} else if (rc == MDB_NOTFOUND) {
 		rc = 0;
 		r->path = strdup(path);
 		if (!r->path)
@@ -660,8 +767,6 @@ int meta_get(struct meta *m, const char *path, struct meta_row *r)
 	} else {
 		rc = meta_mdb_err(rc);
 	}
-	if (cur)
-		mdb_cursor_close(cur);
 	meta_txn_end(m, txn, 0);
 	if (rc)
 		meta_row_clear(r);
@@ -700,7 +805,7 @@ int meta_cursor_open(struct meta *m, const char *prefix,
 		free(c);
 		return meta_mdb_err(rc);
 	}
-	rc = mdb_cursor_open(c->txn, m->db_vals, &c->cur);
+	rc = mdb_cursor_open(c->txn, m->db_rows, &c->cur);
 	if (rc) {
 		meta_txn_end(m, c->txn, 0);
 		free(c);
@@ -726,12 +831,15 @@ int meta_cursor_next(struct meta_cursor *c, struct meta_row *r)
 			c->mrc = MDB_NOTFOUND;
 			return 0;
 		}
-		rc = read_row(c->m, c->cur, &c->k, &c->v, r, &c->mrc);
+		rc = c->k.mv_size > META_SID_LEN
+			 ? read_row(c->m, &c->k, &c->v, r)
+			 : 0;
 		if (rc) {
 			meta_row_clear(r);
 			c->mrc = MDB_CORRUPTED;
 			return -rc;
 		}
+		c->mrc = mdb_cursor_get(c->cur, &c->k, &c->v, MDB_NEXT);
 		if (r->n)
 			return 1;
 		meta_row_clear(r); /* only removed fields: no row */
@@ -749,6 +857,67 @@ void meta_cursor_close(struct meta_cursor *c)
 
 /* --- fields --- */
 
+static uint64_t hash_name(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+	return h;
+}
+
+/* The cache slot of field (empty when absent).  tcache_lock held. */
+static struct meta_tcache *tcache_slot(struct meta_tcache *tc, size_t cap,
+				       const char *field)
+{
+	size_t i = hash_name(field) & (cap - 1);
+
+	while (tc[i].name && strcmp(tc[i].name, field))
+		i = (i + 1) & (cap - 1);
+	return &tc[i];
+}
+
+/* Remember field's established type (best effort: a failed allocation
+ * only means a slower next lookup). */
+static void tcache_put(struct meta *m, const char *field, enum mval_type t)
+{
+	struct meta_tcache *s;
+
+	pthread_mutex_lock(&m->tcache_lock);
+	if ((m->tcache_n + 1) * 2 > m->tcache_cap) {
+		size_t nc = m->tcache_cap ? 2 * m->tcache_cap : 64;
+		struct meta_tcache *n = calloc(nc, sizeof(*n));
+		if (!n) {
+			pthread_mutex_unlock(&m->tcache_lock);
+			return;
+		}
+		for (size_t i = 0; i < m->tcache_cap; i++)
+			if (m->tcache[i].name)
+				*tcache_slot(n, nc, m->tcache[i].name) =
+				    m->tcache[i];
+		free(m->tcache);
+		m->tcache = n;
+		m->tcache_cap = nc;
+	}
+	s = tcache_slot(m->tcache, m->tcache_cap, field);
+	if (!s->name && (s->name = strdup(field))) {
+		s->t = t;
+		m->tcache_n++;
+	}
+	pthread_mutex_unlock(&m->tcache_lock);
+}
+
+static enum mval_type tcache_get(struct meta *m, const char *field)
+{
+	enum mval_type t = MV_NULL;
+
+	pthread_mutex_lock(&m->tcache_lock);
+	if (m->tcache_cap)
+		t = tcache_slot(m->tcache, m->tcache_cap, field)->t;
+	pthread_mutex_unlock(&m->tcache_lock);
+	return t;
+}
+
 enum mval_type meta_field_type(struct meta *m, const char *field)
 {
 	enum mval_type t = MV_NULL;
@@ -760,12 +929,15 @@ enum mval_type meta_field_type(struct meta *m, const char *field)
 	if (sf)
 		t = sf->t;
 	pthread_mutex_unlock(&m->schema_lock);
-	if (t != MV_NULL)
+	if (t != MV_NULL || (t = tcache_get(m, field)) != MV_NULL)
 		return t;
 	if (meta_txn_begin(m, MDB_RDONLY, &txn))
 		return MV_NULL;
 	t = meta_types_get(m, txn, field, strlen(field));
 	meta_txn_end(m, txn, 0);
+	/* Committed and never changed afterwards: safe to keep. */
+	if (t != MV_NULL)
+		tcache_put(m, field, t);
 	return t;
 }
 

@@ -3,7 +3,8 @@
  * applying them (see meta.h).
  *
  * A batch keeps its changes in the order they were added, the strings in
- * one arena (no allocation per change but a string value's copy).
+ * one arena (no allocation per change but a string value's copy), each
+ * distinct field name once.
  * meta_apply works in one write transaction, so the established types it
  * checks against cannot change under it and a failure anywhere aborts
  * everything:
@@ -11,17 +12,19 @@
  *   1. every change in order: field name, key length, type (schema, else
  *      established, else the first value of the field in this batch),
  *      the schema's allowed values;
- *   2. the changes sorted by (path, field, order added): the last change
- *      of a (path, field) is the one applied;
- *   3. each applied change is written to vals and its log line to the
- *      outbox, in the same transaction;
+ *   2. the changes sorted by (path, field, order added) (sorted once per
+ *      batch, by rank: see make_order); the last change of a (path,
+ *      field) is the one applied;
+ *   3. per path, one read-modify-write of its row record and one log
+ *      line (all its changed fields) into the outbox, all in the same
+ *      transaction;
  *   4. rows with any field must have the schema's required fields
- *      (checked on the result, before the commit).
+ *      (checked on the new row, before it is written).
  *
- * Time.  A change is stamped with the current time, but never less than
- * the stamp of the value it replaces plus 1 µs: the merge orders changes
- * by time, and a value this machine writes must beat the one the user saw
- * even when another machine's clock runs ahead.
+ * Time.  A path's changes are stamped with the current time, but never
+ * less than the stamp of a value they replace plus 1 µs: the merge orders
+ * changes by time, and a value this machine writes must beat the one the
+ * user saw even when another machine's clock runs ahead.
  */
 #include "config.h"
 
@@ -35,10 +38,21 @@
 
 #define BATCH_MAX ((size_t)1 << 26) /* changes in one batch */
 #define ARENA_MAX ((size_t)1 << 34)
+#define SMALL_SORT 16 /* groups this small are insertion-sorted */
 
 struct change {
-	size_t path_off, field_off; /* into the arena */
+	size_t path_off; /* into the arena */
+	uint32_t field;	 /* index into fields */
 	struct mval v;
+};
+
+/* The batch in (path, field, order added) order, made once on first use
+ * (meta_batch_paths, then meta_apply) and dropped by meta_batch_add. */
+struct order {
+	bool valid;
+	size_t *ix;	  /* change indexes, sorted */
+	uint32_t *prank;  /* per change: rank of its path (equal paths equal) */
+	uint32_t *frank;  /* per field: rank of its name */
 };
 
 struct meta_batch {
@@ -46,13 +60,32 @@ struct meta_batch {
 	size_t n, cap;
 	char *arena;
 	size_t alen, acap;
-	size_t last_path; /* offset of the last path added (shared) */
+	size_t last_path;  /* offset of the last path added (shared) */
+	size_t *fields;	   /* arena offsets of the distinct field names */
+	size_t nfields, fcap;
+	uint32_t *fhash;   /* open addressing: field index + 1, 0 empty */
+	size_t fhcap;
+	struct order *ord; /* always allocated: filled through a const batch */
 };
 
 int meta_batch_new(struct meta_batch **out)
 {
-	*out = calloc(1, sizeof(**out));
-	return *out ? 0 : DMFS_ERR_NOMEM;
+	struct meta_batch *b = calloc(1, sizeof(*b));
+
+	if (b && !(b->ord = calloc(1, sizeof(*b->ord)))) {
+		free(b);
+		b = NULL;
+	}
+	*out = b;
+	return b ? 0 : DMFS_ERR_NOMEM;
+}
+
+static void order_drop(struct order *o)
+{
+	free(o->ix);
+	free(o->prank);
+	free(o->frank);
+	memset(o, 0, sizeof(*o));
 }
 
 void meta_batch_free(struct meta_batch *b)
@@ -63,6 +96,10 @@ void meta_batch_free(struct meta_batch *b)
 		mval_clear(&b->c[i].v);
 	free(b->c);
 	free(b->arena);
+	free(b->fields);
+	free(b->fhash);
+	order_drop(b->ord);
+	free(b->ord);
 	free(b);
 }
 
@@ -92,6 +129,68 @@ static int arena_add(struct meta_batch *b, const char *s, size_t *off)
 	return 0;
 }
 
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+	return h;
+}
+
+/* The hash slot of name (0 inside: absent).  Never full. */
+static uint32_t *field_slot(const struct meta_batch *b, uint32_t *tab,
+			    size_t cap, const char *name)
+{
+	size_t i = hash_str(name) & (cap - 1);
+
+	while (tab[i] && strcmp(b->arena + b->fields[tab[i] - 1], name))
+		i = (i + 1) & (cap - 1);
+	return &tab[i];
+}
+
+/* The index of field name, added when new: a batch names few fields many
+ * times, so each is stored and checked once.  0 or DMFS_ERR_*. */
+static int field_id(struct meta_batch *b, const char *name, uint32_t *out)
+{
+	uint32_t *slot;
+	int rc;
+
+	if ((b->nfields + 1) * 2 > b->fhcap) {
+		size_t nc = b->fhcap ? 2 * b->fhcap : 64;
+		uint32_t *t = calloc(nc, sizeof(*t));
+		if (!t)
+			return DMFS_ERR_NOMEM;
+		for (size_t i = 0; i < b->fhcap; i++)
+			if (b->fhash[i])
+				*field_slot(b, t, nc,
+					    b->arena +
+						b->fields[b->fhash[i] - 1]) =
+				    b->fhash[i];
+		free(b->fhash);
+		b->fhash = t;
+		b->fhcap = nc;
+	}
+	slot = field_slot(b, b->fhash, b->fhcap, name);
+	if (*slot) {
+		*out = *slot - 1;
+		return 0;
+	}
+	if (b->nfields == b->fcap) {
+		size_t nc = b->fcap ? 2 * b->fcap : 16;
+		void *p = realloc(b->fields, nc * sizeof(*b->fields));
+		if (!p)
+			return DMFS_ERR_NOMEM;
+		b->fields = p;
+		b->fcap = nc;
+	}
+	if ((rc = arena_add(b, name, &b->fields[b->nfields])))
+		return rc;
+	*slot = (uint32_t)++b->nfields;
+	*out = *slot - 1;
+	return 0;
+}
+
 int meta_batch_add(struct meta_batch *b, const char *path, const char *field,
 		   const struct mval *v)
 {
@@ -108,6 +207,7 @@ int meta_batch_add(struct meta_batch *b, const char *path, const char *field,
 		b->c = p;
 		b->cap = nc;
 	}
+	order_drop(b->ord);
 	c = &b->c[b->n];
 	memset(c, 0, sizeof(*c));
 	/* Batches usually set several fields of one path in a row. */
@@ -116,48 +216,12 @@ int meta_batch_add(struct meta_batch *b, const char *path, const char *field,
 	else if ((rc = arena_add(b, path, &c->path_off)))
 		return rc;
 	b->last_path = c->path_off;
-	rc = arena_add(b, field, &c->field_off);
+	rc = field_id(b, field, &c->field);
 	if (!rc && v && v->t != MV_NULL)
 		rc = mval_copy(&c->v, v);
 	if (rc)
 		return rc;
 	b->n++;
-	return 0;
-}
-
-/* qsort has no context argument: the arena being sorted over. */
-static __thread const struct meta_batch *sort_batch;
-
-static int cmp_change(const void *a, const void *b)
-{
-	size_t x = *(const size_t *)a, y = *(const size_t *)b;
-	const struct change *cx = &sort_batch->c[x], *cy = &sort_batch->c[y];
-	const char *ar = sort_batch->arena;
-	int r = 0;
-
-	if (cx->path_off != cy->path_off)
-		r = strcmp(ar + cx->path_off, ar + cy->path_off);
-	if (!r)
-		r = strcmp(ar + cx->field_off, ar + cy->field_off);
-	if (!r)
-		r = x < y ? -1 : x > y;
-	return r;
-}
-
-/* The change indexes sorted by (path, field, order added).  Caller frees
- * *out with free(). */
-static int sorted_order(const struct meta_batch *b, size_t **out)
-{
-	size_t *ix = malloc((b->n ? b->n : 1) * sizeof(*ix));
-
-	if (!ix)
-		return DMFS_ERR_NOMEM;
-	for (size_t i = 0; i < b->n; i++)
-		ix[i] = i;
-	sort_batch = b;
-	qsort(ix, b->n, sizeof(*ix), cmp_change);
-	sort_batch = NULL;
-	*out = ix;
 	return 0;
 }
 
@@ -168,114 +232,238 @@ static const char *path_of(const struct meta_batch *b, size_t i)
 
 static const char *field_of(const struct meta_batch *b, size_t i)
 {
-	return b->arena + b->c[i].field_off;
+	return b->arena + b->fields[b->c[i].field];
+}
+
+/* qsort has no context argument: the arena being sorted over. */
+static __thread const char *sort_arena;
+
+/* Offsets into sort_arena, by string, then offset (stable). */
+static int cmp_off(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int r = strcmp(sort_arena + x, sort_arena + y);
+
+	return r ? r : (x > y) - (x < y);
+}
+
+/* Per-field name ranks into o->frank.  0 or DMFS_ERR_NOMEM. */
+static int rank_fields(const struct meta_batch *b, struct order *o)
+{
+	size_t *offs = malloc((b->nfields + 1) * sizeof(*offs));
+
+	o->frank = malloc((b->nfields + 1) * sizeof(*o->frank));
+	if (!offs || !o->frank) {
+		free(offs);
+		return DMFS_ERR_NOMEM;
+	}
+	memcpy(offs, b->fields, b->nfields * sizeof(*offs));
+	sort_arena = b->arena;
+	qsort(offs, b->nfields, sizeof(*offs), cmp_off);
+	/* Offsets of fields grow with their index: find each by bsearch. */
+	for (size_t r = 0; r < b->nfields; r++) {
+		size_t lo = 0, hi = b->nfields;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (b->fields[mid] < offs[r])
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		o->frank[lo] = (uint32_t)r;
+	}
+	free(offs);
+	return 0;
+}
+
+static __thread const struct meta_batch *grp_b;
+static __thread const struct order *grp_o;
+
+static int cmp_in_group(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	uint32_t fx = grp_o->frank[grp_b->c[x].field];
+	uint32_t fy = grp_o->frank[grp_b->c[y].field];
+
+	if (fx != fy)
+		return fx < fy ? -1 : 1;
+	return (x > y) - (x < y);
+}
+
+/* Sort ix[0..n) by (field rank, index). */
+static void sort_group(const struct meta_batch *b, const struct order *o,
+		       size_t *ix, size_t n)
+{
+	if (n > SMALL_SORT) {
+		grp_b = b, grp_o = o;
+		qsort(ix, n, sizeof(*ix), cmp_in_group);
+		return;
+	}
+	for (size_t i = 1; i < n; i++) {
+		size_t x = ix[i], j = i;
+		uint32_t fx = o->frank[b->c[x].field];
+		/* ix holds increasing indexes: equal ranks stay in order. */
+		while (j && o->frank[b->c[ix[j - 1]].field] > fx) {
+			ix[j] = ix[j - 1];
+			j--;
+		}
+		ix[j] = x;
+	}
+}
+
+/*
+ * Make the batch's order (once): the distinct runs of one path are sorted
+ * by path (a string compare per run, not per change), equal paths get one
+ * rank, the changes are bucketed by path rank in the order added, then
+ * each path's changes sorted by field rank.  0 or DMFS_ERR_NOMEM.
+ */
+static int make_order(const struct meta_batch *b)
+{
+	struct order *o = b->ord;
+	size_t nruns = 0, *runs = NULL, *start = NULL;
+	uint32_t *rrank = NULL, nranks = 0;
+	int rc = DMFS_ERR_NOMEM;
+
+	if (o->valid)
+		return 0;
+	order_drop(o);
+	o->ix = malloc((b->n + 1) * sizeof(*o->ix));
+	o->prank = malloc((b->n + 1) * sizeof(*o->prank));
+	runs = malloc((b->n + 1) * sizeof(*runs));
+	if (!o->ix || !o->prank || !runs || rank_fields(b, o))
+		goto out;
+	for (size_t i = 0; i < b->n; i++)
+		if (!i || b->c[i].path_off != b->c[i - 1].path_off)
+			runs[nruns++] = b->c[i].path_off;
+	/* A path's runs are told apart by offset: sort offsets, rank by
+	 * string. */
+	sort_arena = b->arena;
+	qsort(runs, nruns, sizeof(*runs), cmp_off);
+	rrank = malloc((nruns + 1) * sizeof(*rrank));
+	if (!rrank)
+		goto out;
+	for (size_t r = 0; r < nruns; r++) {
+		if (r && strcmp(b->arena + runs[r], b->arena + runs[r - 1]))
+			nranks++;
+		rrank[r] = nranks;
+	}
+	nranks += nruns ? 1 : 0;
+	/* Each change's path rank: its run's offset, found by bsearch in
+	 * runs (distinct offsets, sorted by string then offset: look the
+	 * string up, then the offset among equals). */
+	for (size_t i = 0; i < b->n; i++) {
+		size_t lo, hi;
+		if (i && b->c[i].path_off == b->c[i - 1].path_off) {
+			o->prank[i] = o->prank[i - 1];
+			continue;
+		}
+		lo = 0, hi = nruns;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (cmp_off(&runs[mid], &b->c[i].path_off) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		o->prank[i] = rrank[lo];
+	}
+	/* Bucket by path rank (stable), then sort each bucket by field. */
+	start = calloc((size_t)nranks + 1, sizeof(*start));
+	if (!start)
+		goto out;
+	for (size_t i = 0; i < b->n; i++)
+		start[o->prank[i] + 1]++;
+	for (size_t r = 0; r < nranks; r++)
+		start[r + 1] += start[r];
+	for (size_t i = 0; i < b->n; i++)
+		o->ix[start[o->prank[i]]++] = i;
+	for (size_t r = 0, s = 0; r < nranks; r++) {
+		/* start[r] is now the end of bucket r. */
+		sort_group(b, o, o->ix + s, start[r] - s);
+		s = start[r];
+	}
+	o->valid = true;
+	rc = 0;
+out:
+	if (rc)
+		order_drop(o);
+	free(runs);
+	free(rrank);
+	free(start);
+	return rc;
 }
 
 int meta_batch_paths(const struct meta_batch *b,
 		     int (*cb)(void *ctx, const char *path), void *ctx)
 {
-	size_t *ix = NULL;
-	int rc = sorted_order(b, &ix);
+	const struct order *o = b->ord;
+	int rc = make_order(b);
 
 	for (size_t i = 0; !rc && i < b->n; i++) {
-		if (i && !strcmp(path_of(b, ix[i]), path_of(b, ix[i - 1])))
+		if (i && o->prank[o->ix[i]] == o->prank[o->ix[i - 1]])
 			continue;
-		rc = cb(ctx, path_of(b, ix[i]));
+		rc = cb(ctx, path_of(b, o->ix[i]));
 	}
-	free(ix);
 	return rc;
 }
 
-/* --- the fields of a batch: a small open-addressing hash table --- */
+/* --- meta_apply --- */
 
+/* What the batch knows of one of its fields. */
 struct ftype {
-	const char *name; /* borrowed from the arena; NULL: empty slot */
+	bool seen;	  /* name checked, type looked up */
 	enum mval_type t; /* the field's type so far; MV_NULL: none yet */
 	bool is_new;	  /* no type before this batch: record it */
 	const struct meta_sfield *sf; /* the schema's entry, or NULL */
 };
 
-struct ftable {
-	struct ftype *s;
-	size_t cap, n;
+/* One field of the current path that the batch changes. */
+struct pend {
+	size_t ci;	     /* the change (its last one) */
+	enum mval_type type; /* of the stored value; MV_NULL: removal */
+	size_t voff, vlen;   /* stored form in apply.vals */
+	long oi;	     /* index in the old row, or < 0 */
 };
-
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-	return h;
-}
-
-/* The slot of name (empty when absent).  The table is never full. */
-static struct ftype *ft_slot(struct ftable *t, const char *name)
-{
-	size_t i = hash_str(name) & (t->cap - 1);
-
-	while (t->s[i].name && strcmp(t->s[i].name, name))
-		i = (i + 1) & (t->cap - 1);
-	return &t->s[i];
-}
-
-static int ft_grow(struct ftable *t)
-{
-	struct ftable n = {.cap = t->cap ? 2 * t->cap : 64};
-
-	n.s = calloc(n.cap, sizeof(*n.s));
-	if (!n.s)
-		return DMFS_ERR_NOMEM;
-	for (size_t i = 0; i < t->cap; i++)
-		if (t->s[i].name)
-			*ft_slot(&n, t->s[i].name) = t->s[i];
-	n.n = t->n;
-	free(t->s);
-	*t = n;
-	return 0;
-}
-
-/* --- meta_apply --- */
 
 struct apply {
 	struct meta *m;
 	const struct meta_batch *b;
 	MDB_txn *txn;
-	struct ftable ft;
-	struct meta_buf line, val; /* reused for every change */
+	struct ftype *ft; /* per field of the batch */
+	struct meta_buf line, vals, rec; /* reused for every path */
+	struct meta_rowrec old;
+	struct meta_rf *nf; /* the new row */
+	size_t nfcap;
+	struct pend *pd;
+	size_t pdcap;
+	const struct meta_sfield **req; /* the schema's required fields */
+	size_t nreq;
 	uint64_t outseq;
 	int64_t now;
 	char *msg;
 	size_t msgsz;
 };
 
-/* Field entry of change i (looked up, name checked, created on first
+/* Field entry of change i (name checked and type looked up on first
  * sight).  0 or DMFS_ERR_*. */
 static int field_entry(struct apply *a, size_t i, struct ftype **out)
 {
 	const char *field = field_of(a->b, i), *path = path_of(a->b, i);
-	struct ftype *f;
+	struct ftype *f = &a->ft[a->b->c[i].field];
 	char why[300];
-	int rc;
 
-	if ((a->ft.n + 1) * 2 > a->ft.cap && (rc = ft_grow(&a->ft)))
-		return rc;
-	f = ft_slot(&a->ft, field);
-	if (f->name) {
-		*out = f;
+	*out = f;
+	if (f->seen)
 		return 0;
-	}
 	if (meta_check_field_name(field, why, sizeof(why))) {
 		dmfs_say(a->msg, a->msgsz, "%s: %s", path, why);
 		return DMFS_ERR_INVAL;
 	}
-	f->name = field;
+	f->seen = true;
 	f->sf = meta_schema_find(&a->m->schema, field);
 	f->t = f->sf ? f->sf->t
 		     : meta_types_get(a->m, a->txn, field, strlen(field));
 	f->is_new = !f->sf && f->t == MV_NULL;
-	a->ft.n++;
-	*out = f;
 	return 0;
 }
 
@@ -284,18 +472,15 @@ static int check_change(struct apply *a, size_t i)
 {
 	const struct change *c = &a->b->c[i];
 	const char *path = path_of(a->b, i), *field = field_of(a->b, i);
-	unsigned char key[META_KEY_MAX];
 	char why[300], pre[META_KEY_MAX + 8];
 	struct ftype *f;
 	int rc = field_entry(a, i, &f);
 
 	if (rc)
 		return rc;
-	if (!*path || !meta_vals_key(a->m, path, strlen(path), field,
-				     strlen(field), key)) {
+	if (!*path || META_SID_LEN + strlen(path) > META_KEY_MAX) {
 		dmfs_say(a->msg, a->msgsz, "%s: %s: %s", path, field,
-			 *path ? "path and field name too long together"
-			       : "empty path");
+			 *path ? "path too long" : "empty path");
 		return DMFS_ERR_INVAL;
 	}
 	if (c->v.t == MV_NULL)
@@ -325,189 +510,237 @@ static int check_change(struct apply *a, size_t i)
 	return 0;
 }
 
-/* Whether the stored value record old holds exactly the JSON text json. */
-static bool same_value(const struct meta_rec *old, const char *json,
-		       size_t jlen)
+static int grow(void **p, size_t *cap, size_t need, size_t size)
 {
-	return old->type != MV_NULL && old->jlen == jlen &&
-	       memcmp(old->json, json, jlen) == 0;
+	size_t nc;
+	void *np;
+
+	if (need <= *cap)
+		return 0;
+	nc = *cap ? *cap : 16;
+	while (nc < need)
+		nc *= 2;
+	np = realloc(*p, nc * size);
+	if (!np)
+		return DMFS_ERR_NOMEM;
+	*p = np;
+	*cap = nc;
+	return 0;
 }
 
-/* Step 3 for the change i (the last of its path and field). */
-static int apply_change(struct apply *a, size_t i)
+/* The log line of the current path into a->line: 4 bytes for the number
+ * of changes (the outbox entry's head), then the JSON. */
+static void make_line(struct apply *a, const char *path, size_t plen,
+		      size_t np, int64_t t)
 {
-	const struct change *c = &a->b->c[i];
-	const char *path = path_of(a->b, i), *field = field_of(a->b, i);
-	size_t plen = strlen(path), flen = strlen(field), wlen;
-	unsigned char key[META_KEY_MAX];
-	MDB_val k = {meta_vals_key(a->m, path, plen, field, flen, key), key};
-	MDB_val v, ok;
-	struct meta_rec old = {0};
-	struct mval fv;
-	struct ftype *f = ft_slot(&a->ft, field);
-	const struct mval *nv = &c->v;
-	bool had;
+	struct meta_buf *l = &a->line;
+	const struct meta_rf *of;
+	bool any;
+
+	l->n = 0;
+	meta_buf_put(l, NULL, 4);
+	if (l->err)
+		return;
+	l->p[0] = (char)((np >> 24) & 0xff), l->p[1] = (char)((np >> 16) & 0xff);
+	l->p[2] = (char)((np >> 8) & 0xff), l->p[3] = (char)(np & 0xff);
+	meta_buf_puts(l, "{\"t\":");
+	meta_buf_i64(l, t);
+	meta_buf_puts(l, ",\"w\":");
+	meta_buf_jstr(l, a->m->writer, strlen(a->m->writer));
+	meta_buf_puts(l, ",\"who\":");
+	meta_buf_jstr(l, a->m->who, strlen(a->m->who));
+	meta_buf_puts(l, ",\"path\":");
+	meta_buf_jstr(l, path, plen);
+	meta_buf_puts(l, ",\"set\":{");
+	for (size_t j = 0; j < np; j++) {
+		const struct pend *p = &a->pd[j];
+		const char *f = field_of(a->b, p->ci);
+		if (j)
+			meta_buf_put(l, ",", 1);
+		meta_buf_jstr(l, f, strlen(f));
+		meta_buf_put(l, ":", 1);
+		meta_buf_stored_json(l, p->type, a->vals.p + p->voff, p->vlen);
+	}
+	meta_buf_put(l, "}", 1);
+	/* JSON cannot tell 5.0 from 5: float fields are named (for the
+	 * old value too). */
+	any = false;
+	for (size_t j = 0; j < np; j++) {
+		const struct pend *p = &a->pd[j];
+		const char *f = field_of(a->b, p->ci);
+		of = p->oi >= 0 ? &a->old.f[p->oi] : NULL;
+		if (p->type != MV_FLOAT && !(of && of->type == MV_FLOAT))
+			continue;
+		meta_buf_puts(l, any ? "," : ",\"types\":{");
+		any = true;
+		meta_buf_jstr(l, f, strlen(f));
+		meta_buf_puts(l, ":\"float\"");
+	}
+	if (any)
+		meta_buf_put(l, "}", 1);
+	any = false;
+	for (size_t j = 0; j < np; j++) {
+		const struct pend *p = &a->pd[j];
+		const char *f = field_of(a->b, p->ci);
+		of = p->oi >= 0 ? &a->old.f[p->oi] : NULL;
+		if (!of || of->type == MV_NULL)
+			continue;
+		meta_buf_puts(l, any ? "," : ",\"old\":{");
+		any = true;
+		meta_buf_jstr(l, f, strlen(f));
+		meta_buf_put(l, ":", 1);
+		meta_buf_stored_json(l, of->type, of->val, of->vlen);
+	}
+	if (any)
+		meta_buf_put(l, "}", 1);
+	meta_buf_put(l, "}", 1);
+}
+
+/* The required fields the new row lacks (a row with any field must have
+ * them all).  0 or DMFS_ERR_INVAL with msg. */
+static int check_required(struct apply *a, const char *path, size_t n)
+{
+	if (!a->nreq || !meta_rowrec_live(a->nf, n))
+		return 0;
+	for (size_t j = 0; j < a->nreq; j++) {
+		const char *name = a->req[j]->name;
+		size_t nl = strlen(name);
+		struct meta_rowrec r = {.f = a->nf, .n = n};
+		long k = meta_rowrec_find(&r, name, nl);
+		if (k >= 0 && a->nf[k].type != MV_NULL)
+			continue;
+		dmfs_say(a->msg, a->msgsz, "%s: %s: required field missing",
+			 path, name);
+		return DMFS_ERR_INVAL;
+	}
+	return 0;
+}
+
+/* Steps 2-4 for the changes ix[0..n) of one path (sorted by field). */
+static int apply_path(struct apply *a, const size_t *ix, size_t n)
+{
+	const char *path = path_of(a->b, ix[0]);
+	size_t plen = strlen(path), np = 0, nn = 0;
+	unsigned char key[META_KEY_MAX], ob[META_SID_LEN + 8];
+	MDB_val k = {meta_row_key(a->m, path, plen, key), key}, v, ok;
 	int64_t t = a->now;
-	unsigned char ob[META_SID_LEN + 8];
 	int rc;
 
-	rc = mdb_get(a->txn, a->m->db_vals, &k, &v);
+	a->old.n = 0;
+	rc = mdb_get(a->txn, a->m->db_rows, &k, &v);
 	if (rc && rc != MDB_NOTFOUND)
 		return meta_mdb_err(rc);
-	had = !rc;
-	if (had && (rc = meta_rec_decode(&v, &old)))
+	if (!rc && (rc = meta_row_decode(&v, &a->old)))
 		return rc;
-	if (nv->t == MV_INT && f->t == MV_FLOAT) {
-		fv = *nv; /* an int into a float field is stored as a float */
-		fv.t = MV_FLOAT;
-		fv.f = (double)nv->i;
-		nv = &fv;
+	a->vals.n = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct change *c = &a->b->c[ix[i]];
+		const char *field = field_of(a->b, ix[i]);
+		const struct mval *nv = &c->v;
+		const struct meta_rf *of;
+		struct mval fv;
+		struct pend *p;
+		/* Only the last change of a (path, field) counts. */
+		if (i + 1 < n && a->b->c[ix[i + 1]].field == c->field)
+			continue;
+		if ((rc = grow((void **)&a->pd, &a->pdcap, np + 1,
+			       sizeof(*a->pd))))
+			return rc;
+		p = &a->pd[np];
+		p->ci = ix[i];
+		p->oi = meta_rowrec_find(&a->old, field, strlen(field));
+		of = p->oi >= 0 ? &a->old.f[p->oi] : NULL;
+		if (nv->t == MV_INT && a->ft[c->field].t == MV_FLOAT) {
+			fv = *nv; /* an int into a float field is a float */
+			fv.t = MV_FLOAT;
+			fv.f = (double)nv->i;
+			nv = &fv;
+		}
+		p->type = nv->t;
+		p->voff = a->vals.n;
+		if (nv->t != MV_NULL && (rc = meta_buf_stored(&a->vals, nv)))
+			return rc;
+		p->vlen = a->vals.n - p->voff;
+		if (nv->t == MV_NULL ? !of || of->type == MV_NULL
+				     : of && of->type == nv->t &&
+					   of->vlen == p->vlen &&
+					   !memcmp(of->val, a->vals.p + p->voff,
+						   p->vlen))
+			continue; /* changes nothing: not logged either */
+		if (of && of->t >= t)
+			t = of->t + 1;
+		np++;
 	}
-	a->val.n = 0;
-	if (nv->t != MV_NULL && (rc = meta_buf_mval(&a->val, nv)))
-		return rc;
-	if (nv->t == MV_NULL ? !had || old.type == MV_NULL
-			     : had && same_value(&old, a->val.p, a->val.n))
-		return 0; /* changes nothing: not logged either */
-	if (had && old.t >= t)
-		t = old.t + 1;
+	if (!np)
+		return 0;
 
-	/* The log line, while old is still readable (the put below may
-	 * move pages). */
-	a->line.n = 0;
-	meta_buf_puts(&a->line, "{\"t\":");
-	meta_buf_i64(&a->line, t);
-	meta_buf_puts(&a->line, ",\"w\":");
-	meta_buf_jstr(&a->line, a->m->writer, strlen(a->m->writer));
-	meta_buf_puts(&a->line, ",\"who\":");
-	meta_buf_jstr(&a->line, a->m->who, strlen(a->m->who));
-	meta_buf_puts(&a->line, ",\"path\":");
-	meta_buf_jstr(&a->line, path, plen);
-	meta_buf_puts(&a->line, ",\"field\":");
-	meta_buf_jstr(&a->line, field, flen);
-	meta_buf_puts(&a->line, ",\"new\":");
-	if (nv->t == MV_NULL) {
-		meta_buf_puts(&a->line, "null");
-	} else {
-		meta_buf_put(&a->line, a->val.p, a->val.n);
-		/* JSON cannot tell 5.0 from 5: the type travels along. */
-		meta_buf_puts(&a->line, ",\"type\":\"");
-		meta_buf_puts(&a->line, mval_type_name(nv->t));
-		meta_buf_puts(&a->line, "\"");
+	/* The new row: the old one with the changed fields replaced or
+	 * inserted, both sorted by name. */
+	if ((rc = grow((void **)&a->nf, &a->nfcap, a->old.n + np,
+		       sizeof(*a->nf))))
+		return rc;
+	for (size_t i = 0, j = 0; i < a->old.n || j < np;) {
+		const struct pend *p = j < np ? &a->pd[j] : NULL;
+		long pos = p ? (p->oi >= 0 ? p->oi : -p->oi - 1) : -1;
+		if (!p || (long)i < pos) {
+			a->nf[nn++] = a->old.f[i++];
+			continue;
+		}
+		const char *f = field_of(a->b, p->ci);
+		a->nf[nn++] = (struct meta_rf){
+		    .name = f,
+		    .nlen = strlen(f),
+		    .t = t,
+		    .w = a->m->writer,
+		    .wlen = strlen(a->m->writer),
+		    .type = p->type,
+		    .val = a->vals.p + p->voff,
+		    .vlen = p->vlen};
+		if (p->oi >= 0)
+			i++;
+		j++;
 	}
-	meta_buf_puts(&a->line, ",\"old\":");
-	if (had && old.type != MV_NULL)
-		meta_buf_put(&a->line, old.json, old.jlen);
-	else
-		meta_buf_puts(&a->line, "null");
-	meta_buf_puts(&a->line, "}");
+	if ((rc = check_required(a, path, nn)))
+		return rc;
+	/* Line and record while the old row is still readable (the put
+	 * below may move pages). */
+	make_line(a, path, plen, np, t);
 	if (a->line.err)
 		return a->line.err;
-
-	wlen = strlen(a->m->writer);
-	v.mv_size = 10 + wlen + (nv->t == MV_NULL ? 0 : a->val.n);
-	rc = mdb_put(a->txn, a->m->db_vals, &k, &v, MDB_RESERVE);
+	if ((rc = meta_row_encode(a->nf, nn, &a->rec)))
+		return rc;
+	v.mv_size = a->rec.n;
+	v.mv_data = a->rec.p;
+	rc = mdb_put(a->txn, a->m->db_rows, &k, &v, 0);
 	if (rc)
 		return meta_mdb_err(rc);
-	meta_put_be64(v.mv_data, (uint64_t)t);
-	((unsigned char *)v.mv_data)[8] = (unsigned char)nv->t;
-	((unsigned char *)v.mv_data)[9] = (unsigned char)wlen;
-	memcpy((char *)v.mv_data + 10, a->m->writer, wlen);
-	if (nv->t != MV_NULL)
-		memcpy((char *)v.mv_data + 10 + wlen, a->val.p, a->val.n);
-
 	memcpy(ob, a->m->sid, META_SID_LEN);
 	meta_put_be64(ob + META_SID_LEN, a->outseq++);
 	k.mv_size = sizeof(ob);
 	k.mv_data = ob;
 	ok.mv_size = a->line.n;
 	ok.mv_data = a->line.p;
-	rc = mdb_put(a->txn, a->m->db_outbox, &k, &ok, 0);
-	return meta_mdb_err(rc);
-}
-
-/* Whether path has a record of field that is not removed. */
-static bool has_field(struct apply *a, const char *path, const char *field)
-{
-	unsigned char key[META_KEY_MAX];
-	MDB_val k = {meta_vals_key(a->m, path, strlen(path), field,
-				   strlen(field), key),
-		     key},
-		v;
-	struct meta_rec r;
-
-	return k.mv_size && !mdb_get(a->txn, a->m->db_vals, &k, &v) &&
-	       !meta_rec_decode(&v, &r) && r.type != MV_NULL;
-}
-
-/* Whether path has any field left. */
-static int has_any(struct apply *a, const char *path, bool *any)
-{
-	unsigned char key[META_KEY_MAX];
-	size_t plen = strlen(path);
-	MDB_val k = {meta_vals_key(a->m, path, plen, "", 0, key), key}, v;
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(a->txn, a->m->db_vals, &cur);
-
-	*any = false;
-	if (rc)
-		return meta_mdb_err(rc);
-	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	while (!rc && k.mv_size > META_SID_LEN + plen &&
-	       !memcmp(k.mv_data, key, META_SID_LEN + plen + 1)) {
-		struct meta_rec r;
-		if (!meta_rec_decode(&v, &r) && r.type != MV_NULL) {
-			*any = true;
-			break;
-		}
-		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-	}
-	mdb_cursor_close(cur);
-	return rc && rc != MDB_NOTFOUND ? meta_mdb_err(rc) : 0;
-}
-
-/* Step 4: required fields of every path the batch touched. */
-static int check_required(struct apply *a, const size_t *ix)
-{
-	const struct meta_schema *s = &a->m->schema;
-	bool need = false, any;
-	int rc;
-
-	for (size_t j = 0; j < s->n; j++)
-		need |= s->f[j].required;
-	for (size_t i = 0; need && i < a->b->n; i++) {
-		const char *path = path_of(a->b, ix[i]);
-		if (i && !strcmp(path, path_of(a->b, ix[i - 1])))
-			continue;
-		if ((rc = has_any(a, path, &any)))
-			return rc;
-		for (size_t j = 0; any && j < s->n; j++) {
-			if (!s->f[j].required ||
-			    has_field(a, path, s->f[j].name))
-				continue;
-			dmfs_say(a->msg, a->msgsz,
-				 "%s: %s: required field missing", path,
-				 s->f[j].name);
-			return DMFS_ERR_INVAL;
-		}
-	}
-	return 0;
+	return meta_mdb_err(mdb_put(a->txn, a->m->db_outbox, &k, &ok, 0));
 }
 
 int meta_apply(struct meta *m, const struct meta_batch *b, char *msg,
 	       size_t msgsz)
 {
 	struct apply a = {.m = m, .b = b, .msg = msg, .msgsz = msgsz};
-	size_t *ix = NULL;
+	const size_t *ix;
 	int rc, lrc;
 
 	dmfs_say(msg, msgsz, "%s", "");
 	if (!b->n)
 		return 0;
 	a.now = meta_now_us();
-	rc = sorted_order(b, &ix);
+	rc = make_order(b);
 	if (rc)
 		return rc;
+	ix = b->ord->ix;
+	a.ft = calloc(b->nfields + 1, sizeof(*a.ft));
+	if (!a.ft)
+		return DMFS_ERR_NOMEM;
 	lrc = meta_txn_begin(m, 0, &a.txn);
 	if (lrc) {
 		rc = meta_mdb_err(lrc);
@@ -523,24 +756,30 @@ int meta_apply(struct meta *m, const struct meta_batch *b, char *msg,
 		rc = meta_mdb_err(lrc);
 		goto abort;
 	}
+	a.req = calloc(m->schema.n + 1, sizeof(*a.req));
+	if (!a.req) {
+		rc = DMFS_ERR_NOMEM;
+		goto abort;
+	}
+	for (size_t j = 0; j < m->schema.n; j++)
+		if (m->schema.f[j].required)
+			a.req[a.nreq++] = &m->schema.f[j];
 	for (size_t i = 0; !rc && i < b->n; i++)
 		rc = check_change(&a, i);
-	for (size_t j = 0; !rc && j < a.ft.cap; j++) {
-		struct ftype *f = &a.ft.s[j];
-		if (f->name && f->is_new && f->t != MV_NULL)
-			rc = meta_mdb_err(meta_types_put(
-			    m, a.txn, f->name, strlen(f->name), f->t));
+	for (size_t j = 0; !rc && j < b->nfields; j++) {
+		struct ftype *f = &a.ft[j];
+		const char *name = b->arena + b->fields[j];
+		if (f->seen && f->is_new && f->t != MV_NULL)
+			rc = meta_mdb_err(meta_types_put(m, a.txn, name,
+							 strlen(name), f->t));
 	}
-	for (size_t i = 0; !rc && i < b->n; i++) {
-		/* Only the last change of a (path, field) counts. */
-		if (i + 1 < b->n &&
-		    !strcmp(field_of(b, ix[i]), field_of(b, ix[i + 1])) &&
-		    !strcmp(path_of(b, ix[i]), path_of(b, ix[i + 1])))
-			continue;
-		rc = apply_change(&a, ix[i]);
+	/* One read-modify-write per path, in path order. */
+	for (size_t i = 0, e; !rc && i < b->n; i = e) {
+		uint32_t r = b->ord->prank[ix[i]];
+		for (e = i + 1; e < b->n && b->ord->prank[ix[e]] == r; e++)
+			;
+		rc = apply_path(&a, ix + i, e - i);
 	}
-	if (!rc)
-		rc = check_required(&a, ix);
 	if (!rc)
 		rc = meta_mdb_err(
 		    meta_state_put_u64(m, a.txn, "outseq", a.outseq));
@@ -557,9 +796,13 @@ abort:
 			 lrc == MDB_MAP_FULL ? " (the table is full)" : "");
 	}
 out:
-	free(a.ft.s);
+	free(a.ft);
+	free(a.req);
 	free(a.line.p);
-	free(a.val.p);
-	free(ix);
+	free(a.vals.p);
+	free(a.rec.p);
+	free(a.old.f);
+	free(a.nf);
+	free(a.pd);
 	return rc;
 }

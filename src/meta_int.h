@@ -4,14 +4,15 @@
  *
  * LMDB layout (environment CACHE_DIR/meta/, named databases):
  *
- *   vals    sid || path || 0 || field -> value record (below).  One record
- *           per (path, field) ever written, removals kept as tombstones so
- *           that a late-arriving older change cannot bring a value back.
- *           Since 0 is the smallest byte, keys sort by path then field,
- *           and a row is one contiguous range.
+ *   rows    sid || path -> row record (below): all the fields of one path
+ *           ever written, removals kept as tombstones so that a
+ *           late-arriving older change cannot bring a value back.  A batch
+ *           or a merged log line is one read-modify-write per path.
  *   types   sid || field -> 1 byte enum mval_type: the established type.
- *   outbox  sid || 8-byte big-endian seq -> one JSON log line: changes
- *           applied here and not yet uploaded.
+ *   outbox  sid || 8-byte big-endian seq -> 4-byte big-endian number of
+ *           changes, then one JSON log line (one path of one batch): what
+ *           was applied here and not yet uploaded.  (An entry starting
+ *           with '{' is a line of the earlier format: one change.)
  *   seen    sid || log object name -> "": logs merged (or written) here.
  *   state   sid || name -> bytes: "writer", "logseq", "outseq",
  *           "schema" (JSON text), "started" (absent until the first
@@ -20,9 +21,21 @@
  * sid is the first 8 bytes of sha256(store_uri): rows of many stores live
  * side by side.
  *
- * Value record: 8-byte big-endian time (µs since the epoch), 1 byte type
- * (MV_NULL for a tombstone), 1 byte writer length, the writer id, then the
- * value's JSON text (empty for a tombstone).
+ * Row record: 1 byte format (1), 1 byte number of writers, each writer as
+ * 1 byte length + bytes; 4-byte big-endian number of fields, then each
+ * field, sorted by name (bytewise): 1 byte name length, the name, 8-byte
+ * big-endian time (µs since the epoch), 1 byte writer index, 1 byte type
+ * (MV_NULL for a tombstone), 4-byte big-endian value length, the stored
+ * value: a string's raw bytes, the JSON text of any other value, nothing
+ * for a tombstone.
+ *
+ * Log lines (JSON, one per path and batch):
+ *   {"t":T,"w":W,"who":WHO,"path":P,"set":{"f1":v1,"f2":null},
+ *    "types":{"f1":"float"},"old":{"f1":old1}}
+ * null in set removes; "types" names float fields (JSON writes 5.0 as a
+ * number an int could be); "old" holds the non-null old values.  Lines of
+ * the earlier format (one change: "field", "new", "type", "old") are read
+ * too.
  */
 #ifndef DMFS_META_INT_H
 #define DMFS_META_INT_H
@@ -60,7 +73,7 @@ struct meta_schema {
 
 struct meta {
 	MDB_env *env;
-	MDB_dbi db_vals, db_types, db_outbox, db_seen, db_state;
+	MDB_dbi db_rows, db_types, db_outbox, db_seen, db_state;
 	char *dir;
 	char *store_uri;
 	struct dmfs_store *st; /* borrowed; NULL for a local table */
@@ -74,19 +87,50 @@ struct meta {
 	pthread_mutex_t schema_lock; /* protects schema; taken after (never
 					before) beginning a write txn */
 	struct meta_schema schema;   /* protected by schema_lock */
+	/* Established field types already read (they never change once
+	 * set): meta_field_type is called for every value parsed. */
+	pthread_mutex_t tcache_lock;
+	struct meta_tcache *tcache; /* open addressing; name NULL: empty */
+	size_t tcache_cap, tcache_n;
 };
 
-/* A decoded value record.  Borrowed: points into LMDB memory, valid until
- * the transaction ends. */
-struct meta_rec {
+struct meta_tcache {
+	char *name;
+	enum mval_type t;
+};
+
+/* One field of a decoded row record.  Borrowed: name, w and val point into
+ * LMDB memory (valid until the transaction ends or the record is
+ * rewritten) or into a caller's buffer. */
+struct meta_rf {
+	const char *name;
+	size_t nlen;
 	int64_t t;
-	enum mval_type type;
 	const char *w;
 	size_t wlen;
-	const char *json;
-	size_t jlen;
+	enum mval_type type; /* MV_NULL: removed (tombstone) */
+	const char *val;     /* stored form (see the row record above) */
+	size_t vlen;
 };
 
+/* A decoded row: fields sorted by name.  f is owned (reused between
+ * decodes; free with free()), what its entries point to is not. */
+struct meta_rowrec {
+	struct meta_rf *f;
+	size_t n, cap;
+};
+
+/* --- meta_json.c: JSON text written without a tree per row --- */
+
+/* A growable byte buffer.  Caller frees p with free(). */
+struct meta_buf {
+	char *p;
+	size_t n, cap, max;
+	int err; /* first error (DMFS_ERR_NOMEM / DMFS_ERR_TOO_BIG), sticky */
+};
+/* Appends keep b->p '\0'-terminated; on failure they set b->err and
+ * append nothing more.  meta_buf_put with p NULL appends n bytes left for
+ * the caller to fill. */
 /* --- meta.c --- */
 int meta_mdb_err(int rc);
 int meta_txn_begin(struct meta *m, unsigned flags, MDB_txn **txn);
@@ -96,19 +140,29 @@ void meta_put_be64(unsigned char *p, uint64_t v);
 uint64_t meta_get_be64(const unsigned char *p);
 /* The vals key of (path, field) into key (META_KEY_MAX bytes).  Its
  * length, or 0 when too long. */
-size_t meta_vals_key(const struct meta *m, const char *path, size_t plen,
-		     const char *field, size_t flen, unsigned char *key);
+/* sid || path into key (META_KEY_MAX bytes): its length, or 0 when too
+ * long. */
+size_t meta_row_key(const struct meta *m, const char *path, size_t plen,
+		    unsigned char *key);
 /* sid || name into key (META_KEY_MAX bytes): its length, or 0. */
 size_t meta_small_key(const struct meta *m, const char *name, size_t nlen,
 		      unsigned char *key);
-/* Decode a record: r points into v (borrowed; valid until the
- * transaction ends).  0 or DMFS_ERR_CORRUPT when malformed. */
-int meta_rec_decode(const MDB_val *v, struct meta_rec *r);
-/* Encode a record into *buf (caller frees with free()).  json NULL: a
- * tombstone.  0 or DMFS_ERR_NOMEM / DMFS_ERR_INVAL (writer too long). */
-int meta_rec_encode(int64_t t, enum mval_type type, const char *w,
-		    const char *json, size_t jlen, unsigned char **buf,
-		    size_t *len);
+/* Decode a row record into r (entries borrowed from v).  0 or
+ * DMFS_ERR_CORRUPT when malformed / DMFS_ERR_NOMEM. */
+int meta_row_decode(const MDB_val *v, struct meta_rowrec *r);
+/* Make room for n fields in r.  0 or DMFS_ERR_NOMEM. */
+int meta_rowrec_reserve(struct meta_rowrec *r, size_t n);
+/* The index of field name in r, or -(insertion point) - 1. */
+long meta_rowrec_find(const struct meta_rowrec *r, const char *name,
+		      size_t nlen);
+/* Encode n fields (sorted by name) as a row record into out (reset
+ * first).  0 or out's error / DMFS_ERR_TOO_BIG (over 255 writers). */
+int meta_row_encode(const struct meta_rf *f, size_t n, struct meta_buf *out);
+/* Whether the row has a field that is not removed. */
+bool meta_rowrec_live(const struct meta_rf *f, size_t n);
+/* A stored value as an mval (out overwritten).  0 or DMFS_ERR_*. */
+int meta_stored_to_mval(enum mval_type type, const char *val, size_t vlen,
+			struct mval *out);
 /* The state value called name: out borrowed, valid until the transaction
  * ends.  An LMDB code (MDB_NOTFOUND when absent). */
 int meta_state_get(struct meta *m, MDB_txn *txn, const char *name,
@@ -130,16 +184,6 @@ int meta_types_put(struct meta *m, MDB_txn *txn, const char *field, size_t flen,
 /* Wall-clock time in µs since the epoch.  Cannot fail. */
 int64_t meta_now_us(void);
 
-/* --- meta_json.c: JSON text written without a tree per row --- */
-
-/* A growable byte buffer.  Caller frees p with free(). */
-struct meta_buf {
-	char *p;
-	size_t n, cap, max;
-	int err; /* first error (DMFS_ERR_NOMEM / DMFS_ERR_TOO_BIG), sticky */
-};
-/* Appends keep b->p '\0'-terminated; on failure they set b->err and
- * append nothing more. */
 void meta_buf_put(struct meta_buf *b, const void *p, size_t n);
 void meta_buf_puts(struct meta_buf *b, const char *s);
 /* A JSON string literal of n bytes of s. */
@@ -149,6 +193,11 @@ void meta_buf_i64(struct meta_buf *b, int64_t v);
  * an exponent so that it reads back as a float.  0, or DMFS_ERR_INVAL for
  * a float that JSON cannot carry (NaN, infinity), or the buffer's error. */
 int meta_buf_mval(struct meta_buf *b, const struct mval *v);
+/* The stored form of v (non-null): a string's raw bytes, else its JSON. */
+int meta_buf_stored(struct meta_buf *b, const struct mval *v);
+/* The JSON of a stored value (null for a tombstone). */
+void meta_buf_stored_json(struct meta_buf *b, enum mval_type type,
+			  const char *val, size_t vlen);
 
 /* --- meta_schema.c --- */
 /* Parse schema JSON into s (caller frees with meta_schema_free).  0 or
@@ -175,12 +224,18 @@ void meta_say_mismatch(char *msg, size_t msgsz, const char *prefix,
 		       enum mval_type want, const struct mval *v);
 
 /* --- meta_log.c --- */
-/* Merge one change (remote or checkpoint) into vals in txn; hint is the
- * writer's type of val (MV_NULL: unknown).  *changed set when the state
- * changed.  Values of the wrong type are dropped with a
- * log line (0 returned). */
-int meta_merge_one(struct meta *m, MDB_txn *txn, const char *path,
-		   const char *field, int64_t t, const char *w,
-		   const cJSON *val, enum mval_type hint, bool *changed);
+/* One change read from a log line or a checkpoint. */
+struct meta_mchange {
+	const char *field;
+	int64_t t;
+	const char *w;
+	const cJSON *val;    /* NULL or null: removal */
+	enum mval_type hint; /* the writer's type of val (MV_NULL: unknown) */
+};
+/* Merge changes (remote or checkpoint) of path into rows in txn, one
+ * read-modify-write.  *changed set when the state changed.  Values of the
+ * wrong type are dropped with a log line (0 returned). */
+int meta_merge_row(struct meta *m, MDB_txn *txn, const char *path,
+		   const struct meta_mchange *c, size_t n, bool *changed);
 
 #endif

@@ -39,7 +39,8 @@ void meta_buf_put(struct meta_buf *b, const void *p, size_t n)
 {
 	if (reserve(b, n))
 		return;
-	memcpy(b->p + b->n, p, n);
+	if (p)
+		memcpy(b->p + b->n, p, n);
 	b->n += n;
 	b->p[b->n] = '\0';
 }
@@ -136,4 +137,24 @@ int meta_buf_mval(struct meta_buf *b, const struct mval *v)
 		break;
 	}
 	return b->err;
+}
+
+int meta_buf_stored(struct meta_buf *b, const struct mval *v)
+{
+	if (v->t == MV_STRING) {
+		meta_buf_put(b, v->s ? v->s : "", v->s ? v->len : 0);
+		return b->err;
+	}
+	return meta_buf_mval(b, v);
+}
+
+void meta_buf_stored_json(struct meta_buf *b, enum mval_type type,
+			  const char *val, size_t vlen)
+{
+	if (type == MV_NULL)
+		meta_buf_put(b, "null", 4);
+	else if (type == MV_STRING)
+		meta_buf_jstr(b, val, vlen);
+	else
+		meta_buf_put(b, val, vlen);
 }

@@ -60,6 +60,24 @@ static void time_name(int64_t t, char out[32])
 	snprintf(out + n, 32 - n, ".%06dZ", (int)(t % 1000000));
 }
 
+/* The log line of an outbox entry (borrowed) and its number of changes. */
+static void outbox_entry(const MDB_val *v, const char **line, size_t *len,
+			 uint64_t *n)
+{
+	const unsigned char *p = v->mv_data;
+
+	if (v->mv_size >= 4 && p[0] != '{') {
+		*n = (uint64_t)p[0] << 24 | (uint64_t)p[1] << 16 |
+		     (uint64_t)p[2] << 8 | p[3];
+		*line = (const char *)p + 4;
+		*len = v->mv_size - 4;
+	} else { /* the earlier format: one change, no head */
+		*n = 1;
+		*line = (const char *)p;
+		*len = v->mv_size;
+	}
+}
+
 uint64_t meta_pending(struct meta *m)
 {
 	MDB_txn *txn;
@@ -75,7 +93,11 @@ uint64_t meta_pending(struct meta *m)
 		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
 		while (!rc && k.mv_size > META_SID_LEN &&
 		       !memcmp(k.mv_data, m->sid, META_SID_LEN)) {
-			n++;
+			const char *line;
+			size_t len;
+			uint64_t c;
+			outbox_entry(&v, &line, &len, &c);
+			n += c;
 			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 		}
 		mdb_cursor_close(cur);
@@ -107,7 +129,8 @@ static bool seen_has(struct meta *m, MDB_txn *txn, const char *name)
 /* --- flush --- */
 
 /* Collect queued lines (up to FLUSH_BYTES_MAX) into buf; *last is the
- * outbox seq of the last one, *n their number.  0 or DMFS_ERR_*. */
+ * outbox seq of the last one, *n the number of entries.  0 or
+ * DMFS_ERR_*. */
 static int collect_outbox(struct meta *m, struct meta_buf *buf, uint64_t *last,
 			  size_t *n)
 {
@@ -124,9 +147,14 @@ static int collect_outbox(struct meta *m, struct meta_buf *buf, uint64_t *last,
 		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
 		while (!rc && k.mv_size == META_SID_LEN + 8 &&
 		       !memcmp(k.mv_data, m->sid, META_SID_LEN)) {
-			if (*n && buf->n + v.mv_size + 1 > FLUSH_BYTES_MAX)
+			const char *line;
+			size_t len;
+			uint64_t c;
+			outbox_entry(&v, &line, &len, &c);
+			if (*n && buf->n + len + 1 > FLUSH_BYTES_MAX)
 				break;
-			meta_buf_put(buf, v.mv_data, v.mv_size);
+			/* Straight from the map into the upload buffer. */
+			meta_buf_put(buf, line, len);
 			meta_buf_put(buf, "\n", 1);
 			*last = meta_get_be64((unsigned char *)k.mv_data +
 					      META_SID_LEN);
@@ -195,7 +223,7 @@ static int flush_locked(struct meta *m, char *msg, size_t msgsz)
 		if (!m->st) {
 			dmfs_say(
 			    msg, msgsz,
-			    "metadata: no store to upload %zu change(s) to", n);
+			    "metadata: no store to upload %zu line(s) to", n);
 			rc = DMFS_ERR_UNSUPPORTED;
 			break;
 		}
@@ -225,7 +253,7 @@ static int flush_locked(struct meta *m, char *msg, size_t msgsz)
 				 err_text(rc, &d));
 			break;
 		}
-		dmfs_log(DMFS_LOG_DEBUG, "metadata: %zu change(s) in %s", n,
+		dmfs_log(DMFS_LOG_DEBUG, "metadata: %zu line(s) in %s", n,
 			 key);
 		rc = flushed(m, last, seq, key + strlen(META_LOG_PREFIX));
 		if (rc) {
@@ -255,8 +283,8 @@ int meta_flush(struct meta *m, char *msg, size_t msgsz)
 
 /* --- merge --- */
 
-/* (t, w) compared with a record's (time, writer): <0, 0, >0. */
-static int cmp_stamp(int64_t t, const char *w, const struct meta_rec *r)
+/* (t, w) compared with a field's (time, writer): <0, 0, >0. */
+static int cmp_stamp(int64_t t, const char *w, const struct meta_rf *r)
 {
 	size_t wl = strlen(w), n = wl < r->wlen ? wl : r->wlen;
 	int c;
@@ -269,94 +297,252 @@ static int cmp_stamp(int64_t t, const char *w, const struct meta_rec *r)
 	return wl < r->wlen ? -1 : wl > r->wlen;
 }
 
-int meta_merge_one(struct meta *m, MDB_txn *txn, const char *path,
-		   const char *field, int64_t t, const char *w,
-		   const cJSON *val, enum mval_type hint, bool *changed)
+/* A change that passed the stamp check, its value in stored form. */
+struct accepted {
+	const struct meta_mchange *c;
+	enum mval_type type; /* MV_NULL: removal */
+	size_t voff, vlen;   /* in the merge's value buffer */
+};
+
+/* Type-check c's value and append its stored form to vals.  0 with
+ * *keep false when the value is dropped (logged), or DMFS_ERR_*. */
+static int merge_value(struct meta *m, MDB_txn *txn, const char *path,
+		       const struct meta_mchange *c, struct meta_buf *vals,
+		       struct accepted *out, bool *keep)
 {
-	unsigned char key[META_KEY_MAX];
-	size_t plen = strlen(path), flen = strlen(field);
-	MDB_val k = {meta_vals_key(m, path, plen, field, flen, key), key}, v;
-	struct meta_rec old = {0};
-	struct mval mv = {0};
-	struct meta_buf text = {0};
-	const struct meta_sfield *sf;
+	const struct meta_sfield *sf = meta_schema_find(&m->schema, c->field);
+	size_t flen = strlen(c->field);
 	enum mval_type want;
-	unsigned char *rec = NULL;
-	size_t reclen;
+	struct mval mv = {0};
 	char why[300];
-	bool had, differs;
 	int rc;
 
-	if (!*path || !k.mv_size ||
-	    meta_check_field_name(field, why, sizeof(why))) {
-		dmfs_log(DMFS_LOG_WARN,
-			 "metadata: dropping change of %s: %s: %s", path, field,
-			 k.mv_size ? why : "key too long");
+	*keep = true;
+	out->c = c;
+	out->voff = vals->n;
+	out->vlen = 0;
+	out->type = MV_NULL;
+	if (!c->val || cJSON_IsNull(c->val))
 		return 0;
-	}
-	rc = mdb_get(txn, m->db_vals, &k, &v);
-	if (rc && rc != MDB_NOTFOUND)
-		return meta_mdb_err(rc);
-	had = !rc;
-	if (had && (rc = meta_rec_decode(&v, &old)))
-		return rc;
-	if (had && cmp_stamp(t, w, &old) <= 0)
-		return 0; /* what we hold is as new or newer */
-	if (!val || cJSON_IsNull(val)) {
-		if (had && old.type != MV_NULL)
-			*changed = true;
-		rc = meta_rec_encode(t, MV_NULL, w, NULL, 0, &rec, &reclen);
-		goto put;
-	}
-	sf = meta_schema_find(&m->schema, field);
-	want = sf ? sf->t : meta_types_get(m, txn, field, flen);
+	want = sf ? sf->t : meta_types_get(m, txn, c->field, flen);
 	/* A field without a type yet takes the writer's type (5.0 is a
 	 * float even though JSON writes it 5). */
-	rc = mval_from_json(val, want != MV_NULL ? want : hint, &mv, why,
+	rc = mval_from_json(c->val, want != MV_NULL ? want : c->hint, &mv, why,
 			    sizeof(why));
 	if (rc == DMFS_ERR_NOMEM)
 		return rc;
 	if (!rc && mv.t == MV_NULL)
 		rc = DMFS_ERR_INVAL;
 	if (!rc)
-		rc = meta_buf_mval(&text, &mv);
+		rc = meta_buf_stored(vals, &mv);
+	if (rc == DMFS_ERR_NOMEM || vals->err) {
+		mval_clear(&mv);
+		return vals->err ? vals->err : rc;
+	}
 	if (rc) {
-		char *shown = cJSON_PrintUnformatted(val);
+		char *shown = cJSON_PrintUnformatted(c->val);
 		dmfs_log(DMFS_LOG_WARN,
 			 "metadata: dropping %s: %s = %.80s from writer %s: "
 			 "expected %s",
-			 path, field, shown ? shown : "?", w,
+			 path, c->field, shown ? shown : "?", c->w,
 			 mval_type_name(want));
 		free(shown);
 		mval_clear(&mv);
-		free(text.p);
+		vals->n = out->voff;
+		*keep = false;
 		return 0;
 	}
-	if (want == MV_NULL) {
-		rc = meta_mdb_err(meta_types_put(m, txn, field, flen, mv.t));
-		if (rc)
-			goto out;
+	out->type = mv.t;
+	out->vlen = vals->n - out->voff;
+	mval_clear(&mv);
+	if (want == MV_NULL)
+		return meta_mdb_err(meta_types_put(m, txn, c->field, flen,
+						   out->type));
+	return 0;
+}
+
+int meta_merge_row(struct meta *m, MDB_txn *txn, const char *path,
+		   const struct meta_mchange *c, size_t n, bool *changed)
+{
+	unsigned char key[META_KEY_MAX];
+	size_t plen = strlen(path), na = 0;
+	MDB_val k = {meta_row_key(m, path, plen, key), key}, v;
+	struct meta_rowrec row = {0};
+	struct meta_buf vals = {0}, rec = {0};
+	struct accepted *acc = NULL;
+	char why[300];
+	int rc;
+
+	if (!*path || !k.mv_size) {
+		dmfs_log(DMFS_LOG_WARN, "metadata: dropping change of %.200s: %s",
+			 path, *path ? "path too long" : "empty path");
+		return 0;
 	}
-	differs = !had || old.type == MV_NULL || old.jlen != text.n ||
-		  memcmp(old.json, text.p, text.n) != 0;
-	if (differs)
-		*changed = true;
-	rc = meta_rec_encode(t, mv.t, w, text.p, text.n, &rec, &reclen);
-put:
+	rc = mdb_get(txn, m->db_rows, &k, &v);
+	if (rc && rc != MDB_NOTFOUND)
+		return meta_mdb_err(rc);
+	if (!rc && (rc = meta_row_decode(&v, &row)))
+		goto out;
+	rc = 0;
+	acc = calloc(n + 1, sizeof(*acc));
+	if (!acc) {
+		rc = DMFS_ERR_NOMEM;
+		goto out;
+	}
+	/* Pass 1: what is newer than what we hold, type-checked. */
+	for (size_t i = 0; !rc && i < n; i++) {
+		long j;
+		bool keep;
+		if (meta_check_field_name(c[i].field, why, sizeof(why))) {
+			dmfs_log(DMFS_LOG_WARN,
+				 "metadata: dropping change of %s: %s: %s",
+				 path, c[i].field, why);
+			continue;
+		}
+		j = meta_rowrec_find(&row, c[i].field, strlen(c[i].field));
+		if (j >= 0 && cmp_stamp(c[i].t, c[i].w, &row.f[j]) <= 0)
+			continue; /* what we hold is as new or newer */
+		rc = merge_value(m, txn, path, &c[i], &vals, &acc[na], &keep);
+		na += !rc && keep;
+	}
+	if (rc || !na)
+		goto out;
+	/* Pass 2: into the row (the value buffer no longer moves). */
+	for (size_t i = 0; !rc && i < na; i++) {
+		const struct accepted *a = &acc[i];
+		const char *val = vals.p ? vals.p + a->voff : "";
+		long j = meta_rowrec_find(&row, a->c->field,
+					  strlen(a->c->field));
+		struct meta_rf *f;
+		if (j >= 0) {
+			f = &row.f[j];
+			if (cmp_stamp(a->c->t, a->c->w, f) <= 0)
+				continue; /* a duplicate key of one line */
+			if (f->type != a->type ||
+			    (a->type != MV_NULL &&
+			     (f->vlen != a->vlen || memcmp(f->val, val, a->vlen))))
+				*changed = true;
+		} else {
+			if ((rc = meta_rowrec_reserve(&row, row.n + 1)))
+				break;
+			j = -j - 1;
+			memmove(&row.f[j + 1], &row.f[j],
+				(row.n - (size_t)j) * sizeof(*row.f));
+			row.n++;
+			f = &row.f[j];
+			f->name = a->c->field;
+			f->nlen = strlen(a->c->field);
+			if (a->type != MV_NULL)
+				*changed = true;
+		}
+		f->t = a->c->t;
+		f->w = a->c->w;
+		f->wlen = strlen(a->c->w);
+		f->type = a->type;
+		f->val = val;
+		f->vlen = a->vlen;
+	}
+	if (!rc)
+		rc = meta_row_encode(row.f, row.n, &rec);
 	if (!rc) {
-		MDB_val nv = {reclen, rec};
-		rc = meta_mdb_err(mdb_put(txn, m->db_vals, &k, &nv, 0));
+		MDB_val nv = {rec.n, rec.p};
+		rc = meta_mdb_err(mdb_put(txn, m->db_rows, &k, &nv, 0));
 	}
 out:
-	free(rec);
-	free(text.p);
-	mval_clear(&mv);
+	free(acc);
+	free(row.f);
+	free(vals.p);
+	free(rec.p);
 	return rc;
 }
 
-/* Merge one JSONL object (a log, or a checkpoint's rows) in txn.  Log
- * lines carry "new", checkpoint lines "v"; lines that are neither are
- * skipped with a log line. */
+/* Whether the "types" object of a line names field as a float (the
+ * writer's hint; MV_NULL when absent). */
+static enum mval_type line_hint(const cJSON *types, const char *field)
+{
+	const cJSON *ty = cJSON_GetObjectItemCaseSensitive(types, field);
+	enum mval_type t = MV_NULL;
+
+	if (cJSON_IsString(ty) && mval_type_parse(ty->valuestring, &t) != 0)
+		t = MV_NULL;
+	return t;
+}
+
+/* Merge one line of a log or a checkpoint.  Formats (meta_int.h): a
+ * grouped log line ("set"), a checkpoint row ("f": {field: [t, w, v]}),
+ * or one change of the earlier format ("field" with "new" or "v").
+ * *skip set for a line that is none of these. */
+static int merge_line(struct meta *m, MDB_txn *txn, const cJSON *j,
+		      bool *changed, bool *skip)
+{
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "t");
+	const cJSON *w = cJSON_GetObjectItemCaseSensitive(j, "w");
+	const cJSON *path = cJSON_GetObjectItemCaseSensitive(j, "path");
+	const cJSON *set = cJSON_GetObjectItemCaseSensitive(j, "set");
+	const cJSON *ckf = cJSON_GetObjectItemCaseSensitive(j, "f");
+	const cJSON *types = cJSON_GetObjectItemCaseSensitive(j, "types");
+	struct meta_mchange one, *c = &one;
+	const cJSON *it;
+	size_t n = 0;
+	int rc;
+
+	*skip = true;
+	if (!cJSON_IsString(path))
+		return 0;
+	if (cJSON_IsObject(set) || cJSON_IsObject(ckf)) {
+		const cJSON *o = cJSON_IsObject(set) ? set : ckf;
+		if (o == set && (!cJSON_IsNumber(t) || !cJSON_IsString(w)))
+			return 0;
+		c = calloc((size_t)cJSON_GetArraySize(o) + 1, sizeof(*c));
+		if (!c)
+			return DMFS_ERR_NOMEM;
+		cJSON_ArrayForEach(it, o)
+		{
+			struct meta_mchange *x = &c[n];
+			x->field = it->string;
+			x->hint = line_hint(types, it->string);
+			if (o == set) {
+				x->t = (int64_t)t->valuedouble;
+				x->w = w->valuestring;
+				x->val = it;
+			} else {
+				const cJSON *ft = cJSON_GetArrayItem(it, 0);
+				const cJSON *fw = cJSON_GetArrayItem(it, 1);
+				if (!cJSON_IsArray(it) ||
+				    cJSON_GetArraySize(it) != 3 ||
+				    !cJSON_IsNumber(ft) || !cJSON_IsString(fw))
+					continue;
+				x->t = (int64_t)ft->valuedouble;
+				x->w = fw->valuestring;
+				x->val = cJSON_GetArrayItem(it, 2);
+			}
+			n++;
+		}
+	} else {
+		const cJSON *field = cJSON_GetObjectItemCaseSensitive(j, "field");
+		const cJSON *val = cJSON_GetObjectItemCaseSensitive(j, "new");
+		if (!val)
+			val = cJSON_GetObjectItemCaseSensitive(j, "v");
+		if (!cJSON_IsNumber(t) || !cJSON_IsString(w) ||
+		    !cJSON_IsString(field) || !val)
+			return 0;
+		one = (struct meta_mchange){
+		    .field = field->valuestring,
+		    .t = (int64_t)t->valuedouble,
+		    .w = w->valuestring,
+		    .val = val,
+		    .hint = line_hint(j, "type")};
+		n = 1;
+	}
+	*skip = false;
+	rc = meta_merge_row(m, txn, path->valuestring, c, n, changed);
+	if (c != &one)
+		free(c);
+	return rc;
+}
+
+/* Merge one JSONL object (a log, or a checkpoint's rows) in txn; lines
+ * that are not changes are skipped with a log line. */
 static int merge_text(struct meta *m, MDB_txn *txn, const char *name,
 		      const char *text, size_t len, bool *changed)
 {
@@ -367,8 +553,8 @@ static int merge_text(struct meta *m, MDB_txn *txn, const char *name,
 	while (!rc && p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *le = nl ? nl : end;
-		cJSON *j, *t, *w, *path, *field, *val, *ty;
-		enum mval_type hint = MV_NULL;
+		cJSON *j;
+		bool skip = true;
 		lineno++;
 		if (le == p) {
 			p = le + 1;
@@ -376,33 +562,17 @@ static int merge_text(struct meta *m, MDB_txn *txn, const char *name,
 		}
 		j = cJSON_ParseWithLength(p, (size_t)(le - p));
 		p = le + 1;
-		t = cJSON_GetObjectItemCaseSensitive(j, "t");
-		w = cJSON_GetObjectItemCaseSensitive(j, "w");
-		path = cJSON_GetObjectItemCaseSensitive(j, "path");
-		field = cJSON_GetObjectItemCaseSensitive(j, "field");
-		val = cJSON_GetObjectItemCaseSensitive(j, "new");
-		if (!val)
-			val = cJSON_GetObjectItemCaseSensitive(j, "v");
-		ty = cJSON_GetObjectItemCaseSensitive(j, "type");
-		if (cJSON_IsString(ty) &&
-		    mval_type_parse(ty->valuestring, &hint) != 0)
-			hint = MV_NULL;
 		if (j &&
 		    cJSON_GetObjectItemCaseSensitive(j, "dmfs_checkpoint")) {
 			cJSON_Delete(j);
 			continue; /* the header */
 		}
-		if (!cJSON_IsNumber(t) || !cJSON_IsString(w) ||
-		    !cJSON_IsString(path) || !cJSON_IsString(field) || !val) {
+		if (j)
+			rc = merge_line(m, txn, j, changed, &skip);
+		if (!rc && skip)
 			dmfs_log(DMFS_LOG_WARN,
 				 "metadata: %s line %zu: not a change: skipped",
 				 name, lineno);
-			cJSON_Delete(j);
-			continue;
-		}
-		rc = meta_merge_one(m, txn, path->valuestring,
-				    field->valuestring, (int64_t)t->valuedouble,
-				    w->valuestring, val, hint, changed);
 		cJSON_Delete(j);
 	}
 	return rc;
@@ -729,12 +899,14 @@ int meta_refresh(struct meta *m, bool *changed, char *msg, size_t msgsz)
 
 /* --- compact --- */
 
-/* The checkpoint text: a header line, then one line per record. */
+/* The checkpoint text: a header line, then one line per path (each field
+ * with its time and writer, removals as null). */
 static int checkpoint_text(struct meta *m, struct meta_buf *b)
 {
 	MDB_txn *txn;
 	MDB_cursor *cur = NULL;
 	MDB_val k = {META_SID_LEN, m->sid}, v;
+	struct meta_rowrec row = {0};
 	bool first = true;
 	int rc = meta_txn_begin(m, MDB_RDONLY, &txn);
 
@@ -766,39 +938,48 @@ static int checkpoint_text(struct meta *m, struct meta_buf *b)
 	k.mv_size = META_SID_LEN;
 	k.mv_data = m->sid;
 	if (!rc)
-		rc = mdb_cursor_open(txn, m->db_vals, &cur);
+		rc = mdb_cursor_open(txn, m->db_rows, &cur);
 	if (!rc)
 		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	/* One line per path: {"path":P,"f":{F:[T,W,V],...},"types":...}. */
 	while (!rc && !b->err && k.mv_size > META_SID_LEN &&
 	       !memcmp(k.mv_data, m->sid, META_SID_LEN)) {
-		const char *kp = (const char *)k.mv_data + META_SID_LEN;
-		size_t kl = k.mv_size - META_SID_LEN;
-		const char *z = memchr(kp, 0, kl);
-		struct meta_rec r;
-		if (!z || meta_rec_decode(&v, &r)) {
+		bool any = false;
+		if (meta_row_decode(&v, &row)) {
 			rc = MDB_CORRUPTED;
 			break;
 		}
 		meta_buf_puts(b, "{\"path\":");
-		meta_buf_jstr(b, kp, (size_t)(z - kp));
-		meta_buf_puts(b, ",\"field\":");
-		meta_buf_jstr(b, z + 1, kl - (size_t)(z - kp) - 1);
-		meta_buf_puts(b, ",\"t\":");
-		meta_buf_i64(b, r.t);
-		meta_buf_puts(b, ",\"w\":");
-		meta_buf_jstr(b, r.w, r.wlen);
-		meta_buf_puts(b, ",\"v\":");
-		if (r.type == MV_NULL) {
-			meta_buf_puts(b, "null");
-		} else {
-			meta_buf_put(b, r.json, r.jlen);
-			meta_buf_puts(b, ",\"type\":\"");
-			meta_buf_puts(b, mval_type_name(r.type));
-			meta_buf_puts(b, "\"");
+		meta_buf_jstr(b, (char *)k.mv_data + META_SID_LEN,
+			      k.mv_size - META_SID_LEN);
+		meta_buf_puts(b, ",\"f\":{");
+		for (size_t i = 0; i < row.n; i++) {
+			const struct meta_rf *f = &row.f[i];
+			if (i)
+				meta_buf_put(b, ",", 1);
+			meta_buf_jstr(b, f->name, f->nlen);
+			meta_buf_puts(b, ":[");
+			meta_buf_i64(b, f->t);
+			meta_buf_put(b, ",", 1);
+			meta_buf_jstr(b, f->w, f->wlen);
+			meta_buf_put(b, ",", 1);
+			meta_buf_stored_json(b, f->type, f->val, f->vlen);
+			meta_buf_put(b, "]", 1);
 		}
-		meta_buf_puts(b, "}\n");
+		meta_buf_put(b, "}", 1);
+		for (size_t i = 0; i < row.n; i++) {
+			const struct meta_rf *f = &row.f[i];
+			if (f->type != MV_FLOAT)
+				continue;
+			meta_buf_puts(b, any ? "," : ",\"types\":{");
+			any = true;
+			meta_buf_jstr(b, f->name, f->nlen);
+			meta_buf_puts(b, ":\"float\"");
+		}
+		meta_buf_puts(b, any ? "}}\n" : "}\n");
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	}
+	free(row.f);
 	if (cur)
 		mdb_cursor_close(cur);
 	meta_txn_end(m, txn, 0);
@@ -869,6 +1050,82 @@ static int history_value(const cJSON *j, enum mval_type hint, struct mval *out)
 	return mval_from_json(j, MV_NULL, out, why, sizeof(why));
 }
 
+/* Report one change of a log line to cb; values that cannot be read are
+ * skipped.  cb's result. */
+static int history_one(const char *path, const char *field,
+		       const cJSON *newj, const cJSON *oldj,
+		       enum mval_type hint, int64_t t, const char *w,
+		       const char *who,
+		       int (*cb)(void *ctx, const struct meta_change *c),
+		       void *ctx)
+{
+	struct mval nv, ov;
+	int rc;
+
+	/* The old value has the field's type too (or is an int in a float
+	 * field). */
+	if (history_value(newj, hint, &nv))
+		return 0;
+	if (history_value(oldj, hint, &ov)) {
+		mval_clear(&nv);
+		return 0;
+	}
+	struct meta_change c = {.path = path,
+				.field = field,
+				.old_v = &ov,
+				.new_v = &nv,
+				.time_us = t,
+				.writer = w,
+				.who = who};
+	rc = cb(ctx, &c);
+	mval_clear(&nv);
+	mval_clear(&ov);
+	return rc;
+}
+
+/* The changes of one log line (either format) to cb. */
+static int history_line(const cJSON *j, const char *path,
+			int (*cb)(void *ctx, const struct meta_change *c),
+			void *ctx)
+{
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "t");
+	const cJSON *w = cJSON_GetObjectItemCaseSensitive(j, "w");
+	const cJSON *who = cJSON_GetObjectItemCaseSensitive(j, "who");
+	const cJSON *pa = cJSON_GetObjectItemCaseSensitive(j, "path");
+	const cJSON *set = cJSON_GetObjectItemCaseSensitive(j, "set");
+	const cJSON *f = cJSON_GetObjectItemCaseSensitive(j, "field");
+	const char *whos = cJSON_IsString(who) ? who->valuestring : "";
+	const cJSON *it;
+	int rc = 0;
+
+	if (!cJSON_IsNumber(t) || !cJSON_IsString(w) || !cJSON_IsString(pa) ||
+	    (path && strcmp(path, pa->valuestring)))
+		return 0;
+	if (cJSON_IsObject(set)) {
+		const cJSON *types = cJSON_GetObjectItemCaseSensitive(j, "types");
+		const cJSON *old = cJSON_GetObjectItemCaseSensitive(j, "old");
+		cJSON_ArrayForEach(it, set)
+		{
+			rc = history_one(
+			    pa->valuestring, it->string, it,
+			    cJSON_GetObjectItemCaseSensitive(old, it->string),
+			    line_hint(types, it->string),
+			    (int64_t)t->valuedouble, w->valuestring, whos, cb,
+			    ctx);
+			if (rc)
+				break;
+		}
+		return rc;
+	}
+	if (!cJSON_IsString(f))
+		return 0;
+	return history_one(pa->valuestring, f->valuestring,
+			   cJSON_GetObjectItemCaseSensitive(j, "new"),
+			   cJSON_GetObjectItemCaseSensitive(j, "old"),
+			   line_hint(j, "type"), (int64_t)t->valuedouble,
+			   w->valuestring, whos, cb, ctx);
+}
+
 int meta_history(struct meta *m, const char *path,
 		 int (*cb)(void *ctx, const struct meta_change *c), void *ctx,
 		 char *msg, size_t msgsz)
@@ -893,47 +1150,9 @@ int meta_history(struct meta *m, const char *path,
 			const char *nl = memchr(p, '\n', (size_t)(end - p));
 			const char *le = nl ? nl : end;
 			cJSON *j = cJSON_ParseWithLength(p, (size_t)(le - p));
-			cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "t");
-			cJSON *w = cJSON_GetObjectItemCaseSensitive(j, "w");
-			cJSON *who = cJSON_GetObjectItemCaseSensitive(j, "who");
-			cJSON *pa = cJSON_GetObjectItemCaseSensitive(j, "path");
-			cJSON *f = cJSON_GetObjectItemCaseSensitive(j, "field");
-			struct mval nv, ov;
 			p = le + 1;
-			if (!cJSON_IsNumber(t) || !cJSON_IsString(w) ||
-			    !cJSON_IsString(pa) || !cJSON_IsString(f) ||
-			    (path && strcmp(path, pa->valuestring))) {
-				cJSON_Delete(j);
-				continue;
-			}
-			cJSON *ty = cJSON_GetObjectItemCaseSensitive(j, "type");
-			enum mval_type hint = MV_NULL;
-			if (cJSON_IsString(ty) &&
-			    mval_type_parse(ty->valuestring, &hint))
-				hint = MV_NULL;
-			/* The old value has the field's type too (or is an
-			 * int in a float field). */
-			if (history_value(
-				cJSON_GetObjectItemCaseSensitive(j, "new"),
-				hint, &nv) ||
-			    history_value(
-				cJSON_GetObjectItemCaseSensitive(j, "old"),
-				hint, &ov)) {
-				mval_clear(&nv);
-				cJSON_Delete(j);
-				continue; /* a value we cannot read */
-			}
-			struct meta_change c = {
-			    .path = pa->valuestring,
-			    .field = f->valuestring,
-			    .old_v = &ov,
-			    .new_v = &nv,
-			    .time_us = (int64_t)t->valuedouble,
-			    .writer = w->valuestring,
-			    .who = cJSON_IsString(who) ? who->valuestring : ""};
-			rc = cb(ctx, &c);
-			mval_clear(&nv);
-			mval_clear(&ov);
+			if (j)
+				rc = history_line(j, path, cb, ctx);
 			cJSON_Delete(j);
 		}
 		free(text);

@@ -13,6 +13,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
@@ -476,6 +477,105 @@ static void test_history(struct meta *a)
 	CHECK_STR(h.text, "who:null->B;who:null->A;who:B->A2;");
 }
 
+/* The text of the log object holding want (caller frees), or NULL. */
+static char *find_log(const char *want)
+{
+	char dir[4200], file[4500], *text = NULL;
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/bucket/" META_PREFIX "log", root);
+	d = opendir(dir);
+	while (d && !text && (e = readdir(d))) {
+		FILE *f;
+		long n;
+		snprintf(file, sizeof(file), "%s/%s", dir, e->d_name);
+		if (e->d_name[0] == '.' || !(f = fopen(file, "r")))
+			continue;
+		fseek(f, 0, SEEK_END);
+		n = ftell(f);
+		rewind(f);
+		text = calloc(1, (size_t)n + 1);
+		if (!text || fread(text, 1, (size_t)n, f) != (size_t)n ||
+		    !strstr(text, want)) {
+			free(text);
+			text = NULL;
+		}
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return text;
+}
+
+static size_t count_str(const char *s, const char *what)
+{
+	size_t n = 0;
+
+	while (s && (s = strstr(s, what)))
+		n++, s++;
+	return n;
+}
+
+/* A batch is logged as one line per path holding all its fields; the
+ * merge and the history read such lines field by field. */
+static void test_grouped(struct meta *a, struct meta *b)
+{
+	struct meta_batch *batch = NULL;
+	struct mval v, nul = {0};
+	struct hist h = {0};
+	struct meta_row r;
+	char msg[512] = "", *log;
+	uint64_t before = meta_pending(a);
+
+	CHECK(meta_batch_new(&batch) == 0);
+	v = mv_int(1);
+	CHECK(meta_batch_add(batch, "g1", "ga", &v) == 0);
+	v = mv_float(2.5);
+	CHECK(meta_batch_add(batch, "g1", "gb", &v) == 0);
+	v = mv_int(2);
+	CHECK(meta_batch_add(batch, "g2", "ga", &v) == 0);
+	v = mv_str("s\"q");
+	CHECK(meta_batch_add(batch, "g1", "gc", &v) == 0);
+	CHECK(meta_apply(a, batch, msg, sizeof(msg)) == 0);
+	meta_batch_free(batch);
+	CHECK(meta_pending(a) == before + 4);
+	flush_ok(a);
+	log = find_log("\"path\":\"g1\"");
+	CHECK(log != NULL);
+	CHECK(count_str(log, "\"path\":\"g1\"") == 1);
+	CHECK(count_str(log, "\"path\":\"g2\"") == 1);
+	CHECK(log && strstr(log, "\"path\":\"g1\",\"set\":{\"ga\":1,\"gb\":2.5,"
+				 "\"gc\":\"s\\\"q\"},\"types\":{\"gb\":"
+				 "\"float\"}}\n"));
+	CHECK(log && strstr(log, "\"path\":\"g2\",\"set\":{\"ga\":2}}\n"));
+	free(log);
+
+	/* A removal and a change: null in "set", old values in "old". */
+	CHECK(meta_batch_new(&batch) == 0);
+	CHECK(meta_batch_add(batch, "g1", "ga", &nul) == 0);
+	v = mv_int(3); /* an int into a float field */
+	CHECK(meta_batch_add(batch, "g1", "gb", &v) == 0);
+	CHECK(meta_apply(a, batch, msg, sizeof(msg)) == 0);
+	meta_batch_free(batch);
+	CHECK(meta_pending(a) == 2);
+	flush_ok(a);
+	log = find_log("\"set\":{\"ga\":null,\"gb\":3.0}");
+	CHECK(log && strstr(log, "\"types\":{\"gb\":\"float\"},\"old\":"
+				 "{\"ga\":1,\"gb\":2.5}}\n"));
+	free(log);
+
+	refresh_ok(b);
+	CHECK_ROW(b, "g1", "{\"gb\":3,\"gc\":\"s\\\"q\"}");
+	CHECK_ROW(b, "g2", "{\"ga\":2}");
+	CHECK(meta_get(b, "g1", &r) == 0);
+	CHECK(meta_row_get(&r, "gb") && meta_row_get(&r, "gb")->t == MV_FLOAT);
+	meta_row_clear(&r);
+	CHECK(meta_history(b, "g1", hist_cb, &h, msg, sizeof(msg)) == 0);
+	CHECK_STR(h.text, "ga:null->1;gb:null->2.5;gc:null->s\"q;"
+			  "ga:1->null;gb:2.5->3;");
+}
+
 static void test_prefix(struct meta *a)
 {
 	char *d;
@@ -775,6 +875,7 @@ int main(void)
 	test_tie(a, b);
 	test_batch_paths();
 	test_history(a);
+	test_grouped(a, b);
 	test_prefix(a);
 	test_schema(a, b);
 	test_checkpoint(a, b);
