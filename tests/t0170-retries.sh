@@ -48,7 +48,9 @@ for kind in $(t_backends); do
 	# every 7th: prime to the 2 to 6 requests a read makes, so the refusals
 	# fall on each kind of request in turn whatever the mount asked first
 	start_proxy 7
-	t_mount "$M" retries=0 stat_ttl=0
+	# an empty block cache, so the reads are GETs that can be refused
+	rm -rf "$T_ROOT/cache-noretry"
+	t_mount "$M" retries=0 stat_ttl=0 cache_dir=$T_ROOT/cache-noretry
 	fails=0
 	for i in $(seq 20); do
 		if out=$(cat "$M/live/d/f$i.txt" 2>&1); then
