@@ -17,6 +17,7 @@ start_proxy() { # EVERY
 	"$PROXY" --listen 127.0.0.1:0 --upstream "127.0.0.1:$S3_PORT" --fail-every "$1" \
 		--port-file "$T_ROOT/proxy.port" --quiet &
 	PROXY_PID=$!
+	T_PIDS+=("$PROXY_PID")
 	for _ in $(seq 50); do [ -s "$T_ROOT/proxy.port" ] && break; sleep 0.1; done
 	[ -s "$T_ROOT/proxy.port" ] || t_fail "proxy did not start"
 	T_MOUNT_OPTS=endpoint=http://127.0.0.1:$(cat "$T_ROOT/proxy.port")

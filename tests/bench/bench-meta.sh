@@ -2,7 +2,8 @@
 # tests/bench/bench-meta.sh - what metadata and queries cost.  Not part of
 # `make check`.
 #
-#   bash tests/bench/bench-meta.sh [--rows N] [--xattr-files N] [--server rgw|s3rver]
+#   bash tests/bench/bench-meta.sh [--rows N (0: skip part 1)] [--xattr-files N] [--server rgw|s3rver]
+#                                  [--latency MS]
 #
 # 1. A file:// store of --rows empty files (default 1 000 000, in 1 000
 #    directories) and a JSON Lines file labelling every one with 8 fields
@@ -19,30 +20,34 @@
 #      runs the query, and a second one).
 # 2. setfattr on --xattr-files files (default 10 000) through dmfs and
 #    through s3fs -o use_xattr (which rewrites each object) on the same
-#    bucket of the same S3 server (--server, default s3rver).
+#    bucket of the same S3 server (--server, default s3rver); --latency MS
+#    puts tests/tools/delay_proxy in front of it (every response MS ms
+#    later, as a far-away S3 would answer).
 # Prints a table and the ratios.  Needs root and tests/setup-deps.sh's
 # packages.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
 DMFS=${DMFS:-$SRC/dmfs}
-ROWS=1000000 NX=10000 SERVER=s3rver
+ROWS=1000000 NX=10000 SERVER=s3rver LATENCY=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--rows) ROWS=$2; shift 2 ;;
 	--xattr-files) NX=$2; shift 2 ;;
 	--server) SERVER=$2; shift 2 ;;
-	*) echo "usage: $0 [--rows N] [--xattr-files N] [--server rgw|s3rver]" >&2; exit 2 ;;
+	--latency) LATENCY=${2%ms}; shift 2 ;;
+	*) echo "usage: $0 [--rows N] [--xattr-files N] [--server rgw|s3rver] [--latency MS]" >&2; exit 2 ;;
 	esac
 done
 [ "$(id -u)" = 0 ] || { echo "bench: run as root" >&2; exit 1; }
 [ -x "$DMFS" ] || { echo "bench: build dmfs first ($DMFS)" >&2; exit 1; }
 
 W=$(mktemp -d /tmp/dmfs-bench-meta.XXXXXX)
-MOUNTS=()
+MOUNTS=() PIDS=()
 cleanup() {
-	local m
+	local m p
 	for m in "${MOUNTS[@]}"; do fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	s3server_stop 2>/dev/null || true
 	rm -rf "$W"
 }
@@ -54,6 +59,7 @@ now() { date +%s.%N; }
 secs() { python3 -c "print(f'{$2 - $1:.3f}')"; }
 rate() { python3 -c "print(f'{$1 / ($3 - $2):,.0f}')"; }
 
+if [ "$ROWS" -gt 0 ]; then
 log "making a store of $ROWS files and their labels"
 python3 - "$W/store-a" "$ROWS" "$W/labels.jsonl" <<'PY'
 import json, os, random, sys
@@ -142,8 +148,20 @@ LS2=$(secs "$t0" "$t1")
 [ "$n" = 10000 ] || log "warning: the query directory listed $n files"
 fusermount3 -u "$W/mnt"
 
+fi
+
 log "setfattr on $NX files: dmfs vs s3fs -o use_xattr on $SERVER"
 s3server_start "$SERVER" "$W/server" >"$W/server.log" 2>&1 || { cat "$W/server.log"; exit 1; }
+ENDPOINT=$S3_ENDPOINT
+if [ "$LATENCY" != 0 ]; then
+	cc -O2 -Wall -Wextra -pthread -o "$W/delay_proxy" "$SRC/tests/tools/delay_proxy.c"
+	"$W/delay_proxy" --listen 127.0.0.1:0 --upstream "127.0.0.1:$S3_PORT" \
+		--latency-ms "$LATENCY" --port-file "$W/proxy.port" --quiet &
+	PIDS+=($!)
+	for _ in $(seq 50); do [ -s "$W/proxy.port" ] && break; sleep 0.1; done
+	ENDPOINT=http://127.0.0.1:$(cat "$W/proxy.port")
+	log "latency: +$LATENCY ms per response through tests/tools/delay_proxy"
+fi
 B=benchmeta
 s3_aws s3 mb s3://$B >/dev/null
 cat >>"$AWS_CONFIG_FILE" <<CFG
@@ -163,9 +181,9 @@ s3_aws s3 cp --recursive --quiet --only-show-errors "$W/xt" "s3://$B/" || { log 
 printf '%s:%s\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" >"$W/passwd"
 chmod 600 "$W/passwd"
 mkdir -p "$W/m-dmfs" "$W/m-s3fs"
-"$DMFS" mount "s3://$B" "$W/m-dmfs" -o "endpoint=$S3_ENDPOINT,cache_dir=$W/cache-x,view=live"
+"$DMFS" mount "s3://$B" "$W/m-dmfs" -o "endpoint=$ENDPOINT,cache_dir=$W/cache-x,view=live"
 MOUNTS+=("$W/m-dmfs")
-s3fs "$B" "$W/m-s3fs" -o "url=$S3_ENDPOINT,use_path_request_style,passwd_file=$W/passwd,use_xattr"
+s3fs "$B" "$W/m-s3fs" -o "url=$ENDPOINT,use_path_request_style,passwd_file=$W/passwd,use_xattr"
 MOUNTS+=("$W/m-s3fs")
 ls -R "$W/m-dmfs" >/dev/null
 ls -R "$W/m-s3fs" >/dev/null
@@ -178,7 +196,7 @@ XS=$(secs "$t0" "$t1")
 [ "$(getfattr --only-values -n user.label "$W/m-dmfs/$(head -1 "$W/xt.list")")" = cat ] || log "warning: dmfs label not read back"
 
 ratio() { python3 -c "print(f'{$1 / $2:.1f}x')"; }
-cat <<EOF
+[ "$ROWS" -gt 0 ] && cat <<EOF
 
 metadata and queries, $ROWS rows x 8 fields (file:// store; SQLite in the same run)
   import, dmfs meta import           $IMP_CLI s   $IMP_CLI_R rows/s
@@ -187,7 +205,9 @@ metadata and queries, $ROWS rows x 8 fields (file:// store; SQLite in the same r
   selective query, rare == 7         dmfs $Q1 s   SQLite (indexed) $S1 s   $N1 matches   dmfs/SQLite $(ratio "$Q1" "$S1")
   broad query, score < 0.5           dmfs $Q2 s   SQLite (indexed) $S2 s   $N2 matches   dmfs/SQLite $(ratio "$Q2" "$S2")
   ls -R of a 10 000-match query dir  first $LS1 s, again $LS2 s
-setfattr on $NX files ($SERVER)
+EOF
+cat <<EOF
+setfattr on $NX files ($SERVER, latency +$LATENCY ms)
   dmfs (incl. sending to the bucket) $XD s
   s3fs -o use_xattr                  $XS s   dmfs is $(ratio "$XS" "$XD") faster
 EOF

@@ -30,6 +30,7 @@ T_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 T_NAME=$(basename "$0" .sh)
 T_ROOT=$(mktemp -d "${DMFS_TEST_TMP:-/tmp}/dmfs-$T_NAME.XXXXXX")
 T_MOUNTS=()
+T_PIDS=() # helper processes a test started (proxies): killed at exit
 T_FAILED=0
 T_KIND=
 T_BUCKET=dmfs-test
@@ -70,6 +71,7 @@ t_cleanup() {
 				fusermount3 -u -z "$m" 2>/dev/null || true
 		fi
 	done
+	for m in "${T_PIDS[@]}"; do kill "$m" 2>/dev/null || true; done
 	t_wait_dmfs_exit
 	left=$(pgrep -f "cache_dir=$T_ROOT/" || true)
 	if [ -n "$left" ]; then
