@@ -23,8 +23,8 @@
 static int meta_status(int rc)
 {
 	return rc == DMFS_ERR_INVAL || rc == DMFS_ERR_TOO_BIG
-		       ? 2
-		       : cli_exit_status(rc);
+		   ? 2
+		   : cli_exit_status(rc);
 }
 
 /* Open the store and its table; 0 or an exit status. */
@@ -98,7 +98,8 @@ static int meta_set(int argc, char **argv, bool remove)
 		char field[META_FIELD_MAX + 1];
 		const char *eq = remove ? NULL : strchr(pos[i], '=');
 		size_t fl = remove ? strlen(pos[i])
-				   : eq ? (size_t)(eq - pos[i]) : 0;
+			    : eq   ? (size_t)(eq - pos[i])
+				   : 0;
 		if ((!remove && !eq) || fl > META_FIELD_MAX) {
 			fprintf(stderr, "usage: %s\n", use);
 			rc = 2;
@@ -214,15 +215,15 @@ static char *read_input(const char *file, size_t *len)
 static int meta_import(int argc, char **argv)
 {
 	static const char use[] =
-		"dmfs meta import STORE FILE|- [--under DIR] [--no-check]";
+	    "dmfs meta import STORE FILE|- [--under DIR] [--no-check]";
 	struct cli_store c = {0};
 	struct meta_batch *b = NULL;
 	const char *pos[2], *under = "";
 	bool nocheck = false;
 	const struct cli_flag flags[] = {
-		{"--under", NULL, NULL, &under},
-		{"--no-check", NULL, &nocheck, NULL},
-		{NULL, NULL, NULL, NULL},
+	    {"--under", NULL, NULL, &under},
+	    {"--no-check", NULL, &nocheck, NULL},
+	    {NULL, NULL, NULL, NULL},
 	};
 	char msg[1024], dir[4096];
 	char *text = NULL;
@@ -262,17 +263,17 @@ static int meta_import(int argc, char **argv)
 static int meta_export(int argc, char **argv)
 {
 	static const char use[] =
-		"dmfs meta export STORE [--format jsonl|csv] [--under DIR] "
-		"[--at SPEC] [--auto]";
+	    "dmfs meta export STORE [--format jsonl|csv] [--under DIR] "
+	    "[--at SPEC] [--auto]";
 	struct cli_store c = {0};
 	const char *pos[1], *under = NULL, *at = NULL, *format = "jsonl";
 	bool with_auto = false;
 	const struct cli_flag flags[] = {
-		{"--format", NULL, NULL, &format},
-		{"--under", NULL, NULL, &under},
-		{"--at", NULL, NULL, &at},
-		{"--auto", NULL, &with_auto, NULL},
-		{NULL, NULL, NULL, NULL},
+	    {"--format", NULL, NULL, &format},
+	    {"--under", NULL, NULL, &under},
+	    {"--at", NULL, NULL, &at},
+	    {"--auto", NULL, &with_auto, NULL},
+	    {NULL, NULL, NULL, NULL},
 	};
 	enum metaq_format fmt;
 	char spec[4200], msg[1024];
@@ -323,8 +324,10 @@ static int print_change(void *ctx, const struct meta_change *ch)
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 	if (l->json) {
 		cJSON *j = cJSON_CreateObject();
-		cJSON *o = ch->old_v ? mval_to_json(ch->old_v) : cJSON_CreateNull();
-		cJSON *n = ch->new_v ? mval_to_json(ch->new_v) : cJSON_CreateNull();
+		cJSON *o =
+		    ch->old_v ? mval_to_json(ch->old_v) : cJSON_CreateNull();
+		cJSON *n =
+		    ch->new_v ? mval_to_json(ch->new_v) : cJSON_CreateNull();
 		char *t = NULL;
 		if (j && o && n) {
 			cJSON_AddNumberToObject(j, "time_us",
@@ -363,8 +366,8 @@ static int meta_log(int argc, char **argv)
 	struct log_ctx l = {0};
 	const char *pos[2];
 	const struct cli_flag flags[] = {
-		{"--json", NULL, &l.json, NULL},
-		{NULL, NULL, NULL, NULL},
+	    {"--json", NULL, &l.json, NULL},
+	    {NULL, NULL, NULL, NULL},
 	};
 	char msg[1024];
 	int npos, rc;
@@ -374,9 +377,9 @@ static int meta_log(int argc, char **argv)
 	rc = cli_parse(&c, argc, argv, flags, pos, 1, 2, &npos, use);
 	if (!rc)
 		rc = open_all(&c, pos[0]);
-	if (!rc && (rc = meta_history(c.meta,
-				      npos > 1 ? clean_path(pos[1]) : NULL,
-				      print_change, &l, msg, sizeof(msg)))) {
+	if (!rc &&
+	    (rc = meta_history(c.meta, npos > 1 ? clean_path(pos[1]) : NULL,
+			       print_change, &l, msg, sizeof(msg)))) {
 		fprintf(stderr, "dmfs: %s\n", msg);
 		rc = 1;
 	}
@@ -413,9 +416,9 @@ int cli_meta(int argc, char **argv)
 		const char *name;
 		int (*run)(int argc, char **argv);
 	} sub[] = {
-		{"get", meta_get_cmd},	{"import", meta_import},
-		{"export", meta_export}, {"log", meta_log},
-		{"compact", meta_compact_cmd},
+	    {"get", meta_get_cmd},	   {"import", meta_import},
+	    {"export", meta_export},	   {"log", meta_log},
+	    {"compact", meta_compact_cmd},
 	};
 
 	/* "dmfs meta STORE get ..." reads as well as "dmfs meta get STORE" */
@@ -432,7 +435,7 @@ int cli_meta(int argc, char **argv)
 		if (!strcmp(argv[0], sub[i].name))
 			return sub[i].run(argc - 1, argv + 1);
 	fprintf(stderr, "usage: dmfs meta set|get|rm|import|export|log|"
-		"compact STORE ...\n");
+			"compact STORE ...\n");
 	return 2;
 }
 

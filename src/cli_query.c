@@ -38,24 +38,19 @@ static int query_status(int rc)
 int cli_query(int argc, char **argv)
 {
 	static const char use[] =
-		"dmfs query STORE [EXPR] [--format paths|jsonl|csv] "
-		"[--at SPEC] [--under DIR] [--auto] [--count] [--save NAME] "
-		"[--saved NAME] [--list] [--delete NAME]";
+	    "dmfs query STORE [EXPR] [--format paths|jsonl|csv] "
+	    "[--at SPEC] [--under DIR] [--auto] [--count] [--save NAME] "
+	    "[--saved NAME] [--list] [--delete NAME]";
 	struct cli_store c = {0};
 	const char *pos[2], *format = "paths", *at = "live", *under = "",
 			    *save = NULL, *saved = NULL, *del = NULL;
 	bool count = false, list = false, with_auto = false;
 	const struct cli_flag flags[] = {
-		{"--format", NULL, NULL, &format},
-		{"--at", NULL, NULL, &at},
-		{"--under", NULL, NULL, &under},
-		{"--save", NULL, NULL, &save},
-		{"--saved", NULL, NULL, &saved},
-		{"--delete", NULL, NULL, &del},
-		{"--count", NULL, &count, NULL},
-		{"--list", NULL, &list, NULL},
-		{"--auto", NULL, &with_auto, NULL},
-		{NULL, NULL, NULL, NULL},
+	    {"--format", NULL, NULL, &format},	{"--at", NULL, NULL, &at},
+	    {"--under", NULL, NULL, &under},	{"--save", NULL, NULL, &save},
+	    {"--saved", NULL, NULL, &saved},	{"--delete", NULL, NULL, &del},
+	    {"--count", NULL, &count, NULL},	{"--list", NULL, &list, NULL},
+	    {"--auto", NULL, &with_auto, NULL}, {NULL, NULL, NULL, NULL},
 	};
 	enum metaq_format fmt;
 	struct query *q = NULL;
@@ -124,11 +119,11 @@ int cli_query(int argc, char **argv)
 	snprintf(spec, sizeof(spec), "%s%s%s", at, *under ? "/" : "", under);
 	if (!rc) {
 		unsigned long long n = 0;
-		int qrc = count ? metaq_run(&c.env, c.meta, spec, q, count_hit,
-					    &n, msg, sizeof(msg))
-				: metaq_export(&c.env, c.meta, spec, q, fmt,
-					       with_auto, stdout, msg,
-					       sizeof(msg));
+		int qrc =
+		    count ? metaq_run(&c.env, c.meta, spec, q, count_hit, &n,
+				      msg, sizeof(msg))
+			  : metaq_export(&c.env, c.meta, spec, q, fmt,
+					 with_auto, stdout, msg, sizeof(msg));
 		if (!qrc && count)
 			printf("%llu\n", n);
 		if (qrc) {

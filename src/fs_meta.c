@@ -97,9 +97,10 @@ void fs_meta_stop(struct dmfs_fs *fs)
 	/* What was set just before the unmount goes out now; if it cannot,
 	 * it stays queued for the next mount or dmfs command. */
 	if (meta_pending(fs->meta) && fs_meta_sync(fs, false, msg, sizeof(msg)))
-		dmfs_log(DMFS_LOG_WARN, "metadata: %s; %llu changes stay "
-			 "queued in the cache directory", msg,
-			 (unsigned long long)meta_pending(fs->meta));
+		dmfs_log(DMFS_LOG_WARN,
+			 "metadata: %s; %llu changes stay "
+			 "queued in the cache directory",
+			 msg, (unsigned long long)meta_pending(fs->meta));
 	pthread_mutex_destroy(&fs->meta_lock);
 	pthread_mutex_destroy(&fs->sync_lock);
 	pthread_cond_destroy(&fs->sync_cond);
@@ -208,8 +209,7 @@ static int set_one(struct dmfs_fs *fs, const char *key, const char *field,
 	if (meta_batch_new(&b))
 		return -ENOMEM;
 	snprintf(what, sizeof(what), "user.%s on live/%s", field, key);
-	rc = meta_batch_add(b, key, field, v) ? -ENOMEM
-					      : apply(fs, what, b);
+	rc = meta_batch_add(b, key, field, v) ? -ENOMEM : apply(fs, what, b);
 	meta_batch_free(b);
 	return rc;
 }
@@ -222,8 +222,9 @@ int fs_meta_setxattr(struct dmfs_fs *fs, const char *key, const char *field,
 	int rc = meta_check_field_name(field, msg, sizeof(msg));
 
 	if (!rc)
-		rc = mval_from_text(value, size, meta_field_type(fs->meta, field),
-				    &v, msg, sizeof(msg));
+		rc = mval_from_text(value, size,
+				    meta_field_type(fs->meta, field), &v, msg,
+				    sizeof(msg));
 	if (rc) {
 		fs_set_last_error(fs, "user.%s on live/%s: %s", field, key,
 				  msg);
@@ -312,8 +313,8 @@ fail:
 
 /* --- whole-document control files --- */
 
-int fs_doc_append(struct fs_handle *h, const char *buf, size_t size,
-		  off_t off, size_t max)
+int fs_doc_append(struct fs_handle *h, const char *buf, size_t size, off_t off,
+		  size_t max)
 {
 	/* Written in order (cat, cp, a shell's >): a document, not a
 	 * random-access file. */
@@ -343,11 +344,11 @@ int fs_doc_append(struct fs_handle *h, const char *buf, size_t size,
 struct capture_env fs_capture_env(struct dmfs_fs *fs)
 {
 	return (struct capture_env){
-		.st = fs->store,
-		.store_uri = fs->store_uri,
-		.mx = fs->mx,
-		.cache_dir = fs->opts->cache_dir,
-		.meta = fs->meta,
+	    .st = fs->store,
+	    .store_uri = fs->store_uri,
+	    .mx = fs->mx,
+	    .cache_dir = fs->opts->cache_dir,
+	    .meta = fs->meta,
 	};
 }
 
@@ -425,8 +426,8 @@ static void ctl_name(const struct fs_handle *h, char *out, size_t outsz)
 	snprintf(out, outsz, "live/%s%s.dmfs.meta", h->key, *h->key ? "/" : "");
 }
 
-int fs_meta_ctl_write(struct dmfs_fs *fs, struct fs_handle *h,
-		      const char *buf, size_t size, off_t off)
+int fs_meta_ctl_write(struct dmfs_fs *fs, struct fs_handle *h, const char *buf,
+		      size_t size, off_t off)
 {
 	char msg[1024], what[4200];
 	int rc;
@@ -469,8 +470,8 @@ int fs_meta_ctl_flush(struct dmfs_fs *fs, struct fs_handle *h)
 	} else {
 		rc = apply(fs, what, h->mb);
 		if (!rc)
-			dmfs_log(DMFS_LOG_INFO, "%s: applied %zu changes",
-				 what, meta_batch_count(h->mb));
+			dmfs_log(DMFS_LOG_INFO, "%s: applied %zu changes", what,
+				 meta_batch_count(h->mb));
 	}
 	fs_meta_ctl_release(h);
 	return rc;

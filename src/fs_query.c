@@ -43,25 +43,25 @@ struct qhit {
 };
 
 struct qres {
-	char *expr;		/* the key; NULL: free slot */
+	char *expr; /* the key; NULL: free slot */
 	unsigned gen;
 	double at;
-	struct qhit *v;		/* sorted by path */
+	struct qhit *v; /* sorted by path */
 	size_t n, cap;
-	int refs;		/* readers; freed when 0 and evicted */
+	int refs; /* readers; freed when 0 and evicted */
 	bool evicted;
 };
 
 struct qsaved {
-	char *name;		/* NULL: free slot */
-	char *expr;		/* NULL: made by mkdir, no expression yet */
+	char *name; /* NULL: free slot */
+	char *expr; /* NULL: made by mkdir, no expression yet */
 	double at;
-	bool pending;		/* mkdir'ed here, not in the bucket */
+	bool pending; /* mkdir'ed here, not in the bucket */
 };
 
 struct fs_qcache {
 	pthread_mutex_t lock;
-	struct qres *res[QRES_SLOTS];	/* protected by lock */
+	struct qres *res[QRES_SLOTS];	  /* protected by lock */
 	struct qsaved saved[SAVED_SLOTS]; /* protected by lock */
 };
 
@@ -321,11 +321,11 @@ static void saved_set(struct dmfs_fs *fs, const char *name, const char *expr,
 /* --- paths --- */
 
 struct qpath {
-	char name[256];		/* the saved query, or "" for ad-hoc */
-	char *expr;		/* owned; NULL: pending or none */
-	const char *rest;	/* inside the query dir: "", ".query", "a/b" */
-	bool at_root;		/* queries/ itself */
-	bool adhoc_root;	/* queries/@ */
+	char name[256];	  /* the saved query, or "" for ad-hoc */
+	char *expr;	  /* owned; NULL: pending or none */
+	const char *rest; /* inside the query dir: "", ".query", "a/b" */
+	bool at_root;	  /* queries/ itself */
+	bool adhoc_root;  /* queries/@ */
 };
 
 /* Split a path inside queries/ ("" is queries/ itself).  0 or -errno. */
@@ -388,13 +388,12 @@ int fs_query_getattr(struct dmfs_fs *fs, const char *sub, struct stat *st)
 	}
 	if (is_ctl(qp.rest)) {
 		size_t len = !strcmp(qp.rest, ".query") && qp.expr
-				     ? strlen(qp.expr) + 1
-				     : 0;
-		fs_fill_file_stat(fs, st,
-				  !strcmp(qp.rest, ".query") && qp.name[0]
-					  ? 0644
-					  : 0444,
-				  len, time(NULL));
+				 ? strlen(qp.expr) + 1
+				 : 0;
+		fs_fill_file_stat(
+		    fs, st,
+		    !strcmp(qp.rest, ".query") && qp.name[0] ? 0644 : 0444, len,
+		    time(NULL));
 		goto out;
 	}
 	if (!qp.expr) {
@@ -428,7 +427,7 @@ struct list_ctx {
 	void *buf;
 	fuse_fill_dir_t filler;
 	struct dmfs_fs *fs;
-	char **names;		/* pending names already listed */
+	char **names; /* pending names already listed */
 };
 
 static int fill_name(void *ctx, const char *name)
@@ -463,8 +462,10 @@ int fs_query_readdir(struct dmfs_fs *fs, const char *sub, void *buf,
 		pthread_mutex_unlock(&fs->qc->lock);
 		rc = metaq_list(fs->store, fill_name, &l);
 		if (rc) {
-			fs_set_last_error(fs, "queries/: listing saved "
-					  "queries: %s", dmfs_strerror(rc));
+			fs_set_last_error(fs,
+					  "queries/: listing saved "
+					  "queries: %s",
+					  dmfs_strerror(rc));
 			rc = -dmfs_err_to_errno(rc);
 		}
 		goto out;
@@ -519,8 +520,8 @@ int fs_query_file_key(struct dmfs_fs *fs, const char *sub, char *key,
 	struct stat st;
 	int rc = qparse(fs, sub, &qp);
 
-	if (!rc && (qp.at_root || qp.adhoc_root || !*qp.rest ||
-		    is_ctl(qp.rest)))
+	if (!rc &&
+	    (qp.at_root || qp.adhoc_root || !*qp.rest || is_ctl(qp.rest)))
 		rc = -ENODATA;
 	free(qp.expr);
 	if (!rc)
@@ -627,8 +628,8 @@ int fs_query_flush(struct dmfs_fs *fs, struct fs_handle *h)
 		return 0;
 	h->written = false;
 	/* one expression: trailing newlines are the shell's */
-	while (h->wlen && (h->wbuf[h->wlen - 1] == '\n' ||
-			   h->wbuf[h->wlen - 1] == '\r'))
+	while (h->wlen &&
+	       (h->wbuf[h->wlen - 1] == '\n' || h->wbuf[h->wlen - 1] == '\r'))
 		h->wbuf[--h->wlen] = '\0';
 	rc = query_parse(h->wbuf ? h->wbuf : "", &q, msg, sizeof(msg));
 	if (!rc)

@@ -27,8 +27,8 @@ struct check_ctx {
 static enum mval_type type_of(void *ctx, const char *field)
 {
 	struct check_ctx *c = ctx;
-	enum mval_type t = c->live && c->m ? meta_field_type(c->m, field)
-					    : MV_NULL;
+	enum mval_type t =
+	    c->live && c->m ? meta_field_type(c->m, field) : MV_NULL;
 	return t != MV_NULL ? t : metaq_auto_type(field);
 }
 
@@ -36,8 +36,8 @@ int metaq_check(struct meta *m, const char *spec, const struct query *q,
 		char *msg, size_t msgsz)
 {
 	struct check_ctx c = {
-		.m = m,
-		.live = !strcmp(spec, "live") || !strncmp(spec, "live/", 5),
+	    .m = m,
+	    .live = !strcmp(spec, "live") || !strncmp(spec, "live/", 5),
 	};
 	return q ? query_check(q, type_of, &c, msg, msgsz) : 0;
 }
@@ -58,8 +58,7 @@ int metaq_match_entry(const struct query *q, const struct manifest_entry *e,
 	rc = metaq_row_from_json(e->path, e->meta_json, &user, msg, msgsz);
 	if (!rc) {
 		metaq_row_init(row, e->path, e, &user);
-		rc = query_eval(q, metaq_row_query_get, row, match, msg,
-				msgsz);
+		rc = query_eval(q, metaq_row_query_get, row, match, msg, msgsz);
 		if (rc)
 			*match = false;
 	}
@@ -98,8 +97,8 @@ int metaq_capture_filter(void *q, const struct manifest_entry *e, bool *keep,
 	return metaq_match_entry(q, e, keep, msg, msgsz);
 }
 
-int metaq_run(const struct capture_env *env, struct meta *m,
-	      const char *spec, const struct query *q,
+int metaq_run(const struct capture_env *env, struct meta *m, const char *spec,
+	      const struct query *q,
 	      int (*cb)(void *ctx, const struct metaq_hit *h), void *ctx,
 	      char *msg, size_t msgsz)
 {
@@ -144,8 +143,8 @@ int metaq_run(const struct capture_env *env, struct meta *m,
 			rc = query_eval(q, metaq_row_query_get, row, &match,
 					msg, msgsz);
 		if (!rc && match) {
-			struct metaq_hit h = {.path = e.path, .e = &e,
-					      .row = &user};
+			struct metaq_hit h = {
+			    .path = e.path, .e = &e, .row = &user};
 			rc = cb(ctx, &h);
 		}
 		meta_row_clear(&user);

@@ -17,12 +17,14 @@
 #define BATCH_LINE_MAX (1u << 20)
 
 /* "dir/rel" into out; rel must be a clean relative path. */
-static int join_path(const char *dir, const char *rel, size_t len,
-		     char *out, size_t outsz, char *why, size_t whysz)
+static int join_path(const char *dir, const char *rel, size_t len, char *out,
+		     size_t outsz, char *why, size_t whysz)
 {
 	if (!len || rel[0] == '/' || rel[len - 1] == '/') {
-		dmfs_say(why, whysz, "path \"%.*s\" is not a relative file "
-			 "path", (int)(len > 200 ? 200 : len), rel);
+		dmfs_say(why, whysz,
+			 "path \"%.*s\" is not a relative file "
+			 "path",
+			 (int)(len > 200 ? 200 : len), rel);
 		return DMFS_ERR_INVAL;
 	}
 	for (size_t i = 0, s = 0; i <= len; i++) {
@@ -35,15 +37,16 @@ static int join_path(const char *dir, const char *rel, size_t len,
 		size_t n = i - s;
 		if (n == 0 || (n == 1 && rel[s] == '.') ||
 		    (n == 2 && rel[s] == '.' && rel[s + 1] == '.')) {
-			dmfs_say(why, whysz, "path \"%.*s\" has an empty, '.' "
-				 "or '..' part", (int)(len > 200 ? 200 : len),
-				 rel);
+			dmfs_say(why, whysz,
+				 "path \"%.*s\" has an empty, '.' "
+				 "or '..' part",
+				 (int)(len > 200 ? 200 : len), rel);
 			return DMFS_ERR_INVAL;
 		}
 		s = i + 1;
 	}
-	int n = snprintf(out, outsz, "%s%s%.*s", dir, *dir ? "/" : "",
-			 (int)len, rel);
+	int n = snprintf(out, outsz, "%s%s%.*s", dir, *dir ? "/" : "", (int)len,
+			 rel);
 	if (n < 0 || (size_t)n >= outsz) {
 		dmfs_say(why, whysz, "path too long");
 		return DMFS_ERR_INVAL;
@@ -86,7 +89,8 @@ static void float_literals(const char *s, size_t len, bool *isf, size_t *n)
 		} else if (c == ':' && depth == 1) {
 			after_colon = true;
 			continue;
-		} else if (after_colon && (c == '-' || (c >= '0' && c <= '9'))) {
+		} else if (after_colon &&
+			   (c == '-' || (c >= '0' && c <= '9'))) {
 			bool f = false;
 			while (i < len && strchr("+-0123456789.eE", s[i])) {
 				f |= s[i] == '.' || s[i] == 'e' || s[i] == 'E';
@@ -164,8 +168,8 @@ out:
 
 struct csv {
 	const char *p, *end;
-	size_t line;		/* of the record being read, 1-based */
-	char *cell;		/* the current cell, unquoted; owned */
+	size_t line; /* of the record being read, 1-based */
+	char *cell;  /* the current cell, unquoted; owned */
 	size_t len, cap;
 };
 
@@ -186,7 +190,8 @@ static int csv_next(struct csv *c, bool *last, char *why, size_t whysz)
 		char ch;
 		if (c->p >= c->end) {
 			if (quoted) {
-				dmfs_say(why, whysz, "unterminated quoted "
+				dmfs_say(why, whysz,
+					 "unterminated quoted "
 					 "cell");
 				return -DMFS_ERR_INVAL;
 			}
@@ -201,7 +206,8 @@ static int csv_next(struct csv *c, bool *last, char *why, size_t whysz)
 				quoted = false;
 				if (c->p < c->end && *c->p != ',' &&
 				    *c->p != '\n' && *c->p != '\r') {
-					dmfs_say(why, whysz, "text after a "
+					dmfs_say(why, whysz,
+						 "text after a "
 						 "closing quote");
 					return -DMFS_ERR_INVAL;
 				}
@@ -220,8 +226,10 @@ static int csv_next(struct csv *c, bool *last, char *why, size_t whysz)
 			c->line++;
 		if (c->len + 2 > c->cap) {
 			if (c->cap >= BATCH_LINE_MAX) {
-				dmfs_say(why, whysz, "cell longer than %u "
-					 "bytes", BATCH_LINE_MAX);
+				dmfs_say(why, whysz,
+					 "cell longer than %u "
+					 "bytes",
+					 BATCH_LINE_MAX);
 				return -DMFS_ERR_TOO_BIG;
 			}
 			size_t cap = c->cap ? c->cap * 2 : 256;
@@ -246,19 +254,19 @@ static int csv_next(struct csv *c, bool *last, char *why, size_t whysz)
 enum { KIND_UNKNOWN, KIND_JSONL, KIND_CSV };
 
 struct metaq_batch_parser {
-	struct meta *m;			/* borrowed */
-	struct meta_batch *b;		/* borrowed */
-	char *dir;			/* owned */
+	struct meta *m;	      /* borrowed */
+	struct meta_batch *b; /* borrowed */
+	char *dir;	      /* owned */
 	int kind;
-	char *pend;			/* bytes of an unfinished record; owned */
+	char *pend; /* bytes of an unfinished record; owned */
 	size_t plen, pcap;
-	size_t line;			/* lines consumed */
-	char **cols;			/* CSV header; owned */
+	size_t line; /* lines consumed */
+	char **cols; /* CSV header; owned */
 	size_t ncols, pathcol;
 	bool header_done;
-	struct csv c;			/* CSV cell buffer */
-	int failed;			/* the first error: nothing more */
-	char failmsg[700];		/* and what it said */
+	struct csv c;	   /* CSV cell buffer */
+	int failed;	   /* the first error: nothing more */
+	char failmsg[700]; /* and what it said */
 };
 
 int metaq_parser_new(struct meta *m, const char *dir, struct meta_batch *b,
@@ -334,8 +342,8 @@ static int csv_record(struct metaq_batch_parser *p, char *why, size_t whysz)
 		if (r <= 0)
 			break;
 		if (col == p->pathcol &&
-		    (rc = join_path(p->dir, c->cell, c->len, path,
-				    sizeof(path), why, whysz)))
+		    (rc = join_path(p->dir, c->cell, c->len, path, sizeof(path),
+				    why, whysz)))
 			return rc;
 	}
 	if (r < 0)
@@ -385,11 +393,13 @@ static int parse_complete(struct metaq_batch_parser *p, const char *text,
 			const char *nl = memchr(s, '\n', (size_t)(end - s));
 			const char *le = nl ? nl : end, *b = s;
 			p->line++;
-			while (b < le && (*b == ' ' || *b == '\t' || *b == '\r'))
+			while (b < le &&
+			       (*b == ' ' || *b == '\t' || *b == '\r'))
 				b++;
 			if (b < le)
-				rc = json_line(p->m, p->dir, b, (size_t)(le - b),
-					       p->b, why, sizeof(why));
+				rc =
+				    json_line(p->m, p->dir, b, (size_t)(le - b),
+					      p->b, why, sizeof(why));
 			if (rc)
 				dmfs_say(msg, msgsz, "line %zu: %s", p->line,
 					 why);
@@ -472,8 +482,8 @@ static int feed(struct metaq_batch_parser *p, const char *text, size_t len,
 			i++;
 		if (i == p->plen && !at_end)
 			return 0;
-		p->kind = i < p->plen && p->pend[i] != '{' ? KIND_CSV
-							    : KIND_JSONL;
+		p->kind =
+		    i < p->plen && p->pend[i] != '{' ? KIND_CSV : KIND_JSONL;
 	}
 	take = at_end ? p->plen : boundary(p);
 	if (!take)
@@ -507,8 +517,7 @@ int metaq_parser_end(struct metaq_batch_parser *p, char *msg, size_t msgsz)
 }
 
 int metaq_parse_batch(struct meta *m, const char *dir, const char *text,
-		      size_t len, struct meta_batch *b, char *msg,
-		      size_t msgsz)
+		      size_t len, struct meta_batch *b, char *msg, size_t msgsz)
 {
 	struct metaq_batch_parser *p = NULL;
 	size_t i = 0;

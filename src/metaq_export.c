@@ -11,8 +11,8 @@
 
 #include "metaq_int.h"
 
-static const char *const auto_cols[] = {"name", "ext", "dir", "size",
-					"mtime", "etag"};
+static const char *const auto_cols[] = {"name", "ext",	 "dir",
+					"size", "mtime", "etag"};
 #define NAUTO (sizeof(auto_cols) / sizeof(auto_cols[0]))
 
 struct export_ctx {
@@ -51,7 +51,8 @@ static int col_add(struct export_ctx *x, const char *name)
 	char *dup = strdup(name);
 	if (!dup)
 		return DMFS_ERR_NOMEM;
-	memmove(x->cols + lo + 1, x->cols + lo, (x->ncols - lo) * sizeof(char *));
+	memmove(x->cols + lo + 1, x->cols + lo,
+		(x->ncols - lo) * sizeof(char *));
 	x->cols[lo] = dup;
 	x->ncols++;
 	return 0;
@@ -73,8 +74,8 @@ static void csv_cell(FILE *out, const char *s, size_t len)
 {
 	bool quote = len && (s[0] == ' ' || s[len - 1] == ' ');
 	for (size_t i = 0; i < len && !quote; i++)
-		quote = s[i] == ',' || s[i] == '"' || s[i] == '\n' ||
-			s[i] == '\r';
+		quote =
+		    s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
 	if (!quote) {
 		fwrite(s, 1, len, out);
 		return;
@@ -175,9 +176,8 @@ static int write_hit(void *ctx, const struct metaq_hit *h)
 }
 
 int metaq_export(const struct capture_env *env, struct meta *m,
-		 const char *spec, const struct query *q,
-		 enum metaq_format fmt, bool with_auto, FILE *out, char *msg,
-		 size_t msgsz)
+		 const char *spec, const struct query *q, enum metaq_format fmt,
+		 bool with_auto, FILE *out, char *msg, size_t msgsz)
 {
 	struct export_ctx *x = calloc(1, sizeof(*x));
 	int rc = 0;

@@ -8,16 +8,17 @@
 #include "dmfs/metaq.h"
 
 struct metaq_row {
-	const char *path;		 /* borrowed */
-	const struct manifest_entry *e;	 /* borrowed; may be NULL */
-	const struct meta_row *user;	 /* borrowed; may be NULL */
-	struct mval tmp;		 /* the last automatic value */
-	char scratch[4096];		 /* its bytes, when copied */
+	const char *path;		/* borrowed */
+	const struct manifest_entry *e; /* borrowed; may be NULL */
+	const struct meta_row *user;	/* borrowed; may be NULL */
+	struct mval tmp;		/* the last automatic value */
+	char scratch[4096];		/* its bytes, when copied */
 };
 
 /* Borrowed for the call: the row does not copy path, e or user. */
 void metaq_row_init(struct metaq_row *r, const char *path,
-		    const struct manifest_entry *e, const struct meta_row *user);
+		    const struct manifest_entry *e,
+		    const struct meta_row *user);
 /* A field's value (user field, then automatic, then path segment), or
  * NULL.  Borrowed; valid until the next call on r. */
 const struct mval *metaq_row_get(struct metaq_row *r, const char *field);
@@ -29,6 +30,6 @@ enum mval_type metaq_auto_type(const char *field);
  * Caller clears out with meta_row_clear.  0 or DMFS_ERR_* with msg. */
 int metaq_row_from_json(const char *path, const char *json,
 			struct meta_row *out, char *msg, size_t msgsz)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 #endif

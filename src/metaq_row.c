@@ -14,7 +14,7 @@
 
 #include "metaq_int.h"
 
-static const char *const auto_fields[] = {"path", "name", "ext", "dir",
+static const char *const auto_fields[] = {"path", "name",  "ext", "dir",
 					  "size", "mtime", "etag"};
 
 enum mval_type metaq_auto_type(const char *field)
@@ -105,9 +105,8 @@ const struct mval *metaq_row_get(struct metaq_row *r, const char *field)
 		break;
 	case 'd':
 		if (!strcmp(field, "dir"))
-			return scratch_val(r, r->path,
-					   slash ? (size_t)(slash - r->path)
-						 : 0);
+			return scratch_val(
+			    r, r->path, slash ? (size_t)(slash - r->path) : 0);
 		break;
 	case 's':
 		if (!strcmp(field, "size") && r->e) {

@@ -23,14 +23,16 @@ int metaq_check_name(const char *name, char *msg, size_t msgsz)
 
 	if (!n || n > SAVED_NAME_MAX || name[0] == '.' || name[0] == '@' ||
 	    strchr(name, '/')) {
-		dmfs_say(msg, msgsz, "'%s': a query name is 1-%d bytes, no "
-			 "'/', not starting with '.' or '@'", name,
-			 SAVED_NAME_MAX);
+		dmfs_say(msg, msgsz,
+			 "'%s': a query name is 1-%d bytes, no "
+			 "'/', not starting with '.' or '@'",
+			 name, SAVED_NAME_MAX);
 		return DMFS_ERR_INVAL;
 	}
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) {
-			dmfs_say(msg, msgsz, "a query name has no control "
+			dmfs_say(msg, msgsz,
+				 "a query name has no control "
 				 "characters");
 			return DMFS_ERR_INVAL;
 		}
@@ -139,8 +141,8 @@ static int list_one(void *ctx, const struct dmfs_obj_info *o)
 	return l->cb(l->ctx, name);
 }
 
-int metaq_list(struct dmfs_store *st,
-	       int (*cb)(void *ctx, const char *name), void *ctx)
+int metaq_list(struct dmfs_store *st, int (*cb)(void *ctx, const char *name),
+	       void *ctx)
 {
 	struct dmfs_err_detail d = {0};
 	struct list_ctx l = {.cb = cb, .ctx = ctx};
