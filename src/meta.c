@@ -877,9 +877,10 @@ static struct meta_tcache *tcache_slot(struct meta_tcache *tc, size_t cap,
 	return &tc[i];
 }
 
-/* Remember field's established type (best effort: a failed allocation
- * only means a slower next lookup). */
-static void tcache_put(struct meta *m, const char *field, enum mval_type t)
+/* Remember field's type as of transaction txnid (best effort: a failed
+ * allocation only means a slower next lookup). */
+static void tcache_put(struct meta *m, const char *field, enum mval_type t,
+		       size_t txnid)
 {
 	struct meta_tcache *s;
 
@@ -900,22 +901,46 @@ static void tcache_put(struct meta *m, const char *field, enum mval_type t)
 		m->tcache_cap = nc;
 	}
 	s = tcache_slot(m->tcache, m->tcache_cap, field);
-	if (!s->name && (s->name = strdup(field))) {
-		s->t = t;
+	if (!s->name && (s->name = strdup(field)))
 		m->tcache_n++;
+	if (s->name) {
+		s->t = t;
+		s->txnid = txnid;
 	}
 	pthread_mutex_unlock(&m->tcache_lock);
 }
 
-static enum mval_type tcache_get(struct meta *m, const char *field)
+/* The environment's last committed transaction: a field found without a
+ * type stays so until it changes. */
+static size_t last_txnid(struct meta *m)
 {
-	enum mval_type t = MV_NULL;
+	MDB_envinfo info;
+	int rc;
+
+	pthread_rwlock_rdlock(&m->env_lock); /* the map may be replaced */
+	rc = mdb_env_info(m->env, &info);
+	pthread_rwlock_unlock(&m->env_lock);
+	return rc ? 0 : info.me_last_txnid;
+}
+
+/* The cached type of field: 1 with *t when known (MV_NULL: no type as of
+ * the current transaction), else 0. */
+static int tcache_get(struct meta *m, const char *field, size_t txnid,
+		      enum mval_type *t)
+{
+	int found = 0;
 
 	pthread_mutex_lock(&m->tcache_lock);
-	if (m->tcache_cap)
-		t = tcache_slot(m->tcache, m->tcache_cap, field)->t;
+	if (m->tcache_cap) {
+		struct meta_tcache *s =
+		    tcache_slot(m->tcache, m->tcache_cap, field);
+		if (s->name && (s->t != MV_NULL || s->txnid == txnid)) {
+			*t = s->t;
+			found = 1;
+		}
+	}
 	pthread_mutex_unlock(&m->tcache_lock);
-	return t;
+	return found;
 }
 
 enum mval_type meta_field_type(struct meta *m, const char *field)
@@ -923,21 +948,26 @@ enum mval_type meta_field_type(struct meta *m, const char *field)
 	enum mval_type t = MV_NULL;
 	const struct meta_sfield *sf;
 	MDB_txn *txn;
+	size_t txnid;
 
 	pthread_mutex_lock(&m->schema_lock);
 	sf = meta_schema_find(&m->schema, field);
 	if (sf)
 		t = sf->t;
 	pthread_mutex_unlock(&m->schema_lock);
-	if (t != MV_NULL || (t = tcache_get(m, field)) != MV_NULL)
+	if (t != MV_NULL)
+		return t;
+	txnid = last_txnid(m);
+	if (txnid && tcache_get(m, field, txnid, &t))
 		return t;
 	if (meta_txn_begin(m, MDB_RDONLY, &txn))
 		return MV_NULL;
 	t = meta_types_get(m, txn, field, strlen(field));
+	txnid = mdb_txn_id(txn);
 	meta_txn_end(m, txn, 0);
-	/* Committed and never changed afterwards: safe to keep. */
-	if (t != MV_NULL)
-		tcache_put(m, field, t);
+	/* A type, once committed, never changes; its absence holds until
+	 * the next commit (of any process sharing the environment). */
+	tcache_put(m, field, t, txnid);
 	return t;
 }
 

@@ -88,7 +88,8 @@ struct meta {
 					before) beginning a write txn */
 	struct meta_schema schema;   /* protected by schema_lock */
 	/* Established field types already read (they never change once
-	 * set): meta_field_type is called for every value parsed. */
+	 * set; "none" holds until the next commit): meta_field_type is
+	 * called for every value parsed. */
 	pthread_mutex_t tcache_lock;
 	struct meta_tcache *tcache; /* open addressing; name NULL: empty */
 	size_t tcache_cap, tcache_n;
@@ -96,7 +97,8 @@ struct meta {
 
 struct meta_tcache {
 	char *name;
-	enum mval_type t;
+	enum mval_type t; /* MV_NULL: none as of txnid */
+	size_t txnid;
 };
 
 /* One field of a decoded row record.  Borrowed: name, w and val point into
