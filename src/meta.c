@@ -975,7 +975,13 @@ bool meta_is_auto_field(const char *name)
 {
 	static const char *const autos[] = {"path", "name",  "ext", "dir",
 					    "size", "mtime", "etag"};
+	size_t n;
 
+	/* Called for every value parsed: most names are not 3-5 bytes
+	 * starting with one of these letters. */
+	if (!strchr("pnedsm", name[0]) || !name[0] ||
+	    (n = strlen(name)) < 3 || n > 5)
+		return false;
 	for (size_t i = 0; i < sizeof(autos) / sizeof(autos[0]); i++)
 		if (!strcmp(name, autos[i]))
 			return true;

@@ -73,6 +73,7 @@ struct meta_batch {
 	size_t alen, acap;
 	size_t last_path;  /* offset of the last path added (shared) */
 	size_t *fields;	   /* arena offsets of the distinct field names */
+	size_t *flens;	   /* and their lengths */
 	size_t nfields, fcap;
 	uint32_t *fhash;   /* open addressing: field index + 1, 0 empty */
 	size_t fhcap;
@@ -105,6 +106,7 @@ void meta_batch_free(struct meta_batch *b)
 	free(b->c);
 	free(b->arena);
 	free(b->fields);
+	free(b->flens);
 	free(b->fhash);
 	order_drop(b->ord);
 	free(b->ord);
@@ -199,9 +201,15 @@ static int field_id(struct meta_batch *b, const char *name, uint32_t *out)
 		if (!p)
 			return DMFS_ERR_NOMEM;
 		b->fields = p;
+		p = realloc(b->flens, nc * sizeof(*b->flens));
+		if (!p)
+			return DMFS_ERR_NOMEM;
+		b->flens = p;
 		b->fcap = nc;
 	}
-	if ((rc = arena_add(b, name, &b->fields[b->nfields])))
+	b->flens[b->nfields] = strlen(name);
+	if ((rc = arena_put(b, name, b->flens[b->nfields],
+			    &b->fields[b->nfields])))
 		return rc;
 	*slot = (uint32_t)++b->nfields;
 	*out = *slot - 1;
@@ -259,6 +267,11 @@ static const char *path_of(const struct meta_batch *b, size_t i)
 static const char *field_of(const struct meta_batch *b, size_t i)
 {
 	return b->arena + b->fields[b->c[i].field];
+}
+
+static size_t field_len(const struct meta_batch *b, size_t i)
+{
+	return b->flens[b->c[i].field];
 }
 
 /* The value of change i, borrowed (valid until the batch changes). */
@@ -475,6 +488,8 @@ struct apply {
 	size_t nreq;
 	uint64_t outseq;
 	int64_t now;
+	size_t wlen, wholen;	   /* of m->writer, m->who */
+	size_t last_path, last_plen; /* check_change: the path seen last */
 	char *msg;
 	size_t msgsz;
 };
@@ -497,7 +512,7 @@ static int field_entry(struct apply *a, size_t i, struct ftype **out)
 	f->seen = true;
 	f->sf = meta_schema_find(&a->m->schema, field);
 	f->t = f->sf ? f->sf->t
-		     : meta_types_get(a->m, a->txn, field, strlen(field));
+		     : meta_types_get(a->m, a->txn, field, field_len(a->b, i));
 	f->is_new = !f->sf && f->t == MV_NULL;
 	return 0;
 }
@@ -514,7 +529,11 @@ static int check_change(struct apply *a, size_t i)
 
 	if (rc)
 		return rc;
-	if (!*path || META_SID_LEN + strlen(path) > META_KEY_MAX) {
+	if (a->b->c[i].path_off != a->last_path) { /* runs share a path */
+		a->last_path = a->b->c[i].path_off;
+		a->last_plen = strlen(path);
+	}
+	if (!*path || META_SID_LEN + a->last_plen > META_KEY_MAX) {
 		dmfs_say(a->msg, a->msgsz, "%s: %s: %s", path, field,
 			 *path ? "path too long" : "empty path");
 		return DMFS_ERR_INVAL;
@@ -582,9 +601,9 @@ static void make_line(struct apply *a, const char *path, size_t plen,
 	meta_buf_puts(l, "{\"t\":");
 	meta_buf_i64(l, t);
 	meta_buf_puts(l, ",\"w\":");
-	meta_buf_jstr(l, a->m->writer, strlen(a->m->writer));
+	meta_buf_jstr(l, a->m->writer, a->wlen);
 	meta_buf_puts(l, ",\"who\":");
-	meta_buf_jstr(l, a->m->who, strlen(a->m->who));
+	meta_buf_jstr(l, a->m->who, a->wholen);
 	meta_buf_puts(l, ",\"path\":");
 	meta_buf_jstr(l, path, plen);
 	meta_buf_puts(l, ",\"set\":{");
@@ -593,7 +612,7 @@ static void make_line(struct apply *a, const char *path, size_t plen,
 		const char *f = field_of(a->b, p->ci);
 		if (j)
 			meta_buf_put(l, ",", 1);
-		meta_buf_jstr(l, f, strlen(f));
+		meta_buf_jstr(l, f, field_len(a->b, p->ci));
 		meta_buf_put(l, ":", 1);
 		meta_buf_stored_json(l, p->type, a->vals.p + p->voff, p->vlen);
 	}
@@ -609,7 +628,7 @@ static void make_line(struct apply *a, const char *path, size_t plen,
 			continue;
 		meta_buf_puts(l, any ? "," : ",\"types\":{");
 		any = true;
-		meta_buf_jstr(l, f, strlen(f));
+		meta_buf_jstr(l, f, field_len(a->b, p->ci));
 		meta_buf_puts(l, ":\"float\"");
 	}
 	if (any)
@@ -623,7 +642,7 @@ static void make_line(struct apply *a, const char *path, size_t plen,
 			continue;
 		meta_buf_puts(l, any ? "," : ",\"old\":{");
 		any = true;
-		meta_buf_jstr(l, f, strlen(f));
+		meta_buf_jstr(l, f, field_len(a->b, p->ci));
 		meta_buf_put(l, ":", 1);
 		meta_buf_stored_json(l, of->type, of->val, of->vlen);
 	}
@@ -689,7 +708,8 @@ static int apply_path(struct apply *a, const struct oent *e, size_t n)
 			return rc;
 		p = &a->pd[np];
 		p->ci = e[i].ci;
-		p->oi = meta_rowrec_find(&a->old, field, strlen(field));
+		p->oi = meta_rowrec_find(&a->old, field,
+					 field_len(a->b, e[i].ci));
 		of = p->oi >= 0 ? &a->old.f[p->oi] : NULL;
 		if (nv->t == MV_INT && a->ft[c->field].t == MV_FLOAT) {
 			fv = *nv; /* an int into a float field is a float */
@@ -730,10 +750,10 @@ static int apply_path(struct apply *a, const struct oent *e, size_t n)
 		const char *f = field_of(a->b, p->ci);
 		a->nf[nn++] = (struct meta_rf){
 		    .name = f,
-		    .nlen = strlen(f),
+		    .nlen = field_len(a->b, p->ci),
 		    .t = t,
 		    .w = a->m->writer,
-		    .wlen = strlen(a->m->writer),
+		    .wlen = a->wlen,
 		    .type = p->type,
 		    .val = a->vals.p + p->voff,
 		    .vlen = p->vlen};
@@ -775,6 +795,9 @@ int meta_apply(struct meta *m, const struct meta_batch *b, char *msg,
 	if (!b->n)
 		return 0;
 	a.now = meta_now_us();
+	a.wlen = strlen(m->writer);
+	a.wholen = strlen(m->who);
+	a.last_path = SIZE_MAX;
 	rc = make_order(b);
 	if (rc)
 		return rc;
