@@ -670,14 +670,18 @@ int meta_stored_to_mval(enum mval_type type, const char *val, size_t vlen,
 		out->t = MV_STRING;
 		return 0;
 	}
-	if ((type == MV_INT || type == MV_FLOAT) && vlen < sizeof(num)) {
+	if (type == MV_FLOAT) {
+		if (vlen != 8)
+			return DMFS_ERR_CORRUPT;
+		out->t = MV_FLOAT;
+		out->f = meta_stored_float(val);
+		return 0;
+	}
+	if (type == MV_INT && vlen < sizeof(num)) {
 		memcpy(num, val, vlen);
 		num[vlen] = '\0';
 		errno = 0;
-		if (type == MV_INT)
-			out->i = strtoll(num, &end, 10);
-		else
-			out->f = strtod(num, &end);
+		out->i = strtoll(num, &end, 10);
 		if (errno || end == num || *end)
 			return DMFS_ERR_CORRUPT;
 		out->t = type;

@@ -298,6 +298,50 @@ static int cmp_off(const void *a, const void *b)
 	return r ? r : (x > y) - (x < y);
 }
 
+/* A path to sort: its first 16 bytes as two numbers (compared without
+ * touching the arena), its offset, its run. */
+struct pkey {
+	uint64_t k1, k2;
+	size_t off;
+	uint32_t run;
+};
+
+static void pkey_make(const char *arena, size_t off, uint32_t run,
+		      struct pkey *k)
+{
+	const unsigned char *p = (const unsigned char *)arena + off;
+	uint64_t w[2] = {0, 0};
+	bool end = false;
+
+	for (int i = 0; i < 16; i++) {
+		end = end || !p[i]; /* nothing read past the '\0' */
+		w[i / 8] = w[i / 8] << 8 | (end ? 0 : p[i]);
+	}
+	k->k1 = w[0], k->k2 = w[1], k->off = off, k->run = run;
+}
+
+/* The byte order of the paths of x and y (0: equal). */
+static int pkey_strcmp(const struct pkey *x, const struct pkey *y)
+{
+	if (x->k1 != y->k1)
+		return x->k1 < y->k1 ? -1 : 1;
+	if (x->k2 != y->k2)
+		return x->k2 < y->k2 ? -1 : 1;
+	/* Equal 16 bytes: both end within them (the 16th is padding), or
+	 * both go on. */
+	if (!(x->k2 & 0xff))
+		return 0;
+	return strcmp(sort_arena + x->off + 16, sort_arena + y->off + 16);
+}
+
+static int cmp_pkey(const void *a, const void *b)
+{
+	const struct pkey *x = a, *y = b;
+	int r = pkey_strcmp(x, y);
+
+	return r ? r : (x->off > y->off) - (x->off < y->off);
+}
+
 /* Per-field name ranks into o->frank.  0 or DMFS_ERR_NOMEM. */
 static int rank_fields(const struct meta_batch *b, struct order *o)
 {
@@ -364,7 +408,8 @@ static void sort_group(struct oent *e, size_t n)
 static int make_order(const struct meta_batch *b)
 {
 	struct order *o = b->ord;
-	size_t nruns = 0, *runs = NULL, *sorted = NULL, *start = NULL;
+	size_t nruns = 0, *runs = NULL, *start = NULL;
+	struct pkey *sorted = NULL;
 	uint32_t *rrank = NULL, *prank = NULL, nranks = 0;
 	int rc = DMFS_ERR_NOMEM;
 
@@ -381,28 +426,19 @@ static int make_order(const struct meta_batch *b)
 	for (size_t i = 0; i < b->n; i++)
 		if (!i || b->c[i].path_off != b->c[i - 1].path_off)
 			runs[nruns++] = b->c[i].path_off;
-	/* Runs in order of offset, i.e. of the run index: sort their
-	 * offsets by string, rank equal strings alike, then give each run
-	 * its rank (found by offset). */
+	/* Sort the runs by path, rank equal paths alike. */
 	sorted = malloc((nruns + 1) * sizeof(*sorted));
 	rrank = malloc((nruns + 1) * sizeof(*rrank));
 	if (!sorted || !rrank)
 		goto out;
-	memcpy(sorted, runs, nruns * sizeof(*runs));
+	for (size_t r = 0; r < nruns; r++)
+		pkey_make(b->arena, runs[r], (uint32_t)r, &sorted[r]);
 	sort_arena = b->arena;
-	qsort(sorted, nruns, sizeof(*sorted), cmp_off);
+	qsort(sorted, nruns, sizeof(*sorted), cmp_pkey);
 	for (size_t r = 0; r < nruns; r++) {
-		size_t lo = 0, hi = nruns;
-		if (r && strcmp(b->arena + sorted[r], b->arena + sorted[r - 1]))
+		if (r && pkey_strcmp(&sorted[r], &sorted[r - 1]))
 			nranks++;
-		while (lo < hi) { /* runs[] is sorted by offset */
-			size_t mid = lo + (hi - lo) / 2;
-			if (runs[mid] < sorted[r])
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		rrank[lo] = nranks;
+		rrank[sorted[r].run] = nranks;
 	}
 	nranks += nruns ? 1 : 0;
 	for (size_t i = 0, r = 0; i < b->n; i++) {

@@ -461,6 +461,19 @@ static void test_batch_paths(void)
 	CHECK(meta_batch_paths(b, paths_cb, out) == 0);
 	CHECK_STR(out, "a;a-b;b/x;");
 	meta_batch_free(b);
+
+	/* Paths alike in their first 16 bytes, one added twice apart. */
+	CHECK(meta_batch_new(&b) == 0);
+	CHECK(meta_batch_add(b, "0123456789abcdefZ", "f", &v) == 0);
+	CHECK(meta_batch_add(b, "0123456789abcdefA", "f", &v) == 0);
+	CHECK(meta_batch_add(b, "0123456789abcdef", "f", &v) == 0);
+	CHECK(meta_batch_add(b, "0123456789abcde", "f", &v) == 0);
+	CHECK(meta_batch_add(b, "0123456789abcdefA", "g", &v) == 0);
+	out[0] = '\0';
+	CHECK(meta_batch_paths(b, paths_cb, out) == 0);
+	CHECK_STR(out, "0123456789abcde;0123456789abcdef;0123456789abcdefA;"
+		       "0123456789abcdefZ;");
+	meta_batch_free(b);
 }
 
 static void test_history(struct meta *a)
