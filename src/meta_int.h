@@ -140,8 +140,6 @@ int meta_txn_begin(struct meta *m, unsigned flags, MDB_txn **txn);
 int meta_txn_end(struct meta *m, MDB_txn *txn, int commit);
 void meta_put_be64(unsigned char *p, uint64_t v);
 uint64_t meta_get_be64(const unsigned char *p);
-/* The vals key of (path, field) into key (META_KEY_MAX bytes).  Its
- * length, or 0 when too long. */
 /* sid || path into key (META_KEY_MAX bytes): its length, or 0 when too
  * long. */
 size_t meta_row_key(const struct meta *m, const char *path, size_t plen,

@@ -5,9 +5,11 @@
  *
  * The merge.  Each (path, field) keeps the change with the greatest
  * (time, writer id), whatever order the logs are read in; a removal is a
- * tombstone record, so an older value read later cannot come back.  This
- * table's own changes are already in vals with the same (time, writer)
- * when its logs are read back: merging them again changes nothing.  Every
+ * tombstone field, so an older value read later cannot come back.  A log
+ * line (one path) is merged with one read-modify-write of the path's row.
+ * This table's own changes are already in its rows with the same (time,
+ * writer) when its logs are read back: merging them again changes
+ * nothing.  Every
  * mount that has read the same set of logs holds the same values.
  *
  * Which logs are new.  Log names start with their time, but a slow writer
