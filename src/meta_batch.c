@@ -513,6 +513,9 @@ struct apply {
 	struct meta *m;
 	const struct meta_batch *b;
 	MDB_txn *txn;
+	/* Kept open: the paths come in order, and a cursor already on the
+	 * right page finds the next key without a search from the root. */
+	MDB_cursor *rows, *outbox;
 	struct ftype *ft; /* per field of the batch */
 	struct meta_buf line, vals, rec; /* reused for every path */
 	struct meta_rowrec old;
@@ -718,7 +721,8 @@ static int apply_path(struct apply *a, const struct oent *e, size_t n)
 	int rc;
 
 	a->old.n = 0;
-	rc = mdb_get(a->txn, a->m->db_rows, &k, &v);
+	ok = k; /* the cursor points ok at the stored key */
+	rc = mdb_cursor_get(a->rows, &ok, &v, MDB_SET_KEY);
 	if (rc && rc != MDB_NOTFOUND)
 		return meta_mdb_err(rc);
 	if (!rc && (rc = meta_row_decode(&v, &a->old)))
@@ -808,7 +812,7 @@ static int apply_path(struct apply *a, const struct oent *e, size_t n)
 		return rc;
 	v.mv_size = a->rec.n;
 	v.mv_data = a->rec.p;
-	rc = mdb_put(a->txn, a->m->db_rows, &k, &v, 0);
+	rc = mdb_cursor_put(a->rows, &k, &v, 0);
 	if (rc)
 		return meta_mdb_err(rc);
 	memcpy(ob, a->m->sid, META_SID_LEN);
@@ -817,7 +821,7 @@ static int apply_path(struct apply *a, const struct oent *e, size_t n)
 	k.mv_data = ob;
 	ok.mv_size = a->line.n;
 	ok.mv_data = a->line.p;
-	return meta_mdb_err(mdb_put(a->txn, a->m->db_outbox, &k, &ok, 0));
+	return meta_mdb_err(mdb_cursor_put(a->outbox, &k, &ok, 0));
 }
 
 int meta_apply(struct meta *m, const struct meta_batch *b, char *msg,
@@ -874,11 +878,20 @@ int meta_apply(struct meta *m, const struct meta_batch *b, char *msg,
 							 strlen(name), f->t));
 	}
 	/* One read-modify-write per path, in path order. */
+	if (!rc)
+		rc = meta_mdb_err(mdb_cursor_open(a.txn, m->db_rows, &a.rows));
+	if (!rc)
+		rc = meta_mdb_err(
+		    mdb_cursor_open(a.txn, m->db_outbox, &a.outbox));
 	for (size_t i = 0, j; !rc && i < b->n; i = j) {
 		for (j = i + 1; j < b->n && e[j].prank == e[i].prank; j++)
 			;
 		rc = apply_path(&a, e + i, j - i);
 	}
+	if (a.rows)
+		mdb_cursor_close(a.rows);
+	if (a.outbox)
+		mdb_cursor_close(a.outbox);
 	if (!rc)
 		rc = meta_mdb_err(
 		    meta_state_put_u64(m, a.txn, "outseq", a.outseq));
