@@ -448,6 +448,141 @@ static void set_who(struct meta *m)
 	snprintf(m->who, sizeof(m->who), "%s@%s", user, host);
 }
 
+/* Write the row of the fields f[0..n) (values at offsets into vals) under
+ * key k.  An LMDB code. */
+static int migrate_put(struct meta *m, MDB_txn *txn, const MDB_val *k,
+		       struct meta_rf *f, size_t n, const struct meta_buf *vals,
+		       struct meta_buf *rec)
+{
+	MDB_val key = *k, v;
+
+	for (size_t i = 0; i < n; i++)
+		f[i].val = vals->p ? vals->p + (uintptr_t)f[i].val : "";
+	if (meta_row_encode(f, n, rec))
+		return ENOMEM;
+	v.mv_size = rec->n;
+	v.mv_data = rec->p;
+	return mdb_put(txn, m->db_rows, &key, &v, 0);
+}
+
+/* The stored form of a value of the earlier record format (its JSON
+ * text) appended to vals.  0, or -1 when it does not read back. */
+static int migrate_value(enum mval_type type, const char *json, size_t len,
+			 struct meta_buf *vals)
+{
+	struct mval mv = {0};
+	cJSON *j;
+	char why[128];
+	int rc;
+
+	if (type == MV_NULL)
+		return 0;
+	if (type != MV_STRING && type != MV_FLOAT) {
+		meta_buf_put(vals, json, len);
+		return vals->err ? -1 : 0;
+	}
+	j = cJSON_ParseWithLength(json, len);
+	rc = j ? mval_from_json(j, type, &mv, why, sizeof(why)) : -1;
+	cJSON_Delete(j);
+	if (!rc && mv.t == type)
+		rc = meta_buf_stored(vals, &mv);
+	else
+		rc = -1;
+	mval_clear(&mv);
+	return rc || vals->err ? -1 : 0;
+}
+
+/*
+ * Caches made before rows were grouped by path hold one record per (path,
+ * field) in "vals" (key sid || path || 0 || field; value: 8-byte time,
+ * type, writer length, writer, JSON text).  Turn them into rows once,
+ * then delete that database.  An LMDB code.
+ */
+static int migrate_vals(struct meta *m, MDB_txn *txn)
+{
+	struct meta_buf vals = {0}, rec = {0};
+	struct meta_rowrec row = {0};
+	unsigned char cur_key[META_KEY_MAX];
+	MDB_val ck = {0, cur_key}, k, v;
+	MDB_cursor *cur;
+	MDB_dbi db;
+	size_t nrows = 0;
+	int rc = mdb_dbi_open(txn, "vals", 0, &db);
+
+	if (rc)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	rc = mdb_cursor_open(txn, db, &cur);
+	if (rc)
+		return rc;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	while (!rc) {
+		const unsigned char *kp = k.mv_data, *vp = v.mv_data, *z;
+		struct meta_rf *f;
+		size_t plen;
+		z = k.mv_size > META_SID_LEN
+			? memchr(kp + META_SID_LEN, 0, k.mv_size - META_SID_LEN)
+			: NULL;
+		if (!z || v.mv_size < 10 || vp[8] > MV_BLOB ||
+		    10u + vp[9] > v.mv_size ||
+		    k.mv_size - (size_t)(z - kp) - 1 > 255) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		plen = (size_t)(z - kp);
+		if (ck.mv_size != plen || memcmp(cur_key, kp, plen)) {
+			if (row.n && (rc = migrate_put(m, txn, &ck, row.f, row.n,
+						       &vals, &rec)))
+				break;
+			nrows += row.n > 0;
+			row.n = 0;
+			vals.n = 0;
+			memcpy(cur_key, kp, plen);
+			ck.mv_size = plen;
+		}
+		if (meta_rowrec_reserve(&row, row.n + 1)) {
+			rc = ENOMEM;
+			break;
+		}
+		f = &row.f[row.n];
+		f->name = (const char *)z + 1;
+		f->nlen = k.mv_size - plen - 1;
+		f->t = (int64_t)meta_get_be64(vp);
+		f->type = vp[8];
+		f->wlen = vp[9];
+		f->w = (const char *)vp + 10;
+		f->val = (const char *)(uintptr_t)vals.n; /* fixed up later */
+		if (migrate_value(f->type, f->w + f->wlen,
+				  v.mv_size - 10 - f->wlen, &vals)) {
+			dmfs_log(DMFS_LOG_WARN,
+				 "meta %s: an old value of %.*s could not be "
+				 "read: dropped",
+				 m->dir, (int)(plen - META_SID_LEN),
+				 (const char *)kp + META_SID_LEN);
+			vals.err = 0;
+			vals.n = (uintptr_t)f->val;
+		} else {
+			f->vlen = vals.n - (uintptr_t)f->val;
+			row.n++;
+		}
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	if (rc == MDB_NOTFOUND)
+		rc = row.n ? migrate_put(m, txn, &ck, row.f, row.n, &vals, &rec)
+			   : 0;
+	nrows += row.n > 0;
+	mdb_cursor_close(cur);
+	if (!rc)
+		rc = mdb_drop(txn, db, 1);
+	if (!rc)
+		dmfs_log(DMFS_LOG_INFO,
+			 "meta %s: %zu row(s) moved to the per-path format",
+			 m->dir, nrows);
+	free(row.f);
+	free(vals.p);
+	free(rec.p);
+	return rc;
+}
+
 /* Open the databases and load or make the writer id.  An LMDB code, or
  * -1 with msg. */
 static int open_dbs(struct meta *m, char *msg, size_t msgsz)
@@ -467,6 +602,8 @@ static int open_dbs(struct meta *m, char *msg, size_t msgsz)
 		rc = mdb_dbi_open(txn, "seen", MDB_CREATE, &m->db_seen);
 	if (!rc)
 		rc = mdb_dbi_open(txn, "state", MDB_CREATE, &m->db_state);
+	if (!rc)
+		rc = migrate_vals(m, txn);
 	if (!rc)
 		rc = meta_state_get(m, txn, "writer", &v);
 	if (!rc) {
@@ -670,14 +807,18 @@ int meta_stored_to_mval(enum mval_type type, const char *val, size_t vlen,
 		out->t = MV_STRING;
 		return 0;
 	}
-	if ((type == MV_INT || type == MV_FLOAT) && vlen < sizeof(num)) {
+	if (type == MV_FLOAT) {
+		if (vlen != 8)
+			return DMFS_ERR_CORRUPT;
+		out->t = MV_FLOAT;
+		out->f = meta_stored_float(val);
+		return 0;
+	}
+	if (type == MV_INT && vlen < sizeof(num)) {
 		memcpy(num, val, vlen);
 		num[vlen] = '\0';
 		errno = 0;
-		if (type == MV_INT)
-			out->i = strtoll(num, &end, 10);
-		else
-			out->f = strtod(num, &end);
+		out->i = strtoll(num, &end, 10);
 		if (errno || end == num || *end)
 			return DMFS_ERR_CORRUPT;
 		out->t = type;
@@ -877,9 +1018,10 @@ static struct meta_tcache *tcache_slot(struct meta_tcache *tc, size_t cap,
 	return &tc[i];
 }
 
-/* Remember field's established type (best effort: a failed allocation
- * only means a slower next lookup). */
-static void tcache_put(struct meta *m, const char *field, enum mval_type t)
+/* Remember field's type as of transaction txnid (best effort: a failed
+ * allocation only means a slower next lookup). */
+static void tcache_put(struct meta *m, const char *field, enum mval_type t,
+		       size_t txnid)
 {
 	struct meta_tcache *s;
 
@@ -900,22 +1042,46 @@ static void tcache_put(struct meta *m, const char *field, enum mval_type t)
 		m->tcache_cap = nc;
 	}
 	s = tcache_slot(m->tcache, m->tcache_cap, field);
-	if (!s->name && (s->name = strdup(field))) {
-		s->t = t;
+	if (!s->name && (s->name = strdup(field)))
 		m->tcache_n++;
+	if (s->name) {
+		s->t = t;
+		s->txnid = txnid;
 	}
 	pthread_mutex_unlock(&m->tcache_lock);
 }
 
-static enum mval_type tcache_get(struct meta *m, const char *field)
+/* The environment's last committed transaction: a field found without a
+ * type stays so until it changes. */
+static size_t last_txnid(struct meta *m)
 {
-	enum mval_type t = MV_NULL;
+	MDB_envinfo info;
+	int rc;
+
+	pthread_rwlock_rdlock(&m->env_lock); /* the map may be replaced */
+	rc = mdb_env_info(m->env, &info);
+	pthread_rwlock_unlock(&m->env_lock);
+	return rc ? 0 : info.me_last_txnid;
+}
+
+/* The cached type of field: 1 with *t when known (MV_NULL: no type as of
+ * the current transaction), else 0. */
+static int tcache_get(struct meta *m, const char *field, size_t txnid,
+		      enum mval_type *t)
+{
+	int found = 0;
 
 	pthread_mutex_lock(&m->tcache_lock);
-	if (m->tcache_cap)
-		t = tcache_slot(m->tcache, m->tcache_cap, field)->t;
+	if (m->tcache_cap) {
+		struct meta_tcache *s =
+		    tcache_slot(m->tcache, m->tcache_cap, field);
+		if (s->name && (s->t != MV_NULL || s->txnid == txnid)) {
+			*t = s->t;
+			found = 1;
+		}
+	}
 	pthread_mutex_unlock(&m->tcache_lock);
-	return t;
+	return found;
 }
 
 enum mval_type meta_field_type(struct meta *m, const char *field)
@@ -923,21 +1089,29 @@ enum mval_type meta_field_type(struct meta *m, const char *field)
 	enum mval_type t = MV_NULL;
 	const struct meta_sfield *sf;
 	MDB_txn *txn;
+	size_t txnid;
 
 	pthread_mutex_lock(&m->schema_lock);
 	sf = meta_schema_find(&m->schema, field);
 	if (sf)
 		t = sf->t;
 	pthread_mutex_unlock(&m->schema_lock);
-	if (t != MV_NULL || (t = tcache_get(m, field)) != MV_NULL)
+	if (t != MV_NULL)
+		return t;
+	/* A known type needs no look at the environment. */
+	if (tcache_get(m, field, SIZE_MAX, &t) && t != MV_NULL)
+		return t;
+	txnid = last_txnid(m);
+	if (txnid && tcache_get(m, field, txnid, &t))
 		return t;
 	if (meta_txn_begin(m, MDB_RDONLY, &txn))
 		return MV_NULL;
 	t = meta_types_get(m, txn, field, strlen(field));
+	txnid = mdb_txn_id(txn);
 	meta_txn_end(m, txn, 0);
-	/* Committed and never changed afterwards: safe to keep. */
-	if (t != MV_NULL)
-		tcache_put(m, field, t);
+	/* A type, once committed, never changes; its absence holds until
+	 * the next commit (of any process sharing the environment). */
+	tcache_put(m, field, t, txnid);
 	return t;
 }
 
@@ -945,7 +1119,13 @@ bool meta_is_auto_field(const char *name)
 {
 	static const char *const autos[] = {"path", "name",  "ext", "dir",
 					    "size", "mtime", "etag"};
+	size_t n;
 
+	/* Called for every value parsed: most names are not 3-5 bytes
+	 * starting with one of these letters. */
+	if (!strchr("pnedsm", name[0]) || !name[0] ||
+	    (n = strlen(name)) < 3 || n > 5)
+		return false;
 	for (size_t i = 0; i < sizeof(autos) / sizeof(autos[0]); i++)
 		if (!strcmp(name, autos[i]))
 			return true;

@@ -43,15 +43,26 @@
 struct change {
 	size_t path_off; /* into the arena */
 	uint32_t field;	 /* index into fields */
+	/* The value.  A string's or blob's bytes are in the arena (no
+	 * allocation per value): s is NULL and i their offset; see
+	 * value_of. */
 	struct mval v;
+};
+
+/* One change in the sorted order, with what sorting and grouping look at
+ * (read in sequence, not through the change: a 1 000 000-row batch does
+ * not fit in the cache). */
+struct oent {
+	uint32_t ci;	/* the change's index */
+	uint32_t prank; /* rank of its path (equal paths equal) */
+	uint32_t frank; /* rank of its field name */
 };
 
 /* The batch in (path, field, order added) order, made once on first use
  * (meta_batch_paths, then meta_apply) and dropped by meta_batch_add. */
 struct order {
 	bool valid;
-	size_t *ix;	  /* change indexes, sorted */
-	uint32_t *prank;  /* per change: rank of its path (equal paths equal) */
+	struct oent *e;	  /* the changes, sorted */
 	uint32_t *frank;  /* per field: rank of its name */
 };
 
@@ -62,6 +73,7 @@ struct meta_batch {
 	size_t alen, acap;
 	size_t last_path;  /* offset of the last path added (shared) */
 	size_t *fields;	   /* arena offsets of the distinct field names */
+	size_t *flens;	   /* and their lengths */
 	size_t nfields, fcap;
 	uint32_t *fhash;   /* open addressing: field index + 1, 0 empty */
 	size_t fhcap;
@@ -82,8 +94,7 @@ int meta_batch_new(struct meta_batch **out)
 
 static void order_drop(struct order *o)
 {
-	free(o->ix);
-	free(o->prank);
+	free(o->e);
 	free(o->frank);
 	memset(o, 0, sizeof(*o));
 }
@@ -92,11 +103,10 @@ void meta_batch_free(struct meta_batch *b)
 {
 	if (!b)
 		return;
-	for (size_t i = 0; i < b->n; i++)
-		mval_clear(&b->c[i].v);
 	free(b->c);
 	free(b->arena);
 	free(b->fields);
+	free(b->flens);
 	free(b->fhash);
 	order_drop(b->ord);
 	free(b->ord);
@@ -105,10 +115,12 @@ void meta_batch_free(struct meta_batch *b)
 
 size_t meta_batch_count(const struct meta_batch *b) { return b->n; }
 
-/* Copy s into the arena; its offset in *off.  0 or DMFS_ERR_*. */
-static int arena_add(struct meta_batch *b, const char *s, size_t *off)
+/* Copy n bytes of s and a '\0' into the arena; their offset in *off.
+ * 0 or DMFS_ERR_*. */
+static int arena_put(struct meta_batch *b, const char *s, size_t len,
+		     size_t *off)
 {
-	size_t n = strlen(s) + 1;
+	size_t n = len + 1;
 
 	if (b->alen + n > b->acap) {
 		size_t nc = b->acap ? b->acap : 4096;
@@ -123,10 +135,17 @@ static int arena_add(struct meta_batch *b, const char *s, size_t *off)
 		b->arena = p;
 		b->acap = nc;
 	}
-	memcpy(b->arena + b->alen, s, n);
+	if (len)
+		memcpy(b->arena + b->alen, s, len);
+	b->arena[b->alen + len] = '\0';
 	*off = b->alen;
 	b->alen += n;
 	return 0;
+}
+
+static int arena_add(struct meta_batch *b, const char *s, size_t *off)
+{
+	return arena_put(b, s, strlen(s), off);
 }
 
 static uint64_t hash_str(const char *s)
@@ -182,9 +201,15 @@ static int field_id(struct meta_batch *b, const char *name, uint32_t *out)
 		if (!p)
 			return DMFS_ERR_NOMEM;
 		b->fields = p;
+		p = realloc(b->flens, nc * sizeof(*b->flens));
+		if (!p)
+			return DMFS_ERR_NOMEM;
+		b->flens = p;
 		b->fcap = nc;
 	}
-	if ((rc = arena_add(b, name, &b->fields[b->nfields])))
+	b->flens[b->nfields] = strlen(name);
+	if ((rc = arena_put(b, name, b->flens[b->nfields],
+			    &b->fields[b->nfields])))
 		return rc;
 	*slot = (uint32_t)++b->nfields;
 	*out = *slot - 1;
@@ -217,8 +242,17 @@ int meta_batch_add(struct meta_batch *b, const char *path, const char *field,
 		return rc;
 	b->last_path = c->path_off;
 	rc = field_id(b, field, &c->field);
-	if (!rc && v && v->t != MV_NULL)
-		rc = mval_copy(&c->v, v);
+	if (!rc && v && v->t != MV_NULL) {
+		c->v = *v;
+		c->v.s = NULL; /* never owned: see struct change */
+		c->v.len = 0;
+		if (v->t == MV_STRING || v->t == MV_BLOB) {
+			size_t off = 0;
+			c->v.len = v->s ? v->len : 0;
+			rc = arena_put(b, v->s ? v->s : "", c->v.len, &off);
+			c->v.i = (int64_t)off;
+		}
+	}
 	if (rc)
 		return rc;
 	b->n++;
@@ -235,6 +269,23 @@ static const char *field_of(const struct meta_batch *b, size_t i)
 	return b->arena + b->fields[b->c[i].field];
 }
 
+static size_t field_len(const struct meta_batch *b, size_t i)
+{
+	return b->flens[b->c[i].field];
+}
+
+/* The value of change i, borrowed (valid until the batch changes). */
+static struct mval value_of(const struct meta_batch *b, size_t i)
+{
+	struct mval v = b->c[i].v;
+
+	if (v.t == MV_STRING || v.t == MV_BLOB) {
+		v.s = b->arena + v.i;
+		v.i = 0;
+	}
+	return v;
+}
+
 /* qsort has no context argument: the arena being sorted over. */
 static __thread const char *sort_arena;
 
@@ -245,6 +296,50 @@ static int cmp_off(const void *a, const void *b)
 	int r = strcmp(sort_arena + x, sort_arena + y);
 
 	return r ? r : (x > y) - (x < y);
+}
+
+/* A path to sort: its first 16 bytes as two numbers (compared without
+ * touching the arena), its offset, its run. */
+struct pkey {
+	uint64_t k1, k2;
+	size_t off;
+	uint32_t run;
+};
+
+static void pkey_make(const char *arena, size_t off, uint32_t run,
+		      struct pkey *k)
+{
+	const unsigned char *p = (const unsigned char *)arena + off;
+	uint64_t w[2] = {0, 0};
+	bool end = false;
+
+	for (int i = 0; i < 16; i++) {
+		end = end || !p[i]; /* nothing read past the '\0' */
+		w[i / 8] = w[i / 8] << 8 | (end ? 0 : p[i]);
+	}
+	k->k1 = w[0], k->k2 = w[1], k->off = off, k->run = run;
+}
+
+/* The byte order of the paths of x and y (0: equal). */
+static int pkey_strcmp(const struct pkey *x, const struct pkey *y)
+{
+	if (x->k1 != y->k1)
+		return x->k1 < y->k1 ? -1 : 1;
+	if (x->k2 != y->k2)
+		return x->k2 < y->k2 ? -1 : 1;
+	/* Equal 16 bytes: both end within them (the 16th is padding), or
+	 * both go on. */
+	if (!(x->k2 & 0xff))
+		return 0;
+	return strcmp(sort_arena + x->off + 16, sort_arena + y->off + 16);
+}
+
+static int cmp_pkey(const void *a, const void *b)
+{
+	const struct pkey *x = a, *y = b;
+	int r = pkey_strcmp(x, y);
+
+	return r ? r : (x->off > y->off) - (x->off < y->off);
 }
 
 /* Per-field name ranks into o->frank.  0 or DMFS_ERR_NOMEM. */
@@ -276,38 +371,31 @@ static int rank_fields(const struct meta_batch *b, struct order *o)
 	return 0;
 }
 
-static __thread const struct meta_batch *grp_b;
-static __thread const struct order *grp_o;
-
-static int cmp_in_group(const void *a, const void *b)
+static int cmp_oent(const void *a, const void *b)
 {
-	size_t x = *(const size_t *)a, y = *(const size_t *)b;
-	uint32_t fx = grp_o->frank[grp_b->c[x].field];
-	uint32_t fy = grp_o->frank[grp_b->c[y].field];
+	const struct oent *x = a, *y = b;
 
-	if (fx != fy)
-		return fx < fy ? -1 : 1;
-	return (x > y) - (x < y);
+	if (x->frank != y->frank)
+		return x->frank < y->frank ? -1 : 1;
+	return (x->ci > y->ci) - (x->ci < y->ci);
 }
 
-/* Sort ix[0..n) by (field rank, index). */
-static void sort_group(const struct meta_batch *b, const struct order *o,
-		       size_t *ix, size_t n)
+/* Sort e[0..n) (one path, in the order added) by field rank. */
+static void sort_group(struct oent *e, size_t n)
 {
 	if (n > SMALL_SORT) {
-		grp_b = b, grp_o = o;
-		qsort(ix, n, sizeof(*ix), cmp_in_group);
+		qsort(e, n, sizeof(*e), cmp_oent);
 		return;
 	}
 	for (size_t i = 1; i < n; i++) {
-		size_t x = ix[i], j = i;
-		uint32_t fx = o->frank[b->c[x].field];
-		/* ix holds increasing indexes: equal ranks stay in order. */
-		while (j && o->frank[b->c[ix[j - 1]].field] > fx) {
-			ix[j] = ix[j - 1];
+		struct oent x = e[i];
+		size_t j = i;
+		/* Equal ranks stay in the order added. */
+		while (j && e[j - 1].frank > x.frank) {
+			e[j] = e[j - 1];
 			j--;
 		}
-		ix[j] = x;
+		e[j] = x;
 	}
 }
 
@@ -321,65 +409,59 @@ static int make_order(const struct meta_batch *b)
 {
 	struct order *o = b->ord;
 	size_t nruns = 0, *runs = NULL, *start = NULL;
-	uint32_t *rrank = NULL, nranks = 0;
+	struct pkey *sorted = NULL;
+	uint32_t *rrank = NULL, *prank = NULL, nranks = 0;
 	int rc = DMFS_ERR_NOMEM;
 
 	if (o->valid)
 		return 0;
 	order_drop(o);
-	o->ix = malloc((b->n + 1) * sizeof(*o->ix));
-	o->prank = malloc((b->n + 1) * sizeof(*o->prank));
+	if (b->n > UINT32_MAX)
+		goto out;
+	o->e = malloc((b->n + 1) * sizeof(*o->e));
+	prank = malloc((b->n + 1) * sizeof(*prank));
 	runs = malloc((b->n + 1) * sizeof(*runs));
-	if (!o->ix || !o->prank || !runs || rank_fields(b, o))
+	if (!o->e || !prank || !runs || rank_fields(b, o))
 		goto out;
 	for (size_t i = 0; i < b->n; i++)
 		if (!i || b->c[i].path_off != b->c[i - 1].path_off)
 			runs[nruns++] = b->c[i].path_off;
-	/* A path's runs are told apart by offset: sort offsets, rank by
-	 * string. */
-	sort_arena = b->arena;
-	qsort(runs, nruns, sizeof(*runs), cmp_off);
+	/* Sort the runs by path, rank equal paths alike. */
+	sorted = malloc((nruns + 1) * sizeof(*sorted));
 	rrank = malloc((nruns + 1) * sizeof(*rrank));
-	if (!rrank)
+	if (!sorted || !rrank)
 		goto out;
+	for (size_t r = 0; r < nruns; r++)
+		pkey_make(b->arena, runs[r], (uint32_t)r, &sorted[r]);
+	sort_arena = b->arena;
+	qsort(sorted, nruns, sizeof(*sorted), cmp_pkey);
 	for (size_t r = 0; r < nruns; r++) {
-		if (r && strcmp(b->arena + runs[r], b->arena + runs[r - 1]))
+		if (r && pkey_strcmp(&sorted[r], &sorted[r - 1]))
 			nranks++;
-		rrank[r] = nranks;
+		rrank[sorted[r].run] = nranks;
 	}
 	nranks += nruns ? 1 : 0;
-	/* Each change's path rank: its run's offset, found by bsearch in
-	 * runs (distinct offsets, sorted by string then offset: look the
-	 * string up, then the offset among equals). */
-	for (size_t i = 0; i < b->n; i++) {
-		size_t lo, hi;
-		if (i && b->c[i].path_off == b->c[i - 1].path_off) {
-			o->prank[i] = o->prank[i - 1];
-			continue;
-		}
-		lo = 0, hi = nruns;
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-			if (cmp_off(&runs[mid], &b->c[i].path_off) < 0)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		o->prank[i] = rrank[lo];
+	for (size_t i = 0, r = 0; i < b->n; i++) {
+		if (i && b->c[i].path_off != b->c[i - 1].path_off)
+			r++;
+		prank[i] = rrank[r];
 	}
 	/* Bucket by path rank (stable), then sort each bucket by field. */
 	start = calloc((size_t)nranks + 1, sizeof(*start));
 	if (!start)
 		goto out;
 	for (size_t i = 0; i < b->n; i++)
-		start[o->prank[i] + 1]++;
+		start[prank[i] + 1]++;
 	for (size_t r = 0; r < nranks; r++)
 		start[r + 1] += start[r];
 	for (size_t i = 0; i < b->n; i++)
-		o->ix[start[o->prank[i]]++] = i;
+		o->e[start[prank[i]]++] = (struct oent){
+		    .ci = (uint32_t)i,
+		    .prank = prank[i],
+		    .frank = o->frank[b->c[i].field]};
 	for (size_t r = 0, s = 0; r < nranks; r++) {
 		/* start[r] is now the end of bucket r. */
-		sort_group(b, o, o->ix + s, start[r] - s);
+		sort_group(o->e + s, start[r] - s);
 		s = start[r];
 	}
 	o->valid = true;
@@ -388,6 +470,8 @@ out:
 	if (rc)
 		order_drop(o);
 	free(runs);
+	free(prank);
+	free(sorted);
 	free(rrank);
 	free(start);
 	return rc;
@@ -400,9 +484,9 @@ int meta_batch_paths(const struct meta_batch *b,
 	int rc = make_order(b);
 
 	for (size_t i = 0; !rc && i < b->n; i++) {
-		if (i && o->prank[o->ix[i]] == o->prank[o->ix[i - 1]])
+		if (i && o->e[i].prank == o->e[i - 1].prank)
 			continue;
-		rc = cb(ctx, path_of(b, o->ix[i]));
+		rc = cb(ctx, path_of(b, o->e[i].ci));
 	}
 	return rc;
 }
@@ -429,6 +513,9 @@ struct apply {
 	struct meta *m;
 	const struct meta_batch *b;
 	MDB_txn *txn;
+	/* Kept open: the paths come in order, and a cursor already on the
+	 * right page finds the next key without a search from the root. */
+	MDB_cursor *rows, *outbox;
 	struct ftype *ft; /* per field of the batch */
 	struct meta_buf line, vals, rec; /* reused for every path */
 	struct meta_rowrec old;
@@ -440,6 +527,8 @@ struct apply {
 	size_t nreq;
 	uint64_t outseq;
 	int64_t now;
+	size_t wlen, wholen;	   /* of m->writer, m->who */
+	size_t last_path, last_plen; /* check_change: the path seen last */
 	char *msg;
 	size_t msgsz;
 };
@@ -462,7 +551,7 @@ static int field_entry(struct apply *a, size_t i, struct ftype **out)
 	f->seen = true;
 	f->sf = meta_schema_find(&a->m->schema, field);
 	f->t = f->sf ? f->sf->t
-		     : meta_types_get(a->m, a->txn, field, strlen(field));
+		     : meta_types_get(a->m, a->txn, field, field_len(a->b, i));
 	f->is_new = !f->sf && f->t == MV_NULL;
 	return 0;
 }
@@ -470,7 +559,8 @@ static int field_entry(struct apply *a, size_t i, struct ftype **out)
 /* Step 1 for change i. */
 static int check_change(struct apply *a, size_t i)
 {
-	const struct change *c = &a->b->c[i];
+	const struct mval v = value_of(a->b, i);
+	const struct mval *cv = &v;
 	const char *path = path_of(a->b, i), *field = field_of(a->b, i);
 	char why[300], pre[META_KEY_MAX + 8];
 	struct ftype *f;
@@ -478,32 +568,36 @@ static int check_change(struct apply *a, size_t i)
 
 	if (rc)
 		return rc;
-	if (!*path || META_SID_LEN + strlen(path) > META_KEY_MAX) {
+	if (a->b->c[i].path_off != a->last_path) { /* runs share a path */
+		a->last_path = a->b->c[i].path_off;
+		a->last_plen = strlen(path);
+	}
+	if (!*path || META_SID_LEN + a->last_plen > META_KEY_MAX) {
 		dmfs_say(a->msg, a->msgsz, "%s: %s: %s", path, field,
 			 *path ? "path too long" : "empty path");
 		return DMFS_ERR_INVAL;
 	}
-	if (c->v.t == MV_NULL)
+	if (cv->t == MV_NULL)
 		return 0;
-	if ((c->v.t == MV_STRING || c->v.t == MV_BLOB) &&
-	    c->v.len > MVAL_MAX_LEN) {
+	if ((cv->t == MV_STRING || cv->t == MV_BLOB) &&
+	    cv->len > MVAL_MAX_LEN) {
 		dmfs_say(a->msg, a->msgsz, "%s: %s: value longer than %d bytes",
 			 path, field, MVAL_MAX_LEN);
 		return DMFS_ERR_INVAL;
 	}
-	if (c->v.t == MV_FLOAT && !isfinite(c->v.f)) {
+	if (cv->t == MV_FLOAT && !isfinite(cv->f)) {
 		dmfs_say(a->msg, a->msgsz, "%s: %s: not a finite number", path,
 			 field);
 		return DMFS_ERR_INVAL;
 	}
 	if (f->t == MV_NULL)
-		f->t = c->v.t; /* the first value fixes the type */
-	if (!mval_fits(c->v.t, f->t)) {
+		f->t = cv->t; /* the first value fixes the type */
+	if (!mval_fits(cv->t, f->t)) {
 		snprintf(pre, sizeof(pre), "%s: %s: ", path, field);
-		meta_say_mismatch(a->msg, a->msgsz, pre, f->t, &c->v);
+		meta_say_mismatch(a->msg, a->msgsz, pre, f->t, cv);
 		return DMFS_ERR_INVAL;
 	}
-	if (f->sf && meta_sfield_check(f->sf, &c->v, why, sizeof(why))) {
+	if (f->sf && meta_sfield_check(f->sf, cv, why, sizeof(why))) {
 		dmfs_say(a->msg, a->msgsz, "%s: %s: %s", path, field, why);
 		return DMFS_ERR_INVAL;
 	}
@@ -546,9 +640,9 @@ static void make_line(struct apply *a, const char *path, size_t plen,
 	meta_buf_puts(l, "{\"t\":");
 	meta_buf_i64(l, t);
 	meta_buf_puts(l, ",\"w\":");
-	meta_buf_jstr(l, a->m->writer, strlen(a->m->writer));
+	meta_buf_jstr(l, a->m->writer, a->wlen);
 	meta_buf_puts(l, ",\"who\":");
-	meta_buf_jstr(l, a->m->who, strlen(a->m->who));
+	meta_buf_jstr(l, a->m->who, a->wholen);
 	meta_buf_puts(l, ",\"path\":");
 	meta_buf_jstr(l, path, plen);
 	meta_buf_puts(l, ",\"set\":{");
@@ -557,7 +651,7 @@ static void make_line(struct apply *a, const char *path, size_t plen,
 		const char *f = field_of(a->b, p->ci);
 		if (j)
 			meta_buf_put(l, ",", 1);
-		meta_buf_jstr(l, f, strlen(f));
+		meta_buf_jstr(l, f, field_len(a->b, p->ci));
 		meta_buf_put(l, ":", 1);
 		meta_buf_stored_json(l, p->type, a->vals.p + p->voff, p->vlen);
 	}
@@ -573,7 +667,7 @@ static void make_line(struct apply *a, const char *path, size_t plen,
 			continue;
 		meta_buf_puts(l, any ? "," : ",\"types\":{");
 		any = true;
-		meta_buf_jstr(l, f, strlen(f));
+		meta_buf_jstr(l, f, field_len(a->b, p->ci));
 		meta_buf_puts(l, ":\"float\"");
 	}
 	if (any)
@@ -587,7 +681,7 @@ static void make_line(struct apply *a, const char *path, size_t plen,
 			continue;
 		meta_buf_puts(l, any ? "," : ",\"old\":{");
 		any = true;
-		meta_buf_jstr(l, f, strlen(f));
+		meta_buf_jstr(l, f, field_len(a->b, p->ci));
 		meta_buf_put(l, ":", 1);
 		meta_buf_stored_json(l, of->type, of->val, of->vlen);
 	}
@@ -616,10 +710,10 @@ static int check_required(struct apply *a, const char *path, size_t n)
 	return 0;
 }
 
-/* Steps 2-4 for the changes ix[0..n) of one path (sorted by field). */
-static int apply_path(struct apply *a, const size_t *ix, size_t n)
+/* Steps 2-4 for the changes e[0..n) of one path (sorted by field). */
+static int apply_path(struct apply *a, const struct oent *e, size_t n)
 {
-	const char *path = path_of(a->b, ix[0]);
+	const char *path = path_of(a->b, e[0].ci);
 	size_t plen = strlen(path), np = 0, nn = 0;
 	unsigned char key[META_KEY_MAX], ob[META_SID_LEN + 8];
 	MDB_val k = {meta_row_key(a->m, path, plen, key), key}, v, ok;
@@ -627,28 +721,35 @@ static int apply_path(struct apply *a, const size_t *ix, size_t n)
 	int rc;
 
 	a->old.n = 0;
-	rc = mdb_get(a->txn, a->m->db_rows, &k, &v);
+	ok = k; /* the cursor points ok at the stored key */
+	rc = mdb_cursor_get(a->rows, &ok, &v, MDB_SET_KEY);
 	if (rc && rc != MDB_NOTFOUND)
 		return meta_mdb_err(rc);
 	if (!rc && (rc = meta_row_decode(&v, &a->old)))
 		return rc;
 	a->vals.n = 0;
 	for (size_t i = 0; i < n; i++) {
-		const struct change *c = &a->b->c[ix[i]];
-		const char *field = field_of(a->b, ix[i]);
-		const struct mval *nv = &c->v;
+		const struct change *c;
+		const char *field;
+		const struct mval *nv;
+		struct mval cv;
 		const struct meta_rf *of;
 		struct mval fv;
 		struct pend *p;
 		/* Only the last change of a (path, field) counts. */
-		if (i + 1 < n && a->b->c[ix[i + 1]].field == c->field)
+		if (i + 1 < n && e[i + 1].frank == e[i].frank)
 			continue;
+		c = &a->b->c[e[i].ci];
+		field = field_of(a->b, e[i].ci);
+		cv = value_of(a->b, e[i].ci);
+		nv = &cv;
 		if ((rc = grow((void **)&a->pd, &a->pdcap, np + 1,
 			       sizeof(*a->pd))))
 			return rc;
 		p = &a->pd[np];
-		p->ci = ix[i];
-		p->oi = meta_rowrec_find(&a->old, field, strlen(field));
+		p->ci = e[i].ci;
+		p->oi = meta_rowrec_find(&a->old, field,
+					 field_len(a->b, e[i].ci));
 		of = p->oi >= 0 ? &a->old.f[p->oi] : NULL;
 		if (nv->t == MV_INT && a->ft[c->field].t == MV_FLOAT) {
 			fv = *nv; /* an int into a float field is a float */
@@ -689,10 +790,10 @@ static int apply_path(struct apply *a, const size_t *ix, size_t n)
 		const char *f = field_of(a->b, p->ci);
 		a->nf[nn++] = (struct meta_rf){
 		    .name = f,
-		    .nlen = strlen(f),
+		    .nlen = field_len(a->b, p->ci),
 		    .t = t,
 		    .w = a->m->writer,
-		    .wlen = strlen(a->m->writer),
+		    .wlen = a->wlen,
 		    .type = p->type,
 		    .val = a->vals.p + p->voff,
 		    .vlen = p->vlen};
@@ -711,7 +812,7 @@ static int apply_path(struct apply *a, const size_t *ix, size_t n)
 		return rc;
 	v.mv_size = a->rec.n;
 	v.mv_data = a->rec.p;
-	rc = mdb_put(a->txn, a->m->db_rows, &k, &v, 0);
+	rc = mdb_cursor_put(a->rows, &k, &v, 0);
 	if (rc)
 		return meta_mdb_err(rc);
 	memcpy(ob, a->m->sid, META_SID_LEN);
@@ -720,24 +821,27 @@ static int apply_path(struct apply *a, const size_t *ix, size_t n)
 	k.mv_data = ob;
 	ok.mv_size = a->line.n;
 	ok.mv_data = a->line.p;
-	return meta_mdb_err(mdb_put(a->txn, a->m->db_outbox, &k, &ok, 0));
+	return meta_mdb_err(mdb_cursor_put(a->outbox, &k, &ok, 0));
 }
 
 int meta_apply(struct meta *m, const struct meta_batch *b, char *msg,
 	       size_t msgsz)
 {
 	struct apply a = {.m = m, .b = b, .msg = msg, .msgsz = msgsz};
-	const size_t *ix;
+	const struct oent *e;
 	int rc, lrc;
 
 	dmfs_say(msg, msgsz, "%s", "");
 	if (!b->n)
 		return 0;
 	a.now = meta_now_us();
+	a.wlen = strlen(m->writer);
+	a.wholen = strlen(m->who);
+	a.last_path = SIZE_MAX;
 	rc = make_order(b);
 	if (rc)
 		return rc;
-	ix = b->ord->ix;
+	e = b->ord->e;
 	a.ft = calloc(b->nfields + 1, sizeof(*a.ft));
 	if (!a.ft)
 		return DMFS_ERR_NOMEM;
@@ -774,12 +878,20 @@ int meta_apply(struct meta *m, const struct meta_batch *b, char *msg,
 							 strlen(name), f->t));
 	}
 	/* One read-modify-write per path, in path order. */
-	for (size_t i = 0, e; !rc && i < b->n; i = e) {
-		uint32_t r = b->ord->prank[ix[i]];
-		for (e = i + 1; e < b->n && b->ord->prank[ix[e]] == r; e++)
+	if (!rc)
+		rc = meta_mdb_err(mdb_cursor_open(a.txn, m->db_rows, &a.rows));
+	if (!rc)
+		rc = meta_mdb_err(
+		    mdb_cursor_open(a.txn, m->db_outbox, &a.outbox));
+	for (size_t i = 0, j; !rc && i < b->n; i = j) {
+		for (j = i + 1; j < b->n && e[j].prank == e[i].prank; j++)
 			;
-		rc = apply_path(&a, ix + i, e - i);
+		rc = apply_path(&a, e + i, j - i);
 	}
+	if (a.rows)
+		mdb_cursor_close(a.rows);
+	if (a.outbox)
+		mdb_cursor_close(a.outbox);
 	if (!rc)
 		rc = meta_mdb_err(
 		    meta_state_put_u64(m, a.txn, "outseq", a.outseq));

@@ -26,8 +26,8 @@
  * field, sorted by name (bytewise): 1 byte name length, the name, 8-byte
  * big-endian time (µs since the epoch), 1 byte writer index, 1 byte type
  * (MV_NULL for a tombstone), 4-byte big-endian value length, the stored
- * value: a string's raw bytes, the JSON text of any other value, nothing
- * for a tombstone.
+ * value: a string's raw bytes, a float's 8 bytes (big-endian IEEE 754),
+ * the JSON text of any other value, nothing for a tombstone.
  *
  * Log lines (JSON, one per path and batch):
  *   {"t":T,"w":W,"who":WHO,"path":P,"set":{"f1":v1,"f2":null},
@@ -88,7 +88,8 @@ struct meta {
 					before) beginning a write txn */
 	struct meta_schema schema;   /* protected by schema_lock */
 	/* Established field types already read (they never change once
-	 * set): meta_field_type is called for every value parsed. */
+	 * set; "none" holds until the next commit): meta_field_type is
+	 * called for every value parsed. */
 	pthread_mutex_t tcache_lock;
 	struct meta_tcache *tcache; /* open addressing; name NULL: empty */
 	size_t tcache_cap, tcache_n;
@@ -96,7 +97,8 @@ struct meta {
 
 struct meta_tcache {
 	char *name;
-	enum mval_type t;
+	enum mval_type t; /* MV_NULL: none as of txnid */
+	size_t txnid;
 };
 
 /* One field of a decoded row record.  Borrowed: name, w and val point into
@@ -138,8 +140,6 @@ int meta_txn_begin(struct meta *m, unsigned flags, MDB_txn **txn);
 int meta_txn_end(struct meta *m, MDB_txn *txn, int commit);
 void meta_put_be64(unsigned char *p, uint64_t v);
 uint64_t meta_get_be64(const unsigned char *p);
-/* The vals key of (path, field) into key (META_KEY_MAX bytes).  Its
- * length, or 0 when too long. */
 /* sid || path into key (META_KEY_MAX bytes): its length, or 0 when too
  * long. */
 size_t meta_row_key(const struct meta *m, const char *path, size_t plen,
@@ -193,8 +193,12 @@ void meta_buf_i64(struct meta_buf *b, int64_t v);
  * an exponent so that it reads back as a float.  0, or DMFS_ERR_INVAL for
  * a float that JSON cannot carry (NaN, infinity), or the buffer's error. */
 int meta_buf_mval(struct meta_buf *b, const struct mval *v);
-/* The stored form of v (non-null): a string's raw bytes, else its JSON. */
+/* The stored form of v (non-null): a string's raw bytes, a float's 8
+ * bytes (big-endian IEEE 754), else its JSON.  0, DMFS_ERR_INVAL (a float
+ * JSON cannot carry) or the buffer's error. */
 int meta_buf_stored(struct meta_buf *b, const struct mval *v);
+/* The float of a stored form (8 bytes). */
+double meta_stored_float(const char *val);
 /* The JSON of a stored value (null for a tombstone). */
 void meta_buf_stored_json(struct meta_buf *b, enum mval_type type,
 			  const char *val, size_t vlen);

@@ -7,6 +7,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,20 +87,100 @@ void meta_buf_i64(struct meta_buf *b, int64_t v)
 	meta_buf_put(b, t, (size_t)n);
 }
 
-/* The shortest %g form of d that reads back as d, with a '.' added when
- * it would otherwise look like an int. */
+/* Digits of a float looked at: 3 past the 17 that tell any double apart,
+ * so that rounding them to 15 or 16 is (but for a near tie, left to
+ * printf) rounding the exact value. */
+#define DIGITS 20
+
+/* The %.{prec}g form of the decimal digits dig[0..DIGITS) times 10^ex
+ * (the first digit before the point), rounded to prec digits, into t.
+ * Its length, or -1 when the digits are too close to a tie to tell. */
+static int format_g(char *t, bool neg, const char *dig, int ex, int prec)
+{
+	char r[DIGITS];
+	int k = prec, n = 0;
+	bool nines = true, zeros = true;
+
+	for (int i = prec + 1; i < DIGITS; i++) {
+		nines &= dig[i] == '9';
+		zeros &= dig[i] == '0';
+	}
+	if ((dig[prec] == '4' && nines) || (dig[prec] == '5' && zeros))
+		return -1;
+	memcpy(r, dig, (size_t)prec);
+	if (dig[prec] >= '5') {
+		int i = prec - 1;
+		while (i >= 0 && r[i] == '9')
+			r[i--] = '0';
+		if (i >= 0) {
+			r[i]++;
+		} else { /* 9.99... rounds up to 10 */
+			r[0] = '1';
+			ex++;
+		}
+	}
+	while (k > 1 && r[k - 1] == '0')
+		k--;
+	if (neg)
+		t[n++] = '-';
+	if (ex < -4 || ex >= prec) {
+		t[n++] = r[0];
+		if (k > 1) {
+			t[n++] = '.';
+			memcpy(t + n, r + 1, (size_t)k - 1);
+			n += k - 1;
+		}
+		n += sprintf(t + n, "e%c%02d", ex < 0 ? '-' : '+', abs(ex));
+	} else if (ex >= 0) {
+		for (int i = 0; i <= ex; i++)
+			t[n++] = i < k ? r[i] : '0';
+		if (k > ex + 1) {
+			t[n++] = '.';
+			memcpy(t + n, r + ex + 1, (size_t)(k - ex - 1));
+			n += k - ex - 1;
+		}
+	} else {
+		t[n++] = '0';
+		t[n++] = '.';
+		for (int i = 0; i < -ex - 1; i++)
+			t[n++] = '0';
+		memcpy(t + n, r, (size_t)k);
+		n += k;
+	}
+	t[n] = '\0';
+	return n;
+}
+
+/* The shortest %g form of d (15 to 17 digits) that reads back as d, with
+ * ".0" added when it would otherwise look like an int.  printf is the
+ * cost of a float: it formats once, and the shorter forms are made from
+ * those digits, each checked by reading it back. */
 static void put_float(struct meta_buf *b, double d)
 {
-	char t[40];
-	int n = 0;
+	char e[64], dig[DIGITS], t[48];
+	const char *p = e;
+	int n = 0, ex;
+	bool neg;
 
+	snprintf(e, sizeof(e), "%.*e", DIGITS - 1, d);
+	neg = *p == '-';
+	p += neg;
+	dig[0] = *p++;
+	p++; /* the point */
+	for (int i = 1; i < DIGITS; i++)
+		dig[i] = *p++;
+	ex = atoi(p + 1);
 	for (int prec = 15; prec <= 17; prec++) {
-		n = snprintf(t, sizeof(t), "%.*g", prec, d);
-		if (strtod(t, NULL) == d)
+		n = format_g(t, neg, dig, ex, prec);
+		if (n < 0)
+			n = snprintf(t, sizeof(t), "%.*g", prec, d);
+		if (prec == 17 || strtod(t, NULL) == d)
 			break;
 	}
-	if (!strpbrk(t, ".eE"))
-		n += snprintf(t + n, sizeof(t) - (size_t)n, ".0");
+	if (!strpbrk(t, ".eE")) {
+		memcpy(t + n, ".0", 3);
+		n += 2;
+	}
 	meta_buf_put(b, t, (size_t)n);
 }
 
@@ -139,13 +220,50 @@ int meta_buf_mval(struct meta_buf *b, const struct mval *v)
 	return b->err;
 }
 
+/* A float's JSON in 17 digits (always enough to read back as d, and one
+ * printf: the shortest form costs three times as much, for a log line
+ * nobody reads by eye), with ".0" added when it would look like an int. */
+static void put_float17(struct meta_buf *b, double d)
+{
+	char t[40];
+	int n = snprintf(t, sizeof(t), "%.17g", d);
+
+	if (!strpbrk(t, ".eE"))
+		n += snprintf(t + n, sizeof(t) - (size_t)n, ".0");
+	meta_buf_put(b, t, (size_t)n);
+}
+
 int meta_buf_stored(struct meta_buf *b, const struct mval *v)
 {
+	unsigned char bits[8];
+	uint64_t u;
+
 	if (v->t == MV_STRING) {
 		meta_buf_put(b, v->s ? v->s : "", v->s ? v->len : 0);
 		return b->err;
 	}
+	if (v->t == MV_FLOAT) {
+		if (!isfinite(v->f))
+			return DMFS_ERR_INVAL;
+		memcpy(&u, &v->f, 8);
+		for (int i = 0; i < 8; i++)
+			bits[i] = (unsigned char)(u >> (56 - 8 * i));
+		meta_buf_put(b, bits, 8);
+		return b->err;
+	}
 	return meta_buf_mval(b, v);
+}
+
+double meta_stored_float(const char *val)
+{
+	const unsigned char *p = (const unsigned char *)val;
+	uint64_t u = 0;
+	double d;
+
+	for (int i = 0; i < 8; i++)
+		u = u << 8 | p[i];
+	memcpy(&d, &u, 8);
+	return d;
 }
 
 void meta_buf_stored_json(struct meta_buf *b, enum mval_type type,
@@ -155,6 +273,8 @@ void meta_buf_stored_json(struct meta_buf *b, enum mval_type type,
 		meta_buf_put(b, "null", 4);
 	else if (type == MV_STRING)
 		meta_buf_jstr(b, val, vlen);
+	else if (type == MV_FLOAT && vlen == 8)
+		put_float17(b, meta_stored_float(val));
 	else
 		meta_buf_put(b, val, vlen);
 }

@@ -5,9 +5,11 @@
  *
  * The merge.  Each (path, field) keeps the change with the greatest
  * (time, writer id), whatever order the logs are read in; a removal is a
- * tombstone record, so an older value read later cannot come back.  This
- * table's own changes are already in vals with the same (time, writer)
- * when its logs are read back: merging them again changes nothing.  Every
+ * tombstone field, so an older value read later cannot come back.  A log
+ * line (one path) is merged with one read-modify-write of the path's row.
+ * This table's own changes are already in its rows with the same (time,
+ * writer) when its logs are read back: merging them again changes
+ * nothing.  Every
  * mount that has read the same set of logs holds the same values.
  *
  * Which logs are new.  Log names start with their time, but a slow writer
@@ -128,17 +130,52 @@ static bool seen_has(struct meta *m, MDB_txn *txn, const char *name)
 
 /* --- flush --- */
 
-/* Collect queued lines (up to FLUSH_BYTES_MAX) into buf; *last is the
- * outbox seq of the last one, *n the number of entries.  0 or
- * DMFS_ERR_*. */
-static int collect_outbox(struct meta *m, struct meta_buf *buf, uint64_t *last,
-			  size_t *n)
+struct names {
+	char **v;
+	size_t n, cap;
+};
+
+static void names_free(struct names *ns)
+{
+	for (size_t i = 0; i < ns->n; i++)
+		free(ns->v[i]);
+	free(ns->v);
+	memset(ns, 0, sizeof(*ns));
+}
+
+/* Add a copy of name.  0 or DMFS_ERR_NOMEM. */
+static int names_add(struct names *ns, const char *name)
+{
+	if (ns->n == ns->cap) {
+		size_t nc = ns->cap ? 2 * ns->cap : 8;
+		void *p = realloc(ns->v, nc * sizeof(char *));
+		if (!p)
+			return DMFS_ERR_NOMEM;
+		ns->v = p;
+		ns->cap = nc;
+	}
+	ns->v[ns->n] = strdup(name);
+	if (!ns->v[ns->n])
+		return DMFS_ERR_NOMEM;
+	ns->n++;
+	return 0;
+}
+
+
+/* Collect queued lines from seq from on (up to FLUSH_BYTES_MAX) into
+ * buf; *last is the outbox seq of the last one, *n the number of
+ * entries.  0 or DMFS_ERR_*. */
+static int collect_outbox(struct meta *m, uint64_t from, struct meta_buf *buf,
+			  uint64_t *last, size_t *n)
 {
 	MDB_txn *txn;
 	MDB_cursor *cur;
-	MDB_val k = {META_SID_LEN, m->sid}, v;
+	unsigned char key[META_SID_LEN + 8];
+	MDB_val k = {sizeof(key), key}, v;
 	int rc = meta_txn_begin(m, MDB_RDONLY, &txn);
 
+	memcpy(key, m->sid, META_SID_LEN);
+	meta_put_be64(key + META_SID_LEN, from);
 	*n = 0;
 	if (rc)
 		return meta_mdb_err(rc);
@@ -169,10 +206,33 @@ static int collect_outbox(struct meta *m, struct meta_buf *buf, uint64_t *last,
 	return buf->err;
 }
 
-/* After name was uploaded: drop outbox entries up to last, bump the log
- * seq past seq, mark name seen.  0 or DMFS_ERR_*. */
+/* Whether every entry of the outbox (all stores) is ours and at most
+ * last: then it can be emptied whole. */
+static bool outbox_all_ours(struct meta *m, MDB_txn *txn, uint64_t last)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	bool all = false;
+
+	if (mdb_cursor_open(txn, m->db_outbox, &cur))
+		return false;
+	if (!mdb_cursor_get(cur, &k, &v, MDB_FIRST) &&
+	    k.mv_size == META_SID_LEN + 8 &&
+	    !memcmp(k.mv_data, m->sid, META_SID_LEN) &&
+	    !mdb_cursor_get(cur, &k, &v, MDB_LAST) &&
+	    k.mv_size == META_SID_LEN + 8 &&
+	    !memcmp(k.mv_data, m->sid, META_SID_LEN))
+		all = meta_get_be64((unsigned char *)k.mv_data +
+				    META_SID_LEN) <= last;
+	mdb_cursor_close(cur);
+	return all;
+}
+
+/* After the logs names[0..n) were uploaded: drop outbox entries up to
+ * last, bump the log seq past seq, mark the logs seen; one transaction
+ * (one sync) for all of them.  0 or DMFS_ERR_*. */
 static int flushed(struct meta *m, uint64_t last, uint64_t seq,
-		   const char *name)
+		   char *const *names, size_t n)
 {
 	MDB_txn *txn;
 	MDB_cursor *cur;
@@ -181,8 +241,10 @@ static int flushed(struct meta *m, uint64_t last, uint64_t seq,
 
 	if (rc)
 		return meta_mdb_err(rc);
-	rc = mdb_cursor_open(txn, m->db_outbox, &cur);
-	if (!rc) {
+	if (outbox_all_ours(m, txn, last)) {
+		/* Frees the pages, not entry by entry. */
+		rc = mdb_drop(txn, m->db_outbox, 0);
+	} else if (!(rc = mdb_cursor_open(txn, m->db_outbox, &cur))) {
 		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
 		while (!rc && k.mv_size == META_SID_LEN + 8 &&
 		       !memcmp(k.mv_data, m->sid, META_SID_LEN) &&
@@ -200,24 +262,34 @@ static int flushed(struct meta *m, uint64_t last, uint64_t seq,
 	}
 	if (!rc)
 		rc = meta_state_put_u64(m, txn, "logseq", seq + 1);
-	if (!rc)
-		rc = seen_put(m, txn, name);
+	for (size_t i = 0; !rc && i < n; i++)
+		rc = seen_put(m, txn, names[i]);
 	return meta_mdb_err(meta_txn_end(m, txn, !rc) ?: rc);
 }
 
+/* Upload the queue as log objects of up to FLUSH_BYTES_MAX, then drop
+ * what was uploaded from it in one transaction.  A crash in between
+ * uploads those lines again later: the merge takes them as no-ops. */
 static int flush_locked(struct meta *m, char *msg, size_t msgsz)
 {
 	struct meta_buf buf = {.max = FLUSH_BYTES_MAX + 1};
 	struct dmfs_err_detail d;
+	struct names done = {0};
 	char key[256], tn[32];
-	uint64_t last = 0, seq = 0;
+	uint64_t last = 0, from = 0, seq = 0, used = 0;
 	size_t n;
 	MDB_txn *txn;
-	int rc;
+	int rc, frc;
 
+	rc = meta_mdb_err(meta_txn_begin(m, MDB_RDONLY, &txn));
+	if (rc)
+		return rc;
+	if (meta_state_get_u64(m, txn, "logseq", &seq))
+		seq = 0;
+	meta_txn_end(m, txn, 0);
 	for (;;) {
 		buf.n = 0;
-		rc = collect_outbox(m, &buf, &last, &n);
+		rc = collect_outbox(m, from, &buf, &last, &n);
 		if (rc || !n)
 			break;
 		if (!m->st) {
@@ -227,12 +299,6 @@ static int flush_locked(struct meta *m, char *msg, size_t msgsz)
 			rc = DMFS_ERR_UNSUPPORTED;
 			break;
 		}
-		rc = meta_mdb_err(meta_txn_begin(m, MDB_RDONLY, &txn));
-		if (rc)
-			break;
-		if (meta_state_get_u64(m, txn, "logseq", &seq))
-			seq = 0;
-		meta_txn_end(m, txn, 0);
 		for (int tries = 0; tries < 5; tries++, seq++) {
 			struct dmfs_put_src src = {
 			    .buf = buf.p, .fd = -1, .len = buf.n};
@@ -255,15 +321,22 @@ static int flush_locked(struct meta *m, char *msg, size_t msgsz)
 		}
 		dmfs_log(DMFS_LOG_DEBUG, "metadata: %zu line(s) in %s", n,
 			 key);
-		rc = flushed(m, last, seq, key + strlen(META_LOG_PREFIX));
-		if (rc) {
-			dmfs_say(msg, msgsz,
-				 "metadata: %s uploaded but the queue could "
-				 "not be updated: %s",
-				 key, dmfs_strerror(rc));
+		rc = names_add(&done, key + strlen(META_LOG_PREFIX));
+		if (rc)
 			break;
-		}
+		from = last + 1;
+		used = seq++;
 	}
+	/* What was uploaded leaves the queue, even when a later part
+	 * failed. */
+	if (done.n && (frc = flushed(m, from - 1, used, done.v, done.n))) {
+		dmfs_say(msg, msgsz,
+			 "metadata: %s uploaded but the queue could not be "
+			 "updated: %s",
+			 done.v[done.n - 1], dmfs_strerror(frc));
+		rc = rc ? rc : frc;
+	}
+	names_free(&done);
 	free(buf.p);
 	if (rc && msg && !*msg)
 		dmfs_say(msg, msgsz, "metadata: flush: %s", dmfs_strerror(rc));
@@ -579,19 +652,6 @@ static int merge_text(struct meta *m, MDB_txn *txn, const char *name,
 }
 
 /* --- listing --- */
-
-struct names {
-	char **v;
-	size_t n, cap;
-};
-
-static void names_free(struct names *ns)
-{
-	for (size_t i = 0; i < ns->n; i++)
-		free(ns->v[i]);
-	free(ns->v);
-	memset(ns, 0, sizeof(*ns));
-}
 
 static int cmp_name(const void *a, const void *b)
 {

@@ -11,9 +11,9 @@
  * Shared: every applied batch is queued (in LMDB, so it survives kill -9)
  * and uploaded as one append-only log object
  *   .dmfs/meta/log/<YYYYMMDDTHHMMSS.uuuuuuZ>-<writer>-<seq>.jsonl
- * (never overwritten; unique by writer id).  Each change carries the time
- * it was made (µs), the writer id and user@host, the path, the field, the
- * new value and the old one.  Every mount merges all log objects
+ * (never overwritten; unique by writer id), one JSON line per path of a
+ * batch: the time it was made (µs), the writer id and user@host, the
+ * path, and each changed field's new value and old one.  Every mount merges all log objects
  * deterministically: per (path, field) the change with the greatest
  * (time, writer id) wins, so two machines writing different fields of one
  * file both keep theirs, and all mounts agree whatever order they read the

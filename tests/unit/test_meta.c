@@ -15,6 +15,8 @@
 
 #include <dirent.h>
 #include <ftw.h>
+#include <lmdb.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -461,6 +463,19 @@ static void test_batch_paths(void)
 	CHECK(meta_batch_paths(b, paths_cb, out) == 0);
 	CHECK_STR(out, "a;a-b;b/x;");
 	meta_batch_free(b);
+
+	/* Paths alike in their first 16 bytes, one added twice apart. */
+	CHECK(meta_batch_new(&b) == 0);
+	CHECK(meta_batch_add(b, "0123456789abcdefZ", "f", &v) == 0);
+	CHECK(meta_batch_add(b, "0123456789abcdefA", "f", &v) == 0);
+	CHECK(meta_batch_add(b, "0123456789abcdef", "f", &v) == 0);
+	CHECK(meta_batch_add(b, "0123456789abcde", "f", &v) == 0);
+	CHECK(meta_batch_add(b, "0123456789abcdefA", "g", &v) == 0);
+	out[0] = '\0';
+	CHECK(meta_batch_paths(b, paths_cb, out) == 0);
+	CHECK_STR(out, "0123456789abcde;0123456789abcdef;0123456789abcdefA;"
+		       "0123456789abcdefZ;");
+	meta_batch_free(b);
 }
 
 static void test_history(struct meta *a)
@@ -665,6 +680,69 @@ static void test_checkpoint(struct meta *a, struct meta *b)
 	free(db);
 	free(dc);
 	meta_close(c);
+}
+
+/* --- a cache of the earlier format --- */
+
+/* A record of the earlier format: vals[sid || path || 0 || field] = time,
+ * type, writer length, writer, JSON text. */
+static void old_put(MDB_txn *txn, MDB_dbi db, const unsigned char *sid,
+		    const char *path, const char *field, enum mval_type t,
+		    const char *json)
+{
+	unsigned char key[512], val[512];
+	size_t pl = strlen(path), fl = strlen(field), jl = strlen(json);
+	MDB_val k = {8 + pl + 1 + fl, key}, v = {10 + 4 + jl, val};
+
+	memcpy(key, sid, 8);
+	memcpy(key + 8, path, pl + 1);
+	memcpy(key + 9 + pl, field, fl);
+	memset(val, 0, 8);
+	val[7] = 42; /* time */
+	val[8] = (unsigned char)t;
+	val[9] = 4;
+	memcpy(val + 10, "beef", 4);
+	memcpy(val + 14, json, jl);
+	CHECK(mdb_put(txn, db, &k, &v, 0) == 0);
+}
+
+/* Such a cache is turned into rows when opened. */
+static void test_migrate(void)
+{
+	char dir[4300];
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi db;
+	struct meta *o;
+
+	snprintf(dir, sizeof(dir), "%s/old", root);
+	mkdir(dir, 0700);
+	snprintf(dir, sizeof(dir), "%s/old/meta", root);
+	mkdir(dir, 0700);
+	CHECK(EVP_Digest(store_uri, strlen(store_uri), md, &mdlen,
+			 EVP_sha256(), NULL) == 1);
+	CHECK(mdb_env_create(&env) == 0);
+	CHECK(mdb_env_set_maxdbs(env, 8) == 0);
+	CHECK(mdb_env_open(env, dir, MDB_NOTLS, 0600) == 0);
+	CHECK(mdb_txn_begin(env, NULL, 0, &txn) == 0);
+	CHECK(mdb_dbi_open(txn, "vals", MDB_CREATE, &db) == 0);
+	old_put(txn, db, md, "m.txt", "f", MV_FLOAT, "2.5");
+	old_put(txn, db, md, "m.txt", "gone", MV_NULL, "");
+	old_put(txn, db, md, "m.txt", "n", MV_INT, "7");
+	old_put(txn, db, md, "m.txt", "s", MV_STRING, "\"x\\\"y\"");
+	old_put(txn, db, md, "m2.txt", "n", MV_INT, "8");
+	CHECK(mdb_txn_commit(txn) == 0);
+	mdb_env_close(env);
+
+	o = open_table("old");
+	CHECK_ROW(o, "m.txt", "{\"f\":2.5,\"n\":7,\"s\":\"x\\\"y\"}");
+	CHECK_ROW(o, "m2.txt", "{\"n\":8}");
+	meta_close(o);
+	o = open_table("old"); /* once only */
+	CHECK_ROW(o, "m2.txt", "{\"n\":8}");
+	meta_close(o);
 }
 
 /* --- a store whose uploads fail (a bucket that is down) --- */
@@ -888,6 +966,7 @@ int main(void)
 	CHECK_STR(meta_writer_id(a), wa);
 
 	test_durable();
+	test_migrate();
 	test_threads(a, b);
 	test_big(a, b);
 
