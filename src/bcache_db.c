@@ -13,6 +13,7 @@
 
 #include "bcache_int.h"
 #include "dmfs/crc32c.h"
+#include "dmfs/lmdb_txn.h"
 #include "dmfs/log.h"
 
 /* Byte order helpers: the stored format is fixed, whatever the CPU. */
@@ -55,9 +56,6 @@ static uint64_t get_be64(const unsigned char *p)
 	return v;
 }
 
-
-
-
 int bcache_db_mdb_to_err(int rc)
 {
 	switch (rc) {
@@ -80,47 +78,10 @@ int bcache_db_mdb_to_err(int rc)
  * held while it lives.
  */
 
-static void adopt_map_size(struct bcache *bc)
-{
-	int rc;
-
-	pthread_rwlock_wrlock(&bc->env_lock);
-	rc = mdb_env_set_mapsize(bc->env, 0);
-	pthread_rwlock_unlock(&bc->env_lock);
-	if (rc)
-		dmfs_log(DMFS_LOG_WARN, "block cache %s: adopting map size: %s",
-			 bc->dir, mdb_strerror(rc));
-	else
-		dmfs_log(DMFS_LOG_INFO,
-			 "block cache %s: map grown by another process",
-			 bc->dir);
-}
-
 int bcache_db_txn_begin(struct bcache *bc, unsigned flags, MDB_txn **txn)
 {
-	int rc = 0;
-
-	for (int tries = 0; tries < 3; tries++) {
-		pthread_rwlock_rdlock(&bc->env_lock);
-		rc = mdb_txn_begin(bc->env, NULL, flags, txn);
-		if (!rc)
-			return 0;
-		pthread_rwlock_unlock(&bc->env_lock);
-		if (rc == MDB_MAP_RESIZED) {
-			adopt_map_size(bc);
-		} else if (rc == MDB_READERS_FULL) {
-			int dead = 0;
-
-			mdb_reader_check(bc->env, &dead);
-			if (!dead)
-				break;
-		} else {
-			break;
-		}
-	}
-	dmfs_log(DMFS_LOG_WARN, "block cache %s: begin transaction: %s",
-		 bc->dir, mdb_strerror(rc));
-	return rc;
+	return lmdb_txn_begin(bc->env, &bc->env_lock, flags, txn, "block cache",
+			      bc->dir);
 }
 
 void bcache_db_txn_abort(struct bcache *bc, MDB_txn *txn)
@@ -150,7 +111,7 @@ uint64_t bcache_db_meta_get(struct bcache *bc, MDB_txn *txn, const char *name)
 }
 
 int bcache_db_meta_put(struct bcache *bc, MDB_txn *txn, const char *name,
-		    uint64_t n)
+		       uint64_t n)
 {
 	unsigned char buf[8];
 	MDB_val k = {strlen(name), (void *)name}, v = {8, buf};
@@ -225,7 +186,7 @@ static int stamp_del(struct bcache *bc, MDB_txn *txn, const void *key,
 
 /* Delete a block and its recency; *total loses its length.  Absent is 0. */
 int bcache_db_block_del(struct bcache *bc, MDB_txn *txn, const void *key,
-		     size_t klen, uint64_t *total)
+			size_t klen, uint64_t *total)
 {
 	MDB_val k = {klen, (void *)key}, v;
 	int rc;
@@ -244,7 +205,7 @@ int bcache_db_block_del(struct bcache *bc, MDB_txn *txn, const void *key,
 
 /* Store a queued block (replacing any older copy) with recency `stamp`. */
 int bcache_db_block_put(struct bcache *bc, MDB_txn *txn, const struct op *op,
-		     uint64_t stamp, uint64_t *total)
+			uint64_t stamp, uint64_t *total)
 {
 	MDB_val k = {op->klen, (void *)op->key}, v = {BC_HDR + op->len, NULL};
 	unsigned char *p;
@@ -268,7 +229,7 @@ int bcache_db_block_put(struct bcache *bc, MDB_txn *txn, const struct op *op,
 
 /* Record a read of key; a key evicted or deleted meanwhile is skipped. */
 int bcache_db_block_touch(struct bcache *bc, MDB_txn *txn, const void *key,
-		       size_t klen, uint64_t stamp)
+			  size_t klen, uint64_t stamp)
 {
 	MDB_val k = {klen, (void *)key}, v;
 	int rc;
@@ -347,4 +308,3 @@ int bcache_db_evict(struct bcache *bc, MDB_txn *txn, uint64_t target,
 	}
 	return rc;
 }
-

@@ -29,6 +29,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "dmfs/lmdb_txn.h"
 #include "dmfs/log.h"
 #include "meta_int.h"
 
@@ -347,41 +348,11 @@ int meta_types_put(struct meta *m, MDB_txn *txn, const char *field, size_t flen,
 
 /* --- transactions --- */
 
-static void adopt_map_size(struct meta *m)
-{
-	pthread_rwlock_wrlock(&m->env_lock);
-	int rc = mdb_env_set_mapsize(m->env, 0);
-	pthread_rwlock_unlock(&m->env_lock);
-	if (rc)
-		dmfs_log(DMFS_LOG_WARN, "meta %s: adopting map size: %s",
-			 m->dir, mdb_strerror(rc));
-}
-
 /* On success env_lock is held until meta_txn_end.  An LMDB code. */
 int meta_txn_begin(struct meta *m, unsigned flags, MDB_txn **txn)
 {
-	int rc = 0;
-
-	for (int tries = 0; tries < 3; tries++) {
-		pthread_rwlock_rdlock(&m->env_lock);
-		rc = mdb_txn_begin(m->env, NULL, flags, txn);
-		if (!rc)
-			return 0;
-		pthread_rwlock_unlock(&m->env_lock);
-		if (rc == MDB_MAP_RESIZED) {
-			adopt_map_size(m);
-		} else if (rc == MDB_READERS_FULL) {
-			int dead = 0;
-			mdb_reader_check(m->env, &dead);
-			if (!dead)
-				break;
-		} else {
-			break;
-		}
-	}
-	dmfs_log(DMFS_LOG_ERROR, "meta %s: cannot begin a transaction: %s",
-		 m->dir, mdb_strerror(rc));
-	return rc;
+	return lmdb_txn_begin(m->env, &m->env_lock, flags, txn, "meta",
+			      m->dir);
 }
 
 int meta_txn_end(struct meta *m, MDB_txn *txn, int commit)

@@ -68,6 +68,7 @@
 
 #include "bcache_guard.h"
 #include "dmfs/fmt.h"
+#include "dmfs/lmdb_txn.h"
 #include "dmfs/log.h"
 #include "dmfs/mindex.h"
 
@@ -190,42 +191,12 @@ static int io_err(int rc)
 
 /* --- transactions: all begun and ended here, under env_lock --- */
 
-static void adopt_map_size(struct mindex *mx)
-{
-	pthread_rwlock_wrlock(&mx->env_lock);
-	int rc = mdb_env_set_mapsize(mx->env, 0);
-	pthread_rwlock_unlock(&mx->env_lock);
-	if (rc)
-		dmfs_log(DMFS_LOG_WARN, "index %s: adopting map size: %s",
-			 mx->dir, mdb_strerror(rc));
-}
-
 /* Begin a transaction (MDB_RDONLY or 0).  On success env_lock is held
  * until txn_end.  Returns an LMDB code. */
 static int txn_begin(struct mindex *mx, unsigned flags, MDB_txn **txn)
 {
-	int rc = 0;
-
-	for (int tries = 0; tries < 3; tries++) {
-		pthread_rwlock_rdlock(&mx->env_lock);
-		rc = mdb_txn_begin(mx->env, NULL, flags, txn);
-		if (!rc)
-			return 0;
-		pthread_rwlock_unlock(&mx->env_lock);
-		if (rc == MDB_MAP_RESIZED) {
-			adopt_map_size(mx);
-		} else if (rc == MDB_READERS_FULL) {
-			int dead = 0;
-			mdb_reader_check(mx->env, &dead);
-			if (!dead)
-				break;
-		} else {
-			break;
-		}
-	}
-	dmfs_log(DMFS_LOG_ERROR, "index %s: cannot begin a transaction: %s",
-		 mx->dir, mdb_strerror(rc));
-	return rc;
+	return lmdb_txn_begin(mx->env, &mx->env_lock, flags, txn, "index",
+			      mx->dir);
 }
 
 /* Commit (commit != 0) or abort.  Returns an LMDB code (0 on abort). */
