@@ -115,10 +115,12 @@ mount_rclone() {
 
 # count_size PREFIX: "objects bytes" under PREFIX in the bucket, not
 # counting directory markers (keys ending in /, which dmfs and s3fs make).
+# JSON output: awscli applies the query to the whole listing then, where
+# text output applies it page by page.
 count_size() {
 	s3_aws s3api list-objects-v2 --bucket "$B" --prefix "$1" \
 		--query "[length(Contents[?!ends_with(Key, '/')] || \`[]\`), sum(Contents[?!ends_with(Key, '/')].Size || \`[0]\`)]" \
-		--output text
+		--output json | tr -d '[],\n'
 }
 # wait_landed PREFIX N BYTES: poll until N objects of BYTES in total are
 # under PREFIX (an upload that finishes after close, as rclone's does).
