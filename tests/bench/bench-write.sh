@@ -18,6 +18,10 @@
 # its full size (polled with awscli), so all three times mean the same.
 # Each tool writes under its own prefix of one bucket.  --latency MS puts
 # tests/tools/delay_proxy in front of the server, as bench.sh does.
+# The rgw of tests/lib/s3server.sh has a small OSD: the default sizes (a
+# ceiling upload plus 3 x 1.5 GiB, and rgw frees deleted objects only
+# later) fill it ("full status failsafe engaged") and uploads then hang;
+# use --server s3rver or a smaller --big-mb/--small there.
 # Needs root (drop_caches, FUSE) and the packages of tests/setup-deps.sh.
 # Prints a table and the dmfs/peer ratios (MB/s; > 1 means dmfs is faster).
 set -euo pipefail
