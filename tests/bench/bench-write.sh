@@ -1,0 +1,208 @@
+#!/bin/bash
+# tests/bench/bench-write.sh - write throughput of dmfs against s3fs and
+# rclone on the same bucket of the same S3 server, in one run.  Not part
+# of `make check`.
+#
+#   bash tests/bench/bench-write.sh [--server rgw|s3rver] [--latency MS]
+#                                   [--big-mb N] [--small N]
+#
+# For each of dmfs (view=live), s3fs (default options) and
+# rclone mount --vfs-cache-mode writes it measures:
+#   one big file (1 GiB by default): `cp` from local disk into the mount,
+#   timed until cp (and so close) returns, then checked with
+#   `s3api head-object` (size in the bucket);
+#   2 000 files of 256 KiB in 20 directories: `cp -r` of a local tree.
+# dmfs and s3fs upload on close, so cp returning means the data is in
+# the bucket.  rclone's writes mode uploads after close, in the
+# background: its time runs until every object is in the bucket with
+# its full size (polled with awscli), so all three times mean the same.
+# Each tool writes under its own prefix of one bucket.  --latency MS puts
+# tests/tools/delay_proxy in front of the server, as bench.sh does.
+# The rgw of tests/lib/s3server.sh has a small OSD: the default sizes (a
+# ceiling upload plus 3 x 1.5 GiB, and rgw frees deleted objects only
+# later) fill it ("full status failsafe engaged") and uploads then hang;
+# use --server s3rver or a smaller --big-mb/--small there.
+# Needs root (drop_caches, FUSE) and the packages of tests/setup-deps.sh.
+# Prints a table and the dmfs/peer ratios (MB/s; > 1 means dmfs is faster).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+SRC=$(cd "$HERE/../.." && pwd)
+DMFS=${DMFS:-$SRC/dmfs}
+SERVER=rgw LATENCY=0 BIG_MB=1024 NSMALL=2000
+while [ $# -gt 0 ]; do
+	case $1 in
+	--server) SERVER=$2; shift 2 ;;
+	--latency) LATENCY=${2%ms}; shift 2 ;;
+	--big-mb) BIG_MB=$2; shift 2 ;;
+	--small) NSMALL=$2; shift 2 ;;
+	*) echo "usage: $0 [--server rgw|s3rver] [--latency MS] [--big-mb N] [--small N]" >&2; exit 2 ;;
+	esac
+done
+[ "$(id -u)" = 0 ] || { echo "bench-write: run as root (drop_caches)" >&2; exit 1; }
+[ -x "$DMFS" ] || { echo "bench-write: build dmfs first ($DMFS)" >&2; exit 1; }
+
+W=$(mktemp -d /tmp/dmfs-bench-write.XXXXXX)
+MOUNTS=() PIDS=()
+cleanup() {
+	local m p
+	for m in "${MOUNTS[@]}"; do fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	s3server_stop
+	rm -rf "$W"
+}
+trap cleanup EXIT
+. "$SRC/tests/lib/s3server.sh"
+
+log() { echo "# $*" >&2; }
+now() { date +%s.%N; }
+drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+
+log "starting $SERVER"
+s3server_start "$SERVER" "$W/server" >"$W/server.log" 2>&1 || { cat "$W/server.log"; exit 1; }
+ENDPOINT=$S3_ENDPOINT
+if [ "$LATENCY" != 0 ]; then
+	cc -O2 -Wall -Wextra -pthread -o "$W/delay_proxy" "$SRC/tests/tools/delay_proxy.c"
+	"$W/delay_proxy" --listen 127.0.0.1:0 --upstream "127.0.0.1:$S3_PORT" \
+		--latency-ms "$LATENCY" --port-file "$W/proxy.port" --quiet &
+	PIDS+=($!)
+	for _ in $(seq 50); do [ -s "$W/proxy.port" ] && break; sleep 0.1; done
+	ENDPOINT=http://127.0.0.1:$(cat "$W/proxy.port")
+	log "latency: +$LATENCY ms per response through tests/tools/delay_proxy at $ENDPOINT"
+fi
+B=bench
+s3_aws s3 mb s3://$B >/dev/null
+
+log "making the local data set"
+mkdir -p "$W/data/small"
+head -c $((BIG_MB << 20)) /dev/urandom >"$W/data/big.bin"
+python3 - "$W/data" "$NSMALL" <<'PY'
+import os, sys
+root, nsmall = sys.argv[1], int(sys.argv[2])
+for i in range(nsmall):
+    d = os.path.join(root, "small", f"s{i % 20:02d}")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, f"f{i:04d}.bin"), "wb") as f:
+        f.write(os.urandom(256 * 1024))
+PY
+BIG_BYTES=$((BIG_MB << 20))
+SMALL_BYTES=$((NSMALL * 256 * 1024))
+
+# Ceiling: the same big file uploaded with awscli (multipart, parallel).
+drop
+t0=$(now)
+s3_aws s3 cp --quiet --only-show-errors "$W/data/big.bin" "s3://$B/ceiling/big.bin"
+t1=$(now)
+CEIL=$(python3 -c "print(f'{$BIG_BYTES/1e6/($t1-$t0):.0f}')")
+s3_aws s3 rm --quiet --recursive "s3://$B/ceiling/" >/dev/null
+log "ceiling: awscli s3 cp of the big file $CEIL MB/s"
+
+printf '%s:%s\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" >"$W/passwd"
+chmod 600 "$W/passwd"
+
+# mount_TOOL MNT: mount the bucket at MNT with that tool.
+mount_dmfs() {
+	"$DMFS" mount "s3://$B" "$1" -o "endpoint=$ENDPOINT,cache_dir=$W/cache.dmfs,cache_size=20G,view=live"
+}
+mount_s3fs() {
+	s3fs "$B" "$1" -o "url=$ENDPOINT,use_path_request_style,passwd_file=$W/passwd"
+}
+mount_rclone() {
+	(unset AWS_CA_BUNDLE
+	RCLONE_CONFIG_B_TYPE=s3 RCLONE_CONFIG_B_PROVIDER=Other RCLONE_CONFIG_B_ENDPOINT=$ENDPOINT \
+	RCLONE_CONFIG_B_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID RCLONE_CONFIG_B_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
+	RCLONE_CONFIG_B_FORCE_PATH_STYLE=true \
+	rclone mount "b:$B" "$1" --vfs-cache-mode writes --cache-dir "$W/cache.rclone" --daemon \
+		--log-file "$W/rclone.log")
+	for _ in $(seq 100); do mountpoint -q "$1" && return 0; sleep 0.1; done
+	return 1
+}
+
+# count_size PREFIX: "objects bytes" under PREFIX in the bucket, not
+# counting directory markers (keys ending in /, which dmfs and s3fs make).
+# JSON output: awscli applies the query to the whole listing then, where
+# text output applies it page by page.
+count_size() {
+	s3_aws s3api list-objects-v2 --bucket "$B" --prefix "$1" \
+		--query "[length(Contents[?!ends_with(Key, '/')] || \`[]\`), sum(Contents[?!ends_with(Key, '/')].Size || \`[0]\`)]" \
+		--output json | tr -d '[],\n'
+}
+# wait_landed PREFIX N BYTES: poll until N objects of BYTES in total are
+# under PREFIX (an upload that finishes after close, as rclone's does).
+wait_landed() {
+	local i got
+	for i in $(seq 3000); do
+		got=$(count_size "$1" 2>/dev/null || echo "0 0")
+		[ "$(echo $got)" = "$2 $3" ] && return 0
+		sleep 0.2
+	done
+	log "timeout: under $1 have $got, want $2 $3"
+	return 1
+}
+head_size() {
+	s3_aws s3api head-object --bucket "$B" --key "$1" --query ContentLength --output text
+}
+
+declare -A R
+mbps() { python3 -c "print(f'{$3/1e6/($2-$1):.0f}')"; }
+secs() { python3 -c "print(f'{$2 - $1:.1f}')"; }
+measure() {
+	local tool=$1 m=$W/mnt.$1 t0 t1 size
+	mkdir -p "$m"
+	"mount_${tool}" "$m" || { log "$tool: mount failed"; return 0; }
+	MOUNTS+=("$m")
+	mkdir -p "$m/$tool"
+	# The big file: page cache dropped so the source is read from disk by
+	# every tool alike.
+	drop
+	t0=$(now)
+	cp "$W/data/big.bin" "$m/$tool/big.bin" || { log "$tool: cp of the big file failed"; return 0; }
+	[ "$tool" = rclone ] && { wait_landed "$tool/big.bin" 1 "$BIG_BYTES" || return 0; }
+	t1=$(now)
+	sync
+	size=$(head_size "$tool/big.bin" || echo missing)
+	if [ "$size" != "$BIG_BYTES" ]; then
+		log "$tool: big.bin in the bucket has size $size, want $BIG_BYTES"
+		R[$tool.big]=bad
+	else
+		R[$tool.big]=$(mbps "$t0" "$t1" "$BIG_BYTES")
+		R[$tool.big_s]=$(secs "$t0" "$t1")
+	fi
+	drop
+	t0=$(now)
+	cp -r "$W/data/small" "$m/$tool/small" || { log "$tool: cp -r failed"; return 0; }
+	[ "$tool" = rclone ] && { wait_landed "$tool/small/" "$NSMALL" "$SMALL_BYTES" || return 0; }
+	t1=$(now)
+	sync
+	# Every tool is checked the same way: all files, full size, in the bucket.
+	if wait_landed "$tool/small/" "$NSMALL" "$SMALL_BYTES"; then
+		R[$tool.small]=$(mbps "$t0" "$t1" "$SMALL_BYTES")
+		R[$tool.small_s]=$(secs "$t0" "$t1")
+	else
+		R[$tool.small]=bad
+	fi
+	fusermount3 -u "$m" || fusermount3 -uz "$m" || true
+	log "$tool: big ${R[$tool.big]} MB/s (${R[$tool.big_s]:--} s), small ${R[$tool.small]} MB/s (${R[$tool.small_s]:--} s)"
+}
+TOOLS=(dmfs s3fs rclone)
+for t in "${TOOLS[@]}"; do measure "$t"; done
+
+echo
+echo "dmfs write benchmark: server $SERVER, latency +${LATENCY} ms, $(nproc) cores, $(date -u +%Y-%m-%d)"
+echo "command: tests/bench/bench-write.sh --server $SERVER --latency $LATENCY --big-mb $BIG_MB --small $NSMALL"
+echo "ceiling: awscli s3 cp of the big file $CEIL MB/s"
+echo
+printf '| %-7s | %12s | %9s | %16s | %11s |\n' tool "big MB/s" "big s" "${NSMALL}x256K MB/s" "small s"
+printf '|%s|%s|%s|%s|%s|\n' --------- -------------- ----------- ------------------ -------------
+for t in "${TOOLS[@]}"; do
+	printf '| %-7s | %12s | %9s | %16s | %11s |\n' "$t" "${R[$t.big]:--}" "${R[$t.big_s]:--}" \
+		"${R[$t.small]:--}" "${R[$t.small_s]:--}"
+done
+echo
+echo "ratios (dmfs / peer, MB/s; > 1 means dmfs is faster; target >= 1.5x s3fs):"
+ratio() { python3 -c "a,b='$1','$2'
+ok=lambda s: s not in ('', '-', 'bad')
+print(f'{float(a)/float(b):.2f}x' if ok(a) and ok(b) else '-')"; }
+for t in s3fs rclone; do
+	printf '  vs %-7s big %s, small %s\n' "$t" \
+		"$(ratio "${R[dmfs.big]:-}" "${R[$t.big]:-}")" "$(ratio "${R[dmfs.small]:-}" "${R[$t.small]:-}")"
+done
