@@ -46,6 +46,12 @@ compare() {
 }
 
 for kind in $(t_backends); do
+	# s3rver, under ten writers, sometimes answers a PUT with 200 and
+	# then serves an empty object; dmfs sees that (the size check after
+	# every upload), fails the close and keeps the staged copy, but the
+	# line is then missing from the expected content.  Not a server to
+	# count appends on.
+	[ "$kind" = s3rver ] && continue
 	t_backend_start "$kind"
 	M=$T_ROOT/mnt
 	t_mount "$M" stat_ttl=30
