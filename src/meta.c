@@ -31,6 +31,7 @@
 
 #include "dmfs/lmdb_txn.h"
 #include "dmfs/log.h"
+#include "dmfs/mkdir_p.h"
 #include "meta_int.h"
 
 #define META_MAP_SIZE (16ull << 30) /* sparse: only what is used is on disk */
@@ -372,27 +373,6 @@ int meta_txn_end(struct meta *m, MDB_txn *txn, int commit)
 
 /* --- opening --- */
 
-static int mkdir_p(const char *dir)
-{
-	char p[4096];
-	size_t n = strlen(dir);
-
-	if (n >= sizeof(p))
-		return DMFS_ERR_TOO_BIG;
-	memcpy(p, dir, n + 1);
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0700) != 0 && errno != EEXIST)
-			return DMFS_ERR_IO;
-		*s = '/';
-	}
-	if (mkdir(p, 0700) != 0 && errno != EEXIST)
-		return errno == ENOSPC ? DMFS_ERR_NOSPC : DMFS_ERR_IO;
-	return 0;
-}
-
 static int store_sid(const char *uri, unsigned char sid[META_SID_LEN])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -662,7 +642,7 @@ int meta_open(const char *cache_dir, struct dmfs_store *st,
 	rc = store_sid(store_uri, m->sid);
 	if (rc)
 		goto out;
-	rc = mkdir_p(m->dir);
+	rc = dmfs_mkdir_p(m->dir);
 	if (rc) {
 		dmfs_say(msg, msgsz, "meta %s: cannot create: %s", m->dir,
 			 strerror(errno));

@@ -70,6 +70,7 @@
 #include "dmfs/fmt.h"
 #include "dmfs/lmdb_txn.h"
 #include "dmfs/log.h"
+#include "dmfs/mkdir_p.h"
 #include "dmfs/mindex.h"
 
 #define MX_FORMAT 1
@@ -284,27 +285,6 @@ static int open_dbs(struct mindex *mx)
 	return txn_end(mx, txn, 1);
 }
 
-static int mkdir_p(const char *dir)
-{
-	char p[4096];
-	size_t n = strlen(dir);
-
-	if (n >= sizeof(p))
-		return DMFS_ERR_TOO_BIG;
-	memcpy(p, dir, n + 1);
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0700) != 0 && errno != EEXIST)
-			return DMFS_ERR_IO;
-		*s = '/';
-	}
-	if (mkdir(p, 0700) != 0 && errno != EEXIST)
-		return errno == ENOSPC ? DMFS_ERR_NOSPC : DMFS_ERR_IO;
-	return 0;
-}
-
 void mindex_close(struct mindex *mx)
 {
 	if (!mx)
@@ -342,7 +322,7 @@ int mindex_open(const char *cache_dir, struct mindex **out)
 		rc = DMFS_ERR_NOMEM;
 		goto out;
 	}
-	rc = mkdir_p(mx->dir);
+	rc = dmfs_mkdir_p(mx->dir);
 	if (rc) {
 		dmfs_log(DMFS_LOG_ERROR, "index %s: cannot create: %s", mx->dir,
 			 strerror(errno));
