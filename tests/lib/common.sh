@@ -207,12 +207,35 @@ t_dmfs() {
 }
 
 t_umount() {
-	local i
+	local i pids
+	# The daemon of this mount point (t_mount passes "MNT -o OPTS").
+	pids=$(pgrep -f -- " $1 -o " || true)
 	for i in 1 2 3 4 5 6 7 8 9 10; do
-		fusermount3 -u "$1" 2>/dev/null && return 0
+		if fusermount3 -u "$1" 2>/dev/null; then
+			# fusermount returns before the daemon has finished: wait, so
+			# that what it still logs (a read-ahead cut short, a final
+			# flush) belongs to this step, not to whatever the test does
+			# next (stopping a proxy, resetting the log).
+			t_wait_pids 300 $pids
+			return 0
+		fi
 		sleep 0.3
 	done
 	t_fail "cannot unmount $1"
+}
+
+# t_wait_pids TENTHS PID...: wait until the processes have exited, at most
+# TENTHS tenths of a second.
+t_wait_pids() {
+	local n=$1 p alive
+	shift
+	while [ "$n" -gt 0 ]; do
+		alive=
+		for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ -z "$alive" ] && return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
 }
 
 # t_status MOUNTPOINT KEY.KEY: one number from .dmfs/status.
