@@ -116,7 +116,7 @@ static int open_staged(struct dmfs_fs *fs, const char *key,
 	h->writable = 1;
 	fi->keep_cache = 0;
 	/* Shows in listings at once, with its size from the stage. */
-	if (how == STAGE_EMPTY)
+	if (how != STAGE_EXISTING)
 		note_file(fs, key, 0, (int64_t)time(NULL), "");
 	return 0;
 }
@@ -131,15 +131,23 @@ int fs_live_create(struct dmfs_fs *fs, const char *key, mode_t mode,
 		return -EISDIR;
 	if ((rc = parent_ok(fs, key)))
 		return rc;
+	enum stage_how how = STAGE_EMPTY;
 	if (exists(fs, key, &is_dir)) {
 		if (is_dir)
 			return -EISDIR;
 		if (fi->flags & O_EXCL)
 			return -EEXIST;
+	} else {
+		/* The listing (not a failure to list) says there is no such
+		 * object: the usual case of cp, tar x, an editor's new file,
+		 * saved a HEAD per file. */
+		struct dc_entry e;
+		if (dircache_stat(fs->dc, key, &e) == DMFS_ERR_NOT_FOUND)
+			how = STAGE_NEW;
 	}
 	/* An existing object keeps its own mode and owner. */
 	fs_attr_new(fs, S_IFREG | (mode & 07777), &a);
-	return open_staged(fs, key, STAGE_EMPTY, &a, fi, h);
+	return open_staged(fs, key, how, &a, fi, h);
 }
 
 int fs_live_open_write(struct dmfs_fs *fs, const char *key,

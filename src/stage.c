@@ -303,7 +303,7 @@ int stage_open(struct stage *sg, const char *key, enum stage_how how,
 	int rc;
 
 	if (stage_find(sg, key, &f)) {
-		if (how == STAGE_EMPTY) {
+		if (how != STAGE_EXISTING) {
 			rc = stage_truncate(f, 0);
 			if (rc) {
 				stage_close(f);
@@ -323,10 +323,13 @@ int stage_open(struct stage *sg, const char *key, enum stage_how how,
 			rc = write_sidecar(f);
 	} else {
 		/* The ETag now, for the stale check: a file created over
-		 * an object this mount did not know of replaces it. */
+		 * an object this mount did not know of replaces it.  A new
+		 * name skips the round trip: f->etag "" already means "no
+		 * object", which the upload checks. */
 		struct dmfs_obj_info cur;
 		struct dmfs_err_detail d = {0};
-		rc = sg->st->ops->head(sg->st, key, &cur, &d);
+		rc = how == STAGE_NEW ? DMFS_ERR_NOT_FOUND
+				      : sg->st->ops->head(sg->st, key, &cur, &d);
 		if (!rc) {
 			/* O_TRUNC keeps the mode and owner. */
 			snprintf(f->etag, sizeof(f->etag), "%s", cur.etag);
@@ -354,7 +357,8 @@ int stage_open(struct stage *sg, const char *key, enum stage_how how,
 		remove_files(f);
 		file_free(f);
 		*out = other;
-		if (how == STAGE_EMPTY && (rc = stage_truncate(other, 0))) {
+		if (how != STAGE_EXISTING &&
+		    (rc = stage_truncate(other, 0))) {
 			stage_close(other);
 			return rc;
 		}

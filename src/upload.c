@@ -209,12 +209,15 @@ int upload_fd(struct dmfs_store *st, const char *key, int fd, uint64_t len,
 			 "the PUT answered %s", key, got.etag, put.etag);
 		rc = DMFS_ERR_PROTOCOL;
 	} else if (multipart &&
-		   ((got.sha256[0] && strcmp(got.sha256, sha)) ||
-		    (expect_etag && *expect_etag &&
-		     !strcmp(got.etag, expect_etag)))) {
+		   (got.sha256[0] ? strcmp(got.sha256, sha) != 0
+				  : expect_etag && *expect_etag &&
+					    !strcmp(got.etag, expect_etag))) {
 		/* A completion whose answer was not understood is judged
 		 * here: the object must be the new one, not the old one of
-		 * the same size. */
+		 * the same size.  Its sha256 decides (the old object with
+		 * the same sha256 holds the same bytes: rewriting a file
+		 * unchanged is no error); without one, an ETag equal to the
+		 * old object's says the completion did not happen. */
 		dmfs_log(DMFS_LOG_ERROR, "upload %s: the bucket still holds "
 			 "the previous object after the multipart upload", key);
 		rc = DMFS_ERR_PROTOCOL;

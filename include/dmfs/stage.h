@@ -45,6 +45,10 @@ struct stage_stats {
 enum stage_how {
 	STAGE_EXISTING = 0, /* the object's bytes (downloaded now) */
 	STAGE_EMPTY = 1,    /* an empty file (create, O_TRUNC) */
+	STAGE_NEW = 2,	    /* an empty file where the caller's listing
+			       has no object: no HEAD to learn its ETag;
+			       one that appears before the upload makes
+			       it ESTALE */
 };
 
 struct mindex;
@@ -62,9 +66,10 @@ void stage_free(struct stage *sg);
 /*
  * Open the staged copy of key.  When key is staged already (open through
  * another descriptor), that copy is shared (and emptied when how is
- * STAGE_EMPTY).  Otherwise a new staged file is made; for STAGE_EXISTING
- * the object is downloaded into it first (missing: empty).  The ETag of
- * the object now is recorded for the stale-writer check.  Caller releases
+ * STAGE_EMPTY or STAGE_NEW).  Otherwise a new staged file is made; for
+ * STAGE_EXISTING the object is downloaded into it first (missing: empty).
+ * The ETag of the object now (STAGE_NEW: none) is recorded for the
+ * stale-writer check.  Caller releases
  * with stage_close.
  */
 int stage_open(struct stage *sg, const char *key, enum stage_how how,
