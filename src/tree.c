@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "dmfs/keyname.h"
 #include "dmfs/log.h"
 #include "dmfs/meta.h"
 #include "dmfs/tree.h"
@@ -34,20 +35,25 @@ struct tree {
 	struct manifest_reader *mr;
 };
 
-/* A key usable as a path: no empty, "." or ".." segment, no trailing
- * '/' (directory markers are not files). */
-static bool path_ok(const char *p)
+/* A key usable as a path: every component a valid name (keyname.c), no
+ * trailing '/' (directory markers are not files).  A key that is not is
+ * noted as hidden, as live/ hides it. */
+static bool path_ok(const char *key, const char *p)
 {
-	if (!*p || p[strlen(p) - 1] == '/' ||
-	    strlen(p) > MANIFEST_PATH_MAX)
+	size_t n = strlen(p), unit;
+	enum keyname_fault f;
+
+	if (!n || p[n - 1] == '/')
 		return false;
-	for (const char *s = p; *s;) {
-		const char *e = strchrnul(s, '/');
-		size_t n = (size_t)(e - s);
-		if (n == 0 || (n == 1 && s[0] == '.') ||
-		    (n == 2 && s[0] == '.' && s[1] == '.'))
-			return false;
-		s = *e ? e + 1 : e;
+	if (n > MANIFEST_PATH_MAX) {
+		keyname_note_hidden(key, strlen(key), "path too long");
+		return false;
+	}
+	f = keyname_check_path(p, &unit);
+	if (f) {
+		keyname_note_hidden(key, (size_t)(p - key) + unit,
+				    keyname_fault_str(f));
+		return false;
 	}
 	return true;
 }
@@ -256,13 +262,8 @@ static int next_live(struct tree *t, struct manifest_entry *e, char *msg,
 		const char *rel = o->key + pl;
 		if (!pl && !strncmp(rel, ".dmfs/", 6))
 			continue; /* dmfs's own bookkeeping */
-		if (!path_ok(rel)) {
-			if (rel[0] && rel[strlen(rel) - 1] != '/')
-				dmfs_log(DMFS_LOG_WARN,
-					 "skipping key '%s': not usable as a "
-					 "path", o->key);
+		if (!path_ok(o->key, rel))
 			continue;
-		}
 		memset(e, 0, sizeof(*e));
 		e->path = strdup(rel);
 		e->key = strdup(o->key);
