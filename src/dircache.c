@@ -288,14 +288,15 @@ static int load_listing(struct dircache *dc, const char *dir,
 		for (size_t i = 0; !rc && i < pg.nobjs; i++) {
 			const char *name = pg.objs[i].key + plen;
 			size_t n = strlen(name);
-			if (strncmp(pg.objs[i].key, prefix, plen) != 0)
-				continue;
-			if (n && name[n - 1] == '/') {
-				/* "dir/" marker of a subdirectory (or of this
-				 * directory itself when n == 0 after strip). */
+			if (strncmp(pg.objs[i].key, prefix, plen) != 0 ||
+			    n == 0)
+				continue; /* not below, or this directory's
+					     own "dir/" marker */
+			if (name[n - 1] == '/') {
+				/* "dir/" marker of a subdirectory. */
 				n--;
-				if (n == 0 || bad_name(name, n, pg.objs[i].key,
-						       plen + n + 1))
+				if (bad_name(name, n, pg.objs[i].key,
+					     plen + n + 1))
 					continue;
 				rc = push_entry(l, &cap, name, n, 1, NULL);
 				continue;

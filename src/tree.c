@@ -29,6 +29,7 @@ struct tree {
 	size_t next;			/* index in page */
 	char *token;			/* next page; NULL at the end */
 	bool started;
+	char *last;			/* the path last returned, or NULL */
 	/* ref */
 	struct ref_info ref;
 	char *sub;			/* "" or "a/b/" inside the manifest */
@@ -264,6 +265,17 @@ static int next_live(struct tree *t, struct manifest_entry *e, char *msg,
 			continue; /* dmfs's own bookkeeping */
 		if (!path_ok(o->key, rel))
 			continue;
+		size_t rl = strlen(rel);
+		if (t->last && !strncmp(t->last, rel, rl) &&
+		    t->last[rl] == '/') {
+			/* "dir" after "dir/f" (some servers list in that
+			 * order): the directory wins, as in live/ (in byte
+			 * order "dir" comes first and the index drops it). */
+			keyname_note_hidden(o->key, strlen(o->key),
+					    "a directory has the same name "
+					    "(the directory is shown)");
+			continue;
+		}
 		memset(e, 0, sizeof(*e));
 		e->path = strdup(rel);
 		e->key = strdup(o->key);
@@ -278,6 +290,12 @@ static int next_live(struct tree *t, struct manifest_entry *e, char *msg,
 		e->mode = 0644;
 		snprintf(e->etag, sizeof(e->etag), "%s", o->etag);
 		snprintf(e->sha256, sizeof(e->sha256), "%s", o->sha256);
+		free(t->last);
+		t->last = strdup(rel);
+		if (!t->last) {
+			manifest_entry_clear(e);
+			return -DMFS_ERR_NOMEM;
+		}
 		return live_meta(t, e, msg, msgsz);
 	}
 }
@@ -319,6 +337,7 @@ void tree_close(struct tree *t)
 	dmfs_list_page_free(&t->page);
 	free(t->token);
 	free(t->prefix);
+	free(t->last);
 	free(t->sub);
 	manifest_reader_close(t->mr);
 	ref_info_clear(&t->ref);
