@@ -146,8 +146,9 @@ os.makedirs(os.path.join(root, b"trail"))
 put(b"ok/bad\xff.txt", b"ESCAPE-not-utf8")
 put(b"bad\xfedir/inner", b"ESCAPE-not-utf8-dir")
 put(b"ok/caf\xe9", b"ESCAPE-latin1")
+put(b"onlybad/\xff", b"ESCAPE-only-hidden")
 PY
-	HIDDEN=3
+	HIDDEN=4
 	cat >"$T_ROOT/want" <<'EOF'
 a
 a/keep
@@ -160,6 +161,7 @@ ok
 ok/back\\slash
 ok/new\nline
 ok/plain.txt
+onlybad
 trail
 x
 x/ok
@@ -279,6 +281,12 @@ line")" = newline ] || t_fail "name with a newline"
 	[ -z "$(ls -A "$L/trail")" ] || t_fail "trail/ is not empty: $(ls -A "$L/trail")"
 	grep -r ESCAPE "$L" >"$T_ROOT/escape" 2>&1 &&
 		t_fail "odd object content reachable: $(head -3 "$T_ROOT/escape")"
+	if [ "$kind" = file ]; then
+		# Holds only a hidden name: looks empty, is not.
+		[ -z "$(ls -A "$L/onlybad")" ] || t_fail "onlybad/ shows $(ls -A "$L/onlybad")"
+		rmdir "$L/onlybad" 2>"$T_ROOT/rmdir.err" && t_fail "rmdir of onlybad/ worked"
+		grep -q 'not empty' "$T_ROOT/rmdir.err" || t_fail "rmdir onlybad/: $(cat "$T_ROOT/rmdir.err")"
+	fi
 	t_log "odd keys unreachable; live/a/../b is live/b"
 
 	# --- hidden keys counted, each named once in the log ---
@@ -320,8 +328,8 @@ line")" = newline ] || t_fail "name with a newline"
 	echo refresh >"$M/.dmfs/ctl" || t_fail "refresh"
 	timeout 60 find "$M/snapshots/odd" >/dev/null || t_fail "find over the snapshot"
 	tree_of "$M/snapshots/odd" >"$T_ROOT/snap.got" || t_fail "a snapshot listing holds a name that is not valid"
-	# A snapshot keeps files; the empty directory trail/ is not one.
-	grep -vx trail "$T_ROOT/want" | diff - "$T_ROOT/snap.got" >"$T_ROOT/snap.diff" ||
+	# A snapshot keeps files; the empty-looking trail/ and onlybad/ are none.
+	grep -vx -e trail -e onlybad "$T_ROOT/want" | diff - "$T_ROOT/snap.got" >"$T_ROOT/snap.diff" ||
 		t_fail "snapshot tree differs: $(cat "$T_ROOT/snap.diff")"
 	grep -r ESCAPE "$M/snapshots/odd" >"$T_ROOT/escape" 2>&1 &&
 		t_fail "odd object content in the snapshot: $(head -3 "$T_ROOT/escape")"
