@@ -269,10 +269,10 @@ static int load_listing(struct dircache *dc, const char *dir,
 			break;
 		seen_any |= pg.nobjs || pg.nprefixes;
 		for (size_t i = 0; !rc && i < pg.nprefixes; i++) {
-			const char *name = pg.prefixes[i] + plen;
-			size_t n = strlen(name);
 			if (strncmp(pg.prefixes[i], prefix, plen) != 0)
 				continue;
+			const char *name = pg.prefixes[i] + plen;
+			size_t n = strlen(name);
 			if (n && name[n - 1] == '/')
 				n--;
 			if (bad_name(name, n, pg.prefixes[i],
@@ -286,12 +286,12 @@ static int load_listing(struct dircache *dc, const char *dir,
 			rc = push_entry(l, &cap, name, n, 1, NULL);
 		}
 		for (size_t i = 0; !rc && i < pg.nobjs; i++) {
+			if (strncmp(pg.objs[i].key, prefix, plen) != 0)
+				continue;
 			const char *name = pg.objs[i].key + plen;
 			size_t n = strlen(name);
-			if (strncmp(pg.objs[i].key, prefix, plen) != 0 ||
-			    n == 0)
-				continue; /* not below, or this directory's
-					     own "dir/" marker */
+			if (n == 0)
+				continue; /* this directory's own marker */
 			if (name[n - 1] == '/') {
 				/* "dir/" marker of a subdirectory. */
 				n--;
