@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "dmfs/dircache.h"
+#include "dmfs/keyname.h"
 #include "hash.h"
 #include "dmfs/log.h"
 
@@ -186,24 +187,45 @@ static int push_entry(struct dc_listing *l, size_t *cap, const char *name,
 	return 0;
 }
 
-/* A name that cannot be a path component is skipped. */
-static int bad_name(const char *name, size_t n)
+/*
+ * A name that cannot be a directory entry (keyname.c: empty, "." or "..",
+ * over NAME_MAX, not UTF-8) is skipped, and noted as hidden: `unit` is the
+ * store-relative key, or the prefix that stands for every key under it.
+ */
+static int bad_name(const char *name, size_t n, const char *unit,
+		    size_t ulen)
 {
-	return n == 0 || (n == 1 && name[0] == '.') ||
-	       (n == 2 && name[0] == '.' && name[1] == '.') ||
-	       memchr(name, '/', n) != NULL;
+	if (memchr(name, '/', n))
+		return 1; /* a store that does not group by '/' */
+	enum keyname_fault f = keyname_check(name, n);
+	if (f)
+		keyname_note_hidden(unit, ulen, keyname_fault_str(f));
+	return f != KEYNAME_OK;
 }
 
-/* Sort a listing and drop duplicate names.  A name that is both a file and
- * a directory shows as the directory (the file stays reachable through the
- * store, as in s3fs). */
-static void listing_finish(struct dc_listing *l)
+/* Note the file dir/name hidden by the directory of the same name. */
+static void note_shadowed(const char *dir, const char *name)
+{
+	size_t dl = strlen(dir), nl = strlen(name);
+	char key[dl + nl + 2];
+	snprintf(key, sizeof(key), "%s%s%s", dir, dl ? "/" : "", name);
+	keyname_note_hidden(key, strlen(key),
+			    "a directory has the same name (the directory "
+			    "is shown)");
+}
+
+/* Sort a listing of directory `dir` and drop duplicate names.  A name
+ * that is both a file and a directory shows as the directory, as in
+ * s3fs; the file is hidden (noted). */
+static void listing_finish(struct dc_listing *l, const char *dir)
 {
 	size_t j = 0;
 	if (l->n > 1) /* v is NULL for an empty directory */
 		qsort(l->v, l->n, sizeof(*l->v), entry_cmp);
 	for (size_t i = 0; i < l->n; i++) {
 		if (j && !strcmp(l->v[j - 1].name, l->v[i].name)) {
+			if (l->v[i].is_dir != l->v[j - 1].is_dir)
+				note_shadowed(dir, l->v[i].name);
 			if (l->v[i].is_dir && !l->v[j - 1].is_dir) {
 				free(l->v[j - 1].name);
 				l->v[j - 1] = l->v[i];
@@ -247,11 +269,14 @@ static int load_listing(struct dircache *dc, const char *dir,
 			break;
 		seen_any |= pg.nobjs || pg.nprefixes;
 		for (size_t i = 0; !rc && i < pg.nprefixes; i++) {
+			if (strncmp(pg.prefixes[i], prefix, plen) != 0)
+				continue;
 			const char *name = pg.prefixes[i] + plen;
 			size_t n = strlen(name);
 			if (n && name[n - 1] == '/')
 				n--;
-			if (bad_name(name, n))
+			if (bad_name(name, n, pg.prefixes[i],
+				     strlen(pg.prefixes[i])))
 				continue;
 			char tmp[n + 1];
 			memcpy(tmp, name, n);
@@ -261,20 +286,23 @@ static int load_listing(struct dircache *dc, const char *dir,
 			rc = push_entry(l, &cap, name, n, 1, NULL);
 		}
 		for (size_t i = 0; !rc && i < pg.nobjs; i++) {
-			const char *name = pg.objs[i].key + plen;
-			size_t n = strlen(name);
 			if (strncmp(pg.objs[i].key, prefix, plen) != 0)
 				continue;
-			if (n && name[n - 1] == '/') {
-				/* "dir/" marker of a subdirectory (or of this
-				 * directory itself when n == 0 after strip). */
+			const char *name = pg.objs[i].key + plen;
+			size_t n = strlen(name);
+			if (n == 0)
+				continue; /* this directory's own marker */
+			if (name[n - 1] == '/') {
+				/* "dir/" marker of a subdirectory. */
 				n--;
-				if (bad_name(name, n))
+				if (bad_name(name, n, pg.objs[i].key,
+					     plen + n + 1))
 					continue;
 				rc = push_entry(l, &cap, name, n, 1, NULL);
 				continue;
 			}
-			if (bad_name(name, n) || hidden(dc, dir, name))
+			if (hidden(dc, dir, name) ||
+			    bad_name(name, n, pg.objs[i].key, plen + n))
 				continue;
 			rc = push_entry(l, &cap, name, n, 0, &pg.objs[i]);
 		}
@@ -292,7 +320,7 @@ static int load_listing(struct dircache *dc, const char *dir,
 		listing_free(l);
 		return rc;
 	}
-	listing_finish(l);
+	listing_finish(l, dir);
 	*out = l;
 	return 0;
 }
@@ -453,7 +481,8 @@ static int tree_add(struct dircache *dc, struct tree *t, const char *base,
 		if (!d)
 			return DMFS_ERR_NOMEM;
 		const char *dirname = d->dir;
-		if (bad_name(p, n))
+		if (bad_name(p, n, key,
+			     (size_t)(p - key) + n + (slash ? 1 : 0)))
 			return 0;
 		char name[n + 1];
 		memcpy(name, p, n);
@@ -518,7 +547,7 @@ static void tree_publish(struct dircache *dc, struct tree *t, const char *cut,
 		if (!s || s->loading || s->changed_at >= started ||
 		    (s->cur && s->cur->fetched_at >= started))
 			continue;
-		listing_finish(d->l);
+		listing_finish(d->l, d->dir);
 		d->l->fetched_at = started;
 		d->l->refs = 1;
 		if (s->cur && --s->cur->refs == 0)

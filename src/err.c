@@ -41,6 +41,9 @@ static const struct {
 	[DMFS_ERR_IS_DIR] = {"is a directory", EISDIR, 0},
 	[DMFS_ERR_STALE] = {"changed in the bucket by another writer", ESTALE, 0},
 	[DMFS_ERR_NOT_EMPTY] = {"directory not empty", ENOTEMPTY, 0},
+	[DMFS_ERR_BAD_NAME] = {"name is not valid UTF-8", EILSEQ, 0},
+	[DMFS_ERR_NAME_TOO_LONG] = {"key longer than 1024 bytes", ENAMETOOLONG,
+				    0},
 };
 
 static int err_valid(int err)

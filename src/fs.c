@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "dmfs/fs.h"
+#include "dmfs/keyname.h"
 #include "dmfs/log.h"
 
 #define CTL_DIR ".dmfs"
@@ -144,6 +145,23 @@ static enum fs_ns resolve(struct dmfs_fs *fs, const char *path, char *sub,
 }
 
 #define KEYBUF 4096
+
+/*
+ * The one check of a name being created in live/ (create, mkdir, the
+ * target of rename, symlink): a key S3 could hold (keyname.c), the same
+ * for every store kind.  0, or -errno with the reason kept for
+ * .dmfs/last-error.
+ */
+static int live_new_key(struct dmfs_fs *fs, const char *key)
+{
+	char msg[512];
+	int rc = keyname_check_new(key, msg, sizeof(msg));
+
+	if (!rc)
+		return 0;
+	fs_set_last_refusal(fs, "live/: %s", msg);
+	return -dmfs_err_to_errno(rc);
+}
 
 static int op_getattr(const char *path, struct stat *st,
 		      struct fuse_file_info *fi)
@@ -450,6 +468,8 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 
 	if (!live_writable(fs, ns))
 		return not_writable(ns);
+	if ((rc = live_new_key(fs, sub)))
+		return rc;
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
@@ -488,7 +508,8 @@ static int op_mkdir(const char *path, mode_t mode)
 		return fs_query_mkdir(fs, sub);
 	if (!live_writable(fs, ns))
 		return ns == NS_NONE ? -EROFS : not_writable(ns);
-	return fs_live_mkdir(fs, sub, mode);
+	int rc = live_new_key(fs, sub);
+	return rc ? rc : fs_live_mkdir(fs, sub, mode);
 }
 
 static int op_rmdir(const char *path)
@@ -515,7 +536,10 @@ static int op_rename(const char *from, const char *to, unsigned int flags)
 		return not_writable(na);
 	if (!live_writable(fs, nb))
 		return nb == NS_NONE ? -EXDEV : not_writable(nb);
-	int rc = fs_live_rename(fs, a, b, flags);
+	int rc = live_new_key(fs, b);
+	if (rc)
+		return rc;
+	rc = fs_live_rename(fs, a, b, flags);
 	if (!rc)
 		fs_meta_moved(fs, a, b);
 	return rc;
@@ -574,7 +598,8 @@ static int op_symlink(const char *target, const char *path)
 
 	if (!live_writable(fs, ns))
 		return ns == NS_NONE ? -EROFS : not_writable(ns);
-	return fs_live_symlink(fs, target, sub);
+	int rc = live_new_key(fs, sub);
+	return rc ? rc : fs_live_symlink(fs, target, sub);
 }
 
 static int op_release(const char *path, struct fuse_file_info *fi)

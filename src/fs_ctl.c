@@ -7,7 +7,8 @@
  *   status      JSON counters since mount
  *   log         the snapshot and version log, newest first (as dmfs log)
  *   ctl         read: help; write: commands, one a line
- *   last-error  why the last failed control-file write failed
+ *   last-error  why the last failed control-file write failed, or why
+ *               the last name refused in live/ was refused (EILSEQ)
  *   schema      the metadata schema (JSON); write a new one to replace it
  *               (applied at close, validated against the table first)
  *
@@ -36,6 +37,7 @@
 #include <cjson/cJSON.h>
 
 #include "dmfs/fs.h"
+#include "dmfs/keyname.h"
 #include "dmfs/log.h"
 #include "dmfs/metaq.h"
 #include "dmfs/stats.h"
@@ -125,6 +127,9 @@ char *fs_ctl_status_json(struct dmfs_fs *fs)
 	cJSON *up = cJSON_AddObjectToObject(root, "uploads");
 	stage_get_stats(fs->sg, &ss);
 	cJSON_AddNumberToObject(root, "pending_uploads", (double)ss.pending);
+	/* Keys live/ cannot show (keyname.c), each logged once. */
+	cJSON_AddNumberToObject(root, "hidden_keys",
+				(double)keyname_hidden_count());
 	if (up) {
 		cJSON_AddNumberToObject(up, "pending", (double)ss.pending);
 		cJSON_AddNumberToObject(up, "bytes_pending",
@@ -188,18 +193,34 @@ static char *ctl_last_error(struct dmfs_fs *fs)
 	return s;
 }
 
-void fs_set_last_error(struct dmfs_fs *fs, const char *fmt, ...)
+static void set_last(struct dmfs_fs *fs, int level, const char *fmt,
+		     va_list ap)
 {
 	char text[sizeof(fs->last_error) - 1];
-	va_list ap;
 
-	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	dmfs_log(DMFS_LOG_ERROR, "%s", text);
+	dmfs_log(level, "%s", text);
 	pthread_mutex_lock(&fs->err_lock);
 	snprintf(fs->last_error, sizeof(fs->last_error), "%s\n", text);
 	pthread_mutex_unlock(&fs->err_lock);
+}
+
+void fs_set_last_error(struct dmfs_fs *fs, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	set_last(fs, DMFS_LOG_ERROR, fmt, ap);
+	va_end(ap);
+}
+
+void fs_set_last_refusal(struct dmfs_fs *fs, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	set_last(fs, DMFS_LOG_WARN, fmt, ap);
+	va_end(ap);
 }
 
 int fs_ctl_getattr(struct dmfs_fs *fs, const char *name, struct stat *st)

@@ -68,6 +68,7 @@
 
 #include "bcache_guard.h"
 #include "dmfs/fmt.h"
+#include "dmfs/keyname.h"
 #include "dmfs/lmdb_txn.h"
 #include "dmfs/log.h"
 #include "dmfs/mkdir_p.h"
@@ -584,6 +585,21 @@ static int add_entry(struct adder *a, const struct manifest_entry *e)
 				 MX_PATH_MAX, e->path);
 		return 0;
 	}
+	/* A manifest made elsewhere (or before these rules) may hold a path
+	 * live/ would hide (keyname.c): a version shows the same names. */
+	size_t unit;
+	enum keyname_fault f = keyname_check_path(e->path, &unit);
+	if (f || (len && e->path[len - 1] == '/')) {
+		if (a->skipped++ < MX_SKIP_LOG_MAX) {
+			char q[200];
+			keyname_quote(e->path, len < 120 ? len : 120, q,
+				      sizeof(q));
+			dmfs_log(DMFS_LOG_WARN, "index: path '%s' left out: %s",
+				 q, f ? keyname_fault_str(f)
+				      : "a directory marker is not a file");
+		}
+		return 0;
+	}
 	if (need > a->valcap) {
 		size_t cap = a->valcap ? a->valcap : 4096;
 		while (cap < need)
@@ -683,8 +699,8 @@ int mindex_add(struct mindex *mx, const char *hash_hex,
 		*nentries = a.count;
 	if (a.skipped)
 		dmfs_log(DMFS_LOG_WARN,
-			 "index: manifest %.16s: %llu path(s) longer than %d "
-			 "bytes left out",
+			 "index: manifest %.16s: %llu path(s) left out (longer "
+			 "than %d bytes, or not valid names)",
 			 hash_hex, (unsigned long long)a.skipped, MX_PATH_MAX);
 	dmfs_log(DMFS_LOG_INFO, "index: manifest %.16s: %llu entries", hash_hex,
 		 (unsigned long long)a.count);

@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "dmfs/keyname.h"
 #include "dmfs/log.h"
 #include "dmfs/meta.h"
 #include "dmfs/tree.h"
@@ -28,26 +29,32 @@ struct tree {
 	size_t next;			/* index in page */
 	char *token;			/* next page; NULL at the end */
 	bool started;
+	char *last;			/* the path last returned, or NULL */
 	/* ref */
 	struct ref_info ref;
 	char *sub;			/* "" or "a/b/" inside the manifest */
 	struct manifest_reader *mr;
 };
 
-/* A key usable as a path: no empty, "." or ".." segment, no trailing
- * '/' (directory markers are not files). */
-static bool path_ok(const char *p)
+/* A key usable as a path: every component a valid name (keyname.c), no
+ * trailing '/' (directory markers are not files).  A key that is not is
+ * noted as hidden, as live/ hides it. */
+static bool path_ok(const char *key, const char *p)
 {
-	if (!*p || p[strlen(p) - 1] == '/' ||
-	    strlen(p) > MANIFEST_PATH_MAX)
+	size_t n = strlen(p), unit;
+	enum keyname_fault f;
+
+	if (!n || p[n - 1] == '/')
 		return false;
-	for (const char *s = p; *s;) {
-		const char *e = strchrnul(s, '/');
-		size_t n = (size_t)(e - s);
-		if (n == 0 || (n == 1 && s[0] == '.') ||
-		    (n == 2 && s[0] == '.' && s[1] == '.'))
-			return false;
-		s = *e ? e + 1 : e;
+	if (n > MANIFEST_PATH_MAX) {
+		keyname_note_hidden(key, strlen(key), "path too long");
+		return false;
+	}
+	f = keyname_check_path(p, &unit);
+	if (f) {
+		keyname_note_hidden(key, (size_t)(p - key) + unit,
+				    keyname_fault_str(f));
+		return false;
 	}
 	return true;
 }
@@ -256,11 +263,17 @@ static int next_live(struct tree *t, struct manifest_entry *e, char *msg,
 		const char *rel = o->key + pl;
 		if (!pl && !strncmp(rel, ".dmfs/", 6))
 			continue; /* dmfs's own bookkeeping */
-		if (!path_ok(rel)) {
-			if (rel[0] && rel[strlen(rel) - 1] != '/')
-				dmfs_log(DMFS_LOG_WARN,
-					 "skipping key '%s': not usable as a "
-					 "path", o->key);
+		if (!path_ok(o->key, rel))
+			continue;
+		size_t rl = strlen(rel);
+		if (t->last && !strncmp(t->last, rel, rl) &&
+		    t->last[rl] == '/') {
+			/* "dir" after "dir/f" (some servers list in that
+			 * order): the directory wins, as in live/ (in byte
+			 * order "dir" comes first and the index drops it). */
+			keyname_note_hidden(o->key, strlen(o->key),
+					    "a directory has the same name "
+					    "(the directory is shown)");
 			continue;
 		}
 		memset(e, 0, sizeof(*e));
@@ -277,6 +290,12 @@ static int next_live(struct tree *t, struct manifest_entry *e, char *msg,
 		e->mode = 0644;
 		snprintf(e->etag, sizeof(e->etag), "%s", o->etag);
 		snprintf(e->sha256, sizeof(e->sha256), "%s", o->sha256);
+		free(t->last);
+		t->last = strdup(rel);
+		if (!t->last) {
+			manifest_entry_clear(e);
+			return -DMFS_ERR_NOMEM;
+		}
 		return live_meta(t, e, msg, msgsz);
 	}
 }
@@ -318,6 +337,7 @@ void tree_close(struct tree *t)
 	dmfs_list_page_free(&t->page);
 	free(t->token);
 	free(t->prefix);
+	free(t->last);
 	free(t->sub);
 	manifest_reader_close(t->mr);
 	ref_info_clear(&t->ref);

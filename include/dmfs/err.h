@@ -39,6 +39,8 @@ enum dmfs_err {
 	DMFS_ERR_IS_DIR = 21,	   /* a directory where a file was expected */
 	DMFS_ERR_STALE = 22,	   /* changed in the bucket by another writer */
 	DMFS_ERR_NOT_EMPTY = 23,   /* directory not empty */
+	DMFS_ERR_BAD_NAME = 24,	   /* a name to create is not valid UTF-8 */
+	DMFS_ERR_NAME_TOO_LONG = 25, /* a key to create is over 1024 bytes */
 	DMFS_ERR__COUNT
 };
 

@@ -1,8 +1,9 @@
 /*
  * test_dircache.c - the listing cache over a file:// store: listings,
  * s3fs-style markers, stat from the parent's listing, the TTL, the negative
- * cache, and the tree prefetch (one flat walk fills every directory below a
- * listed one, so walking them sends no further request).
+ * cache, the tree prefetch (one flat walk fills every directory below a
+ * listed one, so walking them sends no further request), and names that
+ * cannot be entries (hidden, counted once).
  */
 #include "config.h"
 
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "dmfs/dircache.h"
+#include "dmfs/keyname.h"
 #include "dmfs/stats.h"
 #include "dmfs/store_file.h"
 #include "unit.h"
@@ -108,6 +110,24 @@ int main(void)
 	CHECK(names_are(dc, "d/y", "3.bin "));
 	CHECK(names_are(dc, "d/y", "3.bin "));
 	CHECK(DMFS_STAT_GET(requests) >= before + 2);
+	dircache_free(dc);
+
+	/* Names that are not UTF-8 are hidden, and counted once however
+	 * many listings meet them (delimited, tree prefetch, again after
+	 * the TTL); a directory's own marker is not one. */
+	put("u/ok.txt", "ok");
+	put("u/bad\xff.txt", "x");
+	put("u/sub\xfe/in.txt", "x");
+	uint64_t hidden0 = keyname_hidden_count();
+	CHECK(dircache_new(st, 0, hide, &dc) == 0);
+	CHECK(names_are(dc, "u", "ok.txt "));
+	CHECK(keyname_hidden_count() == hidden0 + 2);
+	CHECK(names_are(dc, "", "a.txt d/ u/ "));
+	usleep(300000); /* the tree prefetch the root listing started */
+	CHECK(names_are(dc, "u", "ok.txt "));
+	CHECK(dircache_stat(dc, "u/bad\xff.txt", &e) == DMFS_ERR_NOT_FOUND);
+	CHECK(dircache_stat(dc, "u/sub\xfe", &e) == DMFS_ERR_NOT_FOUND);
+	CHECK(keyname_hidden_count() == hidden0 + 2);
 	dircache_free(dc);
 
 	/* More directories than the table keeps (4096): the tree prefetch

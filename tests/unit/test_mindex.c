@@ -406,6 +406,46 @@ static void test_long_path(void)
 	mindex_close(mx);
 }
 
+/* A component over NAME_MAX fits a manifest but not a directory entry:
+ * left out, as live/ hides it (keyname.c). */
+static char odd_path[320];
+
+static void make_odd(size_t i, struct manifest_entry *e, char *buf,
+		     size_t bufsz)
+{
+	static const char *names[] = {"a", NULL, "z"};
+
+	memset(e, 0, sizeof(*e));
+	e->path = (char *)(names[i] ? names[i] : odd_path);
+	e->size = 1;
+	e->mode = 0644;
+	snprintf(e->sha256, sizeof(e->sha256), "%s", HEX_A);
+	(void)buf;
+	(void)bufsz;
+}
+
+static void test_odd_name(void)
+{
+	struct mindex *mx = open_index();
+	char hash[65], path[4096], msg[512];
+	uint64_t n = 0;
+	bool is_dir;
+	int rc;
+
+	memcpy(odd_path, "n/", 2);
+	memset(odd_path + 2, 'n', 300);
+	odd_path[302] = '\0';
+	CHECK(write_manifest("odd", make_odd, 3, hash) == 0);
+	path_of(path, sizeof(path), "odd");
+	CHECK(mindex_add(mx, hash, path, &n, msg, sizeof(msg)) == 0);
+	CHECK(n == 2);
+	CHECK(mindex_stat(mx, hash, odd_path, &is_dir, NULL) ==
+	      DMFS_ERR_NOT_FOUND);
+	CHECK(mindex_stat(mx, hash, "n", &is_dir, NULL) == DMFS_ERR_NOT_FOUND);
+	CHECK_STR(list(mx, hash, "", NULL, &rc), "a z");
+	mindex_close(mx);
+}
+
 static void test_memo(void)
 {
 	struct mindex *mx = open_index();
@@ -631,6 +671,7 @@ int main(void)
 	test_small();
 	test_malformed();
 	test_long_path();
+	test_odd_name();
 	test_memo();
 	CHECK(write_manifest("small2", make_sample, NSAMPLES, hash) == 0);
 	{
