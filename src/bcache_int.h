@@ -25,6 +25,8 @@
 #define BC_BATCH_OPS 64		  /* blocks per write transaction */
 #define BC_MAP_MIN (256 * MiB)	  /* smallest derived map size */
 #define BC_MAP_SLACK (64 * MiB)	  /* derived map: 2 * limit + this */
+#define BC_DISK_RESERVE_MAX (1024 * MiB) /* free disk the cache leaves:
+					    10% of the disk, at most this */
 #define BC_HASH_SIZE 4096	  /* pending buckets; power of two */
 #define BC_HITS_MAX 1024	  /* distinct keys remembered between flushes */
 #define BC_HIT_SLOTS 2048	  /* their open-addressing table; power of 2 */
@@ -114,6 +116,7 @@ struct bcache {
 	/* writer thread only */
 	struct hits *hits_spare;
 	int full_logged;
+	int disk_logged; /* the disk-reserve warning was given */
 	struct timespec last_reader_check;
 
 	/* this process; atomic, relaxed */

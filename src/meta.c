@@ -29,6 +29,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "dmfs/lmdb_lockfile.h"
 #include "dmfs/lmdb_txn.h"
 #include "dmfs/log.h"
 #include "dmfs/mkdir_p.h"
@@ -658,9 +659,14 @@ int meta_open(const char *cache_dir, struct dmfs_store *st,
 		rc = mdb_env_set_maxreaders(m->env, META_MAXREADERS);
 	if (!rc)
 		rc = mdb_env_set_mapsize(m->env, META_MAP_SIZE);
+	/* An errno value is an LMDB code too. */
+	if (!rc)
+		rc = lmdb_lockfile_alloc(m->dir);
 	if (!rc)
 		rc = mdb_env_open(m->env, m->dir, MDB_NOTLS | MDB_NORDAHEAD,
 				  0600);
+	if (!rc)
+		rc = lmdb_lockfile_alloc(m->dir);
 	if (!rc)
 		rc = mdb_reader_check(m->env, &dead);
 	if (!rc && dead)

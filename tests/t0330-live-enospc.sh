@@ -13,7 +13,11 @@
 #  (f) setfattr on a full disk fails cleanly (ENOSPC) or works, and the
 #      mount stays up;
 #  (g) kill -9 after a write failed for space: the next mount uploads
-#      nothing of that file (its staged copy is not recoverable garbage).
+#      nothing of that file and removes its staged copy;
+#  (h) the block cache leaves room on its disk: after reading more than
+#      the disk holds, a small file can still be written; LMDB's lock
+#      files have all their blocks (a store into a sparse page of a map
+#      on a full disk is SIGBUS).
 . "$(dirname "$0")/lib/common.sh"
 
 FS_MB=${DMFS_TEST_TMPFS_MB:-48}
@@ -152,7 +156,16 @@ PY
 	cmp "$L/big.bin" "$BIG" || t_fail "big.bin read again"
 	cmp "$L/old.bin" "$T_ROOT/old.bin" || t_fail "old.bin after big reads"
 	alive "after big reads"
-	t_log "cache: $(t_status "$M" cache.bytes) bytes; disk: $(df --output=used,avail -k "$T_ROOT/cache" | tail -1)"
+	t_log "cache: $(t_status "$M" cache.bytes) bytes; disk: $(df --output=used,avail -k "$T_ROOT/cache" | tail -1) KiB used, free"
+	# --- (h) ---
+	cp "$T_ROOT/small.bin" "$L/after.bin" || t_fail "write after reading more than the disk holds"
+	bucket_cat after.bin | cmp - "$T_ROOT/small.bin" || t_fail "after.bin in the bucket"
+	for f in "$T_ROOT"/cache/lock.mdb "$T_ROOT"/cache/*/lock.mdb; do
+		[ -e "$f" ] || continue
+		# shellcheck disable=SC2046
+		set -- $(stat -c '%s %b %B' "$f")
+		[ $(($2 * $3)) -ge "$1" ] || t_fail "$f is sparse: $(($2 * $3)) of $1 bytes allocated"
+	done
 
 	# A fresh mount with an empty cache reads what was written.
 	t_umount "$M"
