@@ -719,12 +719,10 @@ int bcache_open(const struct bcache_opts *opts, struct bcache **out)
 		rc = mdb_env_set_mapsize(bc->env, map_size_for(opts));
 	/* An errno value is an LMDB code too. */
 	if (!rc)
-		rc = lmdb_lockfile_alloc(bc->dir);
+		rc = lmdb_lockfile_alloc(bc->dir, BC_MAXREADERS);
 	if (!rc)
 		rc = mdb_env_open(bc->env, bc->dir, MDB_NOTLS | MDB_NOSYNC,
 				  0600);
-	if (!rc)
-		rc = lmdb_lockfile_alloc(bc->dir);
 	if (rc)
 		goto fail;
 	rc = mdb_reader_check(bc->env, &dead);

@@ -12,9 +12,12 @@
 
 #include "dmfs/lmdb_lockfile.h"
 
-#define LOCKFILE_PAGE 4096 /* LMDB's header and first reader slots */
+/* LMDB's lock file: a header of a few cache lines, then one 64-byte
+ * slot per reader; a page more than that, in whole pages. */
+#define LOCKFILE_PAGE 4096
+#define LOCKFILE_SLOT 64
 
-int lmdb_lockfile_alloc(const char *dir)
+int lmdb_lockfile_alloc(const char *dir, unsigned maxreaders)
 {
 	char path[4096];
 	struct stat sb;
@@ -30,7 +33,10 @@ int lmdb_lockfile_alloc(const char *dir)
 		rc = errno;
 		goto out;
 	}
-	off_t len = sb.st_size > LOCKFILE_PAGE ? sb.st_size : LOCKFILE_PAGE;
+	off_t len = ((off_t)maxreaders * LOCKFILE_SLOT + 2 * LOCKFILE_PAGE - 1) /
+		    LOCKFILE_PAGE * LOCKFILE_PAGE;
+	if (sb.st_size > len)
+		len = sb.st_size;
 	/* fallocate, not posix_fallocate: where the filesystem cannot, the
 	 * C library would write zeros itself, racing the processes that
 	 * write their reader slots. */

@@ -661,12 +661,10 @@ int meta_open(const char *cache_dir, struct dmfs_store *st,
 		rc = mdb_env_set_mapsize(m->env, META_MAP_SIZE);
 	/* An errno value is an LMDB code too. */
 	if (!rc)
-		rc = lmdb_lockfile_alloc(m->dir);
+		rc = lmdb_lockfile_alloc(m->dir, META_MAXREADERS);
 	if (!rc)
 		rc = mdb_env_open(m->env, m->dir, MDB_NOTLS | MDB_NORDAHEAD,
 				  0600);
-	if (!rc)
-		rc = lmdb_lockfile_alloc(m->dir);
 	if (!rc)
 		rc = mdb_reader_check(m->env, &dead);
 	if (!rc && dead)

@@ -344,12 +344,10 @@ int mindex_open(const char *cache_dir, struct mindex **out)
 		rc = mdb_env_set_mapsize(mx->env, MX_MAP_SIZE);
 	/* An errno value is an LMDB code too. */
 	if (!rc)
-		rc = lmdb_lockfile_alloc(mx->dir);
+		rc = lmdb_lockfile_alloc(mx->dir, MX_MAXREADERS);
 	if (!rc)
 		rc = mdb_env_open(mx->env, mx->dir,
 				  MDB_NOTLS | MDB_NORDAHEAD | MDB_NOSYNC, 0600);
-	if (!rc)
-		rc = lmdb_lockfile_alloc(mx->dir);
 	if (!rc)
 		rc = mdb_reader_check(mx->env, &dead);
 	if (!rc && dead)
