@@ -104,9 +104,11 @@ for kind in $(t_backends); do
 	# --- (f) labels on a full disk ---
 	fill_disk
 	if setfattr -n user.x -v 1 "$L/small.bin" 2>"$T_ROOT/attr.err"; then
+		t_log "setfattr on a full disk worked"
 		[ "$(getfattr --only-values -n user.x "$L/small.bin")" = 1 ] ||
 			t_fail "label set on a full disk reads back wrong"
 	else
+		t_log "setfattr on a full disk: $(cat "$T_ROOT/attr.err"); last-error: $(cat "$M/.dmfs/last-error")"
 		grep -q "No space left on device" "$T_ROOT/attr.err" ||
 			t_fail "setfattr on a full disk: $(cat "$T_ROOT/attr.err")"
 	fi
