@@ -60,8 +60,10 @@
  * beyond the limit in a transaction of its own, and retries; then block
  * by block; a block that still does not fit is dropped and counted in
  * put_errors.  Either is logged once until a commit succeeds again; reads
- * go on working.  The LMDB file never shrinks: space it once took stays
- * the cache's (cache_size bounds it).
+ * go on working.  A commit that failed for disk leaves the file longer
+ * by what it wrote; that tail is cut off again (bcache_db_trim).  Else
+ * the file never shrinks: space it once took stays the cache's (evicted
+ * pages are reused; cache_size bounds it).
  *
  * Limits.  Each process evicts to its own limit when it commits; processes
  * sharing a directory should be given the same one.
@@ -293,6 +295,8 @@ static int batch_commit(struct bcache *bc, const struct hits *h,
 	rc = bcache_db_txn_commit(bc, txn);
 	if (!rc)
 		count(&bc->n_evictions, evicted);
+	if (rc == ENOSPC || rc == EDQUOT || rc == EIO)
+		bc->trim_wanted = 1;
 	return rc;
 }
 
@@ -309,18 +313,19 @@ static void reader_check(struct bcache *bc)
 
 /*
  * The map or the disk is full: evict, in a transaction of its own, `drop`
- * bytes more than the usual target (why: for the log).
+ * bytes more than the usual target (why: for the log; NULL: log at debug
+ * level only, it happens at every block).  Returns the bytes evicted.
  */
-static void make_room(struct bcache *bc, uint64_t drop, const char *why)
+static uint64_t make_room(struct bcache *bc, uint64_t drop, const char *why)
 {
-	uint64_t total, target, evicted = 0;
+	uint64_t total, before, target, evicted = 0;
 	MDB_txn *txn;
 	int rc;
 
 	reader_check(bc);
 	if (bcache_db_txn_begin(bc, 0, &txn))
-		return;
-	total = bcache_db_meta_get(bc, txn, "bytes");
+		return 0;
+	before = total = bcache_db_meta_get(bc, txn, "bytes");
 	target = total > drop ? total - drop : 0;
 	if (target > bc->limit / 10 * 9)
 		target = bc->limit / 10 * 9;
@@ -333,6 +338,8 @@ static void make_room(struct bcache *bc, uint64_t drop, const char *why)
 		rc = bcache_db_txn_commit(bc, txn);
 		if (!rc)
 			count(&bc->n_evictions, evicted);
+		if (rc == ENOSPC || rc == EDQUOT || rc == EIO)
+			bc->trim_wanted = 1;
 	}
 	/*
 	 * Pages freed by transaction N are reused from N + 2 on (N + 1 still
@@ -345,9 +352,11 @@ static void make_room(struct bcache *bc, uint64_t drop, const char *why)
 		else
 			bcache_db_txn_commit(bc, txn);
 	}
-	dmfs_log(DMFS_LOG_INFO,
+	dmfs_log(why ? DMFS_LOG_INFO : DMFS_LOG_DEBUG,
 		 "block cache %s: %s, evicted %llu block(s): %s", bc->dir,
-		 why, (unsigned long long)evicted, rc ? mdb_strerror(rc) : "ok");
+		 why ? why : "disk reserve", (unsigned long long)evicted,
+		 rc ? mdb_strerror(rc) : "ok");
+	return rc || total > before ? 0 : before - total;
 }
 
 /* Whether the disk under the cache keeps less than its reserve free
@@ -423,14 +432,16 @@ static void batch_run(struct bcache *bc, struct op *ops)
 	if (!nputs && !h->n)
 		goto out;
 
-	if (nputs && disk_short(bc, bytes))
-		make_room(bc, bytes, "disk reserve");
-	rc = batch_commit(bc, h, order, ops, n);
-	if (room_err(rc)) {
+	/* A commit that runs out of disk leaves the file grown by what it
+	 * wrote (LMDB does not shrink it): near the reserve, never try a
+	 * whole batch. */
+	int short_disk = nputs && disk_short(bc, bytes);
+	rc = short_disk ? ENOSPC : batch_commit(bc, h, order, ops, n);
+	if (!short_disk && room_err(rc)) {
 		make_room(bc, 2 * bytes, room_why(rc));
 		rc = batch_commit(bc, h, order, ops, n);
 	}
-	if (room_err(rc) && nputs > 1) {
+	if (room_err(rc) && (nputs > 1 || short_disk)) {
 		/* block by block; the recency updates are given up */
 		rc = 0;
 		for (op = ops; op; op = op->next) {
@@ -438,8 +449,15 @@ static void batch_run(struct bcache *bc, struct op *ops)
 
 			if (op->type != OP_PUT)
 				continue;
-			if (disk_short(bc, op->len))
-				make_room(bc, op->len, "disk reserve");
+			/* Evicted pages are reused, so the file stays as it
+			 * is; with nothing to evict (the disk is full of
+			 * something else) the block is not cached. */
+			if (disk_short(bc, op->len) &&
+			    make_room(bc, op->len, NULL) < op->len) {
+				put_failed(bc, 1, ENOSPC);
+				rc = ENOSPC;
+				continue;
+			}
 			rc1 = batch_commit(bc, NULL, NULL, op, 1);
 			if (room_err(rc1)) {
 				make_room(bc, 2 * op->len, room_why(rc1));
@@ -461,6 +479,10 @@ static void batch_run(struct bcache *bc, struct op *ops)
 		bc->full_logged = 0;
 	}
 out:
+	if (bc->trim_wanted) {
+		bc->trim_wanted = 0;
+		bcache_db_trim(bc);
+	}
 	h->n = 0;
 	memset(h->slot, 0, sizeof(h->slot));
 }

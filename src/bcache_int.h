@@ -117,6 +117,7 @@ struct bcache {
 	struct hits *hits_spare;
 	int full_logged;
 	int disk_logged; /* the disk-reserve warning was given */
+	int trim_wanted; /* a commit failed for disk: bcache_db_trim */
 	struct timespec last_reader_check;
 
 	/* this process; atomic, relaxed */
@@ -145,6 +146,7 @@ int bcache_db_mdb_to_err(int rc);
 int bcache_db_txn_begin(struct bcache *bc, unsigned flags, MDB_txn **txn);
 void bcache_db_txn_abort(struct bcache *bc, MDB_txn *txn);
 int bcache_db_txn_commit(struct bcache *bc, MDB_txn *txn);
+void bcache_db_trim(struct bcache *bc);
 uint64_t bcache_db_meta_get(struct bcache *bc, MDB_txn *txn, const char *name);
 int bcache_db_meta_put(struct bcache *bc, MDB_txn *txn, const char *name,
 		    uint64_t n);

@@ -188,18 +188,35 @@ static char *ctl_last_error(struct dmfs_fs *fs)
 	return s;
 }
 
-void fs_set_last_error(struct dmfs_fs *fs, const char *fmt, ...)
+static void set_last_error(struct dmfs_fs *fs, int log, const char *fmt,
+			   va_list ap)
 {
 	char text[sizeof(fs->last_error) - 1];
-	va_list ap;
 
-	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	dmfs_log(DMFS_LOG_ERROR, "%s", text);
+	if (log)
+		dmfs_log(DMFS_LOG_ERROR, "%s", text);
 	pthread_mutex_lock(&fs->err_lock);
 	snprintf(fs->last_error, sizeof(fs->last_error), "%s\n", text);
 	pthread_mutex_unlock(&fs->err_lock);
+}
+
+void fs_set_last_error(struct dmfs_fs *fs, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	set_last_error(fs, 1, fmt, ap);
+	va_end(ap);
+}
+
+void fs_set_last_error_quiet(struct dmfs_fs *fs, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	set_last_error(fs, 0, fmt, ap);
+	va_end(ap);
 }
 
 int fs_ctl_getattr(struct dmfs_fs *fs, const char *name, struct stat *st)

@@ -202,11 +202,13 @@ int fs_live_write(struct dmfs_fs *fs, struct fs_handle *h, const char *buf,
 	if (rc) {
 		char key[4096];
 		stage_key(h->sf, key, sizeof(key));
-		fs_set_last_error(fs, "live/%s: write at offset %lld failed: "
-				  "%s (the cache disk under cache_dir); the "
-				  "file will not be uploaded, the bucket keeps "
-				  "what it had", key, (long long)off,
-				  dmfs_strerror(rc));
+		/* stage.c logged the first failure of this file. */
+		fs_set_last_error_quiet(fs, "live/%s: write at offset %lld "
+					"failed: %s (the disk under "
+					"cache_dir); the file will not be "
+					"uploaded, the bucket keeps what it "
+					"had", key, (long long)off,
+					dmfs_strerror(rc));
 		return -dmfs_err_to_errno(rc);
 	}
 	return (int)size;

@@ -485,6 +485,12 @@ int stage_write(struct stage_file *f, const void *buf, size_t n, uint64_t off)
 	int rc;
 
 	pthread_mutex_lock(&f->lock);
+	if (f->write_err) {
+		/* Broken: more bytes could not make it uploadable. */
+		rc = f->write_err;
+		pthread_mutex_unlock(&f->lock);
+		return rc;
+	}
 	rc = make_dirty(f);
 	while (!rc && done < n) {
 		ssize_t w = pwrite(f->fd, (const char *)buf + done, n - done,

@@ -120,7 +120,42 @@ for kind in $(t_backends); do
 	grep -q "No space left on device" "$T_ROOT/cp.err" ||
 		t_fail "cp onto a full disk: $(cat "$T_ROOT/cp.err")"
 	! in_bucket full.bin || t_fail "full.bin in the bucket"
+	# an append needs the object's bytes staged first: no room for them
+	if echo more 2>"$T_ROOT/cp.err" >>"$L/old.bin"; then
+		t_fail "append to old.bin on a full disk succeeded"
+	fi
+	grep -q "No space left on device" "$T_ROOT/cp.err" ||
+		t_fail "append on a full disk: $(cat "$T_ROOT/cp.err")"
+	bucket_cat old.bin | cmp - "$T_ROOT/old.bin" || t_fail "old.bin changed by a failed append"
 	alive "after a write on a full disk"
+
+	# --- a copy cut before the failed write is whole again ---
+	rm -f "$T_ROOT/cache/filler"
+	dd if=/dev/zero of="$T_ROOT/cache/filler" bs=1M count=$((FS_MB - 12)) 2>/dev/null
+	python3 - "$L/healed.bin" "$BIG" <<'PY' || t_fail "write, ENOSPC, ftruncate, write again"
+import errno, os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
+src = open(sys.argv[2], "rb")
+try:
+    while True:
+        b = src.read(1 << 20)
+        if not b:
+            raise SystemExit("wrote all of big.bin")
+        os.write(fd, b)
+except OSError as e:
+    assert e.errno == errno.ENOSPC, e
+try:
+    os.fsync(fd)
+except OSError as e:
+    assert e.errno == errno.ENOSPC, e
+else:
+    raise SystemExit("fsync after ENOSPC succeeded")
+os.ftruncate(fd, 0)
+os.write(fd, b"whole again\n")
+os.close(fd)
+PY
+	[ "$(bucket_cat healed.bin)" = "whole again" ] || t_fail "healed.bin in the bucket: $(bucket_cat healed.bin | head -c 100)"
+	rm -f "$T_ROOT/cache/filler"
 
 	# --- (g) kill -9 after ENOSPC: nothing recovered ---
 	rm -f "$T_ROOT/cache/filler"

@@ -83,10 +83,10 @@ int stage_find(struct stage *sg, const char *key, struct stage_file **out);
  * a dirty, failed or stale copy stays on disk (logged).  NULL-safe. */
 void stage_close(struct stage_file *f);
 
-/* 0 or DMFS_ERR_* (DMFS_ERR_NOSPC for a full disk).  After a failure
- * the copy is broken: every later stage_sync returns the same error and
- * uploads nothing, until stage_truncate cuts the file at or before the
- * failed offset. */
+/* 0 or DMFS_ERR_* (DMFS_ERR_NOSPC for a full disk; the first failure of
+ * a copy is logged).  After a failure the copy is broken: later writes
+ * and every stage_sync return the same error, and nothing is uploaded,
+ * until stage_truncate cuts the file at or before the failed offset. */
 int stage_write(struct stage_file *f, const void *buf, size_t n,
 		uint64_t off) __attribute__((warn_unused_result));
 /* *got is short only at end of file. */
