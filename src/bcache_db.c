@@ -127,7 +127,8 @@ void bcache_db_trim(struct bcache *bc)
 		if (sb.st_size > used && ftruncate(fd, used) == 0)
 			dmfs_log(DMFS_LOG_INFO,
 				 "block cache %s: %lld KiB a failed commit "
-				 "wrote given back to the disk", bc->dir,
+				 "wrote given back to the disk",
+				 bc->dir,
 				 (long long)(sb.st_size - used) / 1024);
 	}
 	bcache_db_txn_abort(bc, txn);

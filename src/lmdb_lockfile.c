@@ -33,8 +33,9 @@ int lmdb_lockfile_alloc(const char *dir, unsigned maxreaders)
 		rc = errno;
 		goto out;
 	}
-	off_t len = ((off_t)maxreaders * LOCKFILE_SLOT + 2 * LOCKFILE_PAGE - 1) /
-		    LOCKFILE_PAGE * LOCKFILE_PAGE;
+	off_t len =
+	    ((off_t)maxreaders * LOCKFILE_SLOT + 2 * LOCKFILE_PAGE - 1) /
+	    LOCKFILE_PAGE * LOCKFILE_PAGE;
 	if (sb.st_size > len)
 		len = sb.st_size;
 	/* fallocate, not posix_fallocate: where the filesystem cannot, the
