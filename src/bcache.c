@@ -47,12 +47,23 @@
  * in-memory table (BC_HITS_MAX keys, later hits dropped until the writer
  * empties it); the hit path never opens a write transaction.
  *
- * Full map or disk.  MDB_MAP_FULL aborts the batch; the writer clears stale
- * readers (they pin old pages), evicts beyond the limit in a transaction
- * of its own, and retries; then block by block; a block that still does
- * not fit is dropped and counted in put_errors.  ENOSPC and other commit
- * errors drop the batch.  Either is logged once until a commit succeeds
- * again; reads go on working.
+ * Full map or disk.  The cache shares its disk with the staged copies of
+ * files being written through live/ and with the metadata table, and a
+ * write that finds the disk full fails with ENOSPC.  So the cache never
+ * takes the last of it: before a batch, when the disk would keep less than
+ * a reserve free (10% of its size, at most BC_DISK_RESERVE_MAX) after
+ * the batch, the writer first evicts as many bytes as the batch brings,
+ * so the batch reuses freed pages and the file stops growing (the cache
+ * keeps its size; it gives way entirely when something else fills the
+ * disk).  MDB_MAP_FULL, ENOSPC and EIO (LMDB's short write) abort the
+ * batch; the writer clears stale readers (they pin old pages), evicts
+ * beyond the limit in a transaction of its own, and retries; then block
+ * by block; a block that still does not fit is dropped and counted in
+ * put_errors.  Either is logged once until a commit succeeds again; reads
+ * go on working.  A commit that failed for disk leaves the file longer
+ * by what it wrote; that tail is cut off again (bcache_db_trim).  Else
+ * the file never shrinks: space it once took stays the cache's (evicted
+ * pages are reused; cache_size bounds it).
  *
  * Limits.  Each process evicts to its own limit when it commits; processes
  * sharing a directory should be given the same one.
@@ -64,7 +75,8 @@
  * cache that was open when the machine went down.  Syncing each commit
  * instead halved cold reads here (the disk's sync speed, ~300 MB/s).
  * MDB_WRITEMAP is not used: a stray write through a pointer must not be
- * able to reach the file, and a full disk must be an error, not SIGBUS.
+ * able to reach the file, and a full disk must be an error, not SIGBUS
+ * (the lock file is allocated for the same reason: lmdb_lockfile.h).
  *
  * Concurrency.  MDB_NOTLS ties read slots to transactions, not threads, so
  * any FUSE thread may read.  Every transaction is begun under env_lock held
@@ -84,12 +96,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "bcache_guard.h"
 #include "bcache_int.h"
 #include "dmfs/bcache.h"
 #include "dmfs/crc32c.h"
+#include "dmfs/lmdb_lockfile.h"
 #include "dmfs/log.h"
 
 /*
@@ -281,6 +295,8 @@ static int batch_commit(struct bcache *bc, const struct hits *h,
 	rc = bcache_db_txn_commit(bc, txn);
 	if (!rc)
 		count(&bc->n_evictions, evicted);
+	if (rc == ENOSPC || rc == EDQUOT || rc == EIO)
+		bc->trim_wanted = 1;
 	return rc;
 }
 
@@ -296,20 +312,21 @@ static void reader_check(struct bcache *bc)
 }
 
 /*
- * The map is full: evict, in a transaction of its own, enough beyond the
- * usual target that `need` bytes fit twice over.
+ * The map or the disk is full: evict, in a transaction of its own, `drop`
+ * bytes more than the usual target (why: for the log; NULL: log at debug
+ * level only, it happens at every block).  Returns the bytes evicted.
  */
-static void make_room(struct bcache *bc, uint64_t need)
+static uint64_t make_room(struct bcache *bc, uint64_t drop, const char *why)
 {
-	uint64_t total, target, evicted = 0;
+	uint64_t total, before, target, evicted = 0;
 	MDB_txn *txn;
 	int rc;
 
 	reader_check(bc);
 	if (bcache_db_txn_begin(bc, 0, &txn))
-		return;
-	total = bcache_db_meta_get(bc, txn, "bytes");
-	target = total > 2 * need ? total - 2 * need : 0;
+		return 0;
+	before = total = bcache_db_meta_get(bc, txn, "bytes");
+	target = total > drop ? total - drop : 0;
 	if (target > bc->limit / 10 * 9)
 		target = bc->limit / 10 * 9;
 	rc = bcache_db_evict(bc, txn, target, &total, &evicted);
@@ -321,6 +338,8 @@ static void make_room(struct bcache *bc, uint64_t need)
 		rc = bcache_db_txn_commit(bc, txn);
 		if (!rc)
 			count(&bc->n_evictions, evicted);
+		if (rc == ENOSPC || rc == EDQUOT || rc == EIO)
+			bc->trim_wanted = 1;
 	}
 	/*
 	 * Pages freed by transaction N are reused from N + 2 on (N + 1 still
@@ -333,9 +352,51 @@ static void make_room(struct bcache *bc, uint64_t need)
 		else
 			bcache_db_txn_commit(bc, txn);
 	}
-	dmfs_log(DMFS_LOG_INFO,
-		 "block cache %s: map full, evicted %llu block(s): %s", bc->dir,
-		 (unsigned long long)evicted, rc ? mdb_strerror(rc) : "ok");
+	dmfs_log(why ? DMFS_LOG_INFO : DMFS_LOG_DEBUG,
+		 "block cache %s: %s, evicted %llu block(s): %s", bc->dir,
+		 why ? why : "disk reserve", (unsigned long long)evicted,
+		 rc ? mdb_strerror(rc) : "ok");
+	return rc || total > before ? 0 : before - total;
+}
+
+/* Whether the disk under the cache keeps less than its reserve free
+ * once `need` more bytes are written (see "Full map or disk"). */
+static int disk_short(struct bcache *bc, uint64_t need)
+{
+	struct statvfs sv;
+
+	if (statvfs(bc->dir, &sv) != 0)
+		return 0; /* the commit will tell */
+	uint64_t size = (uint64_t)sv.f_blocks * sv.f_frsize;
+	uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	uint64_t reserve = size / 10;
+	if (reserve > BC_DISK_RESERVE_MAX)
+		reserve = BC_DISK_RESERVE_MAX;
+	if (avail >= reserve + need) {
+		bc->disk_logged = 0;
+		return 0;
+	}
+	if (!bc->disk_logged)
+		dmfs_log(DMFS_LOG_WARN,
+			 "block cache %s: %llu MiB free on its disk, the "
+			 "cache leaves %llu MiB for files being written: it "
+			 "stops growing and evicts to store new blocks",
+			 bc->dir, (unsigned long long)(avail / MiB),
+			 (unsigned long long)(reserve / MiB));
+	bc->disk_logged = 1;
+	return 1;
+}
+
+/* A commit failed for want of room (map or disk): worth evicting. */
+static int room_err(int rc)
+{
+	return rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT ||
+	       rc == EIO;
+}
+
+static const char *room_why(int rc)
+{
+	return rc == MDB_MAP_FULL ? "map full" : "disk full";
 }
 
 /* Write one batch (possibly empty) and the recorded hits. */
@@ -371,12 +432,16 @@ static void batch_run(struct bcache *bc, struct op *ops)
 	if (!nputs && !h->n)
 		goto out;
 
-	rc = batch_commit(bc, h, order, ops, n);
-	if (rc == MDB_MAP_FULL) {
-		make_room(bc, bytes);
+	/* A commit that runs out of disk leaves the file grown by what it
+	 * wrote (LMDB does not shrink it): near the reserve, never try a
+	 * whole batch. */
+	int short_disk = nputs && disk_short(bc, bytes);
+	rc = short_disk ? ENOSPC : batch_commit(bc, h, order, ops, n);
+	if (!short_disk && room_err(rc)) {
+		make_room(bc, 2 * bytes, room_why(rc));
 		rc = batch_commit(bc, h, order, ops, n);
 	}
-	if (rc == MDB_MAP_FULL && nputs > 1) {
+	if (room_err(rc) && (nputs > 1 || short_disk)) {
 		/* block by block; the recency updates are given up */
 		rc = 0;
 		for (op = ops; op; op = op->next) {
@@ -384,9 +449,18 @@ static void batch_run(struct bcache *bc, struct op *ops)
 
 			if (op->type != OP_PUT)
 				continue;
+			/* Evicted pages are reused, so the file stays as it
+			 * is; with nothing to evict (the disk is full of
+			 * something else) the block is not cached. */
+			if (disk_short(bc, op->len) &&
+			    make_room(bc, op->len, NULL) < op->len) {
+				put_failed(bc, 1, ENOSPC);
+				rc = ENOSPC;
+				continue;
+			}
 			rc1 = batch_commit(bc, NULL, NULL, op, 1);
-			if (rc1 == MDB_MAP_FULL) {
-				make_room(bc, op->len);
+			if (room_err(rc1)) {
+				make_room(bc, 2 * op->len, room_why(rc1));
 				rc1 = batch_commit(bc, NULL, NULL, op, 1);
 			}
 			if (rc1) {
@@ -405,6 +479,10 @@ static void batch_run(struct bcache *bc, struct op *ops)
 		bc->full_logged = 0;
 	}
 out:
+	if (bc->trim_wanted) {
+		bc->trim_wanted = 0;
+		bcache_db_trim(bc);
+	}
 	h->n = 0;
 	memset(h->slot, 0, sizeof(h->slot));
 }
@@ -661,6 +739,9 @@ int bcache_open(const struct bcache_opts *opts, struct bcache **out)
 		rc = mdb_env_set_maxreaders(bc->env, BC_MAXREADERS);
 	if (!rc)
 		rc = mdb_env_set_mapsize(bc->env, map_size_for(opts));
+	/* An errno value is an LMDB code too. */
+	if (!rc)
+		rc = lmdb_lockfile_alloc(bc->dir, BC_MAXREADERS);
 	if (!rc)
 		rc = mdb_env_open(bc->env, bc->dir, MDB_NOTLS | MDB_NOSYNC,
 				  0600);

@@ -10,6 +10,8 @@
 #include <lmdb.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "bcache_int.h"
 #include "dmfs/crc32c.h"
@@ -97,6 +99,39 @@ int bcache_db_txn_commit(struct bcache *bc, MDB_txn *txn)
 
 	pthread_rwlock_unlock(&bc->env_lock);
 	return rc;
+}
+
+/*
+ * Give back the disk a failed commit took.  LMDB writes a commit's pages
+ * past the end of the file before its meta page; when the disk fills in
+ * between, the commit fails but the file keeps what was written.  No
+ * committed page lies past the meta's last page, and readers (in every
+ * process) touch only committed pages, so that tail can go; the write
+ * transaction held meanwhile keeps every writer out.  Cannot fail (at
+ * worst the space stays the cache's).
+ */
+void bcache_db_trim(struct bcache *bc)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	MDB_txn *txn;
+	struct stat sb;
+	int fd;
+
+	if (bcache_db_txn_begin(bc, 0, &txn))
+		return;
+	if (mdb_env_info(bc->env, &info) == 0 &&
+	    mdb_env_stat(bc->env, &st) == 0 &&
+	    mdb_env_get_fd(bc->env, &fd) == 0 && fstat(fd, &sb) == 0) {
+		off_t used = (off_t)(info.me_last_pgno + 1) * st.ms_psize;
+		if (sb.st_size > used && ftruncate(fd, used) == 0)
+			dmfs_log(DMFS_LOG_INFO,
+				 "block cache %s: %lld KiB a failed commit "
+				 "wrote given back to the disk",
+				 bc->dir,
+				 (long long)(sb.st_size - used) / 1024);
+	}
+	bcache_db_txn_abort(bc, txn);
 }
 
 /* A meta counter; 0 when absent. */

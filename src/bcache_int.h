@@ -25,6 +25,8 @@
 #define BC_BATCH_OPS 64		  /* blocks per write transaction */
 #define BC_MAP_MIN (256 * MiB)	  /* smallest derived map size */
 #define BC_MAP_SLACK (64 * MiB)	  /* derived map: 2 * limit + this */
+#define BC_DISK_RESERVE_MAX (1024 * MiB) /* free disk the cache leaves:
+					    10% of the disk, at most this */
 #define BC_HASH_SIZE 4096	  /* pending buckets; power of two */
 #define BC_HITS_MAX 1024	  /* distinct keys remembered between flushes */
 #define BC_HIT_SLOTS 2048	  /* their open-addressing table; power of 2 */
@@ -114,6 +116,8 @@ struct bcache {
 	/* writer thread only */
 	struct hits *hits_spare;
 	int full_logged;
+	int disk_logged; /* the disk-reserve warning was given */
+	int trim_wanted; /* a commit failed for disk: bcache_db_trim */
 	struct timespec last_reader_check;
 
 	/* this process; atomic, relaxed */
@@ -142,6 +146,7 @@ int bcache_db_mdb_to_err(int rc);
 int bcache_db_txn_begin(struct bcache *bc, unsigned flags, MDB_txn **txn);
 void bcache_db_txn_abort(struct bcache *bc, MDB_txn *txn);
 int bcache_db_txn_commit(struct bcache *bc, MDB_txn *txn);
+void bcache_db_trim(struct bcache *bc);
 uint64_t bcache_db_meta_get(struct bcache *bc, MDB_txn *txn, const char *name);
 int bcache_db_meta_put(struct bcache *bc, MDB_txn *txn, const char *name,
 		    uint64_t n);

@@ -193,13 +193,15 @@ static char *ctl_last_error(struct dmfs_fs *fs)
 	return s;
 }
 
+/* level < 0: not logged (the caller's module logged it already). */
 static void set_last(struct dmfs_fs *fs, int level, const char *fmt,
 		     va_list ap)
 {
 	char text[sizeof(fs->last_error) - 1];
 
 	vsnprintf(text, sizeof(text), fmt, ap);
-	dmfs_log(level, "%s", text);
+	if (level >= 0)
+		dmfs_log(level, "%s", text);
 	pthread_mutex_lock(&fs->err_lock);
 	snprintf(fs->last_error, sizeof(fs->last_error), "%s\n", text);
 	pthread_mutex_unlock(&fs->err_lock);
@@ -220,6 +222,15 @@ void fs_set_last_refusal(struct dmfs_fs *fs, const char *fmt, ...)
 
 	va_start(ap, fmt);
 	set_last(fs, DMFS_LOG_WARN, fmt, ap);
+	va_end(ap);
+}
+
+void fs_set_last_error_quiet(struct dmfs_fs *fs, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	set_last(fs, -1, fmt, ap);
 	va_end(ap);
 }
 

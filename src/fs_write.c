@@ -6,7 +6,10 @@
  * them come from the copy (read-after-write).  Each close(2) (FUSE flush)
  * and fsync(2) uploads the copy when it changed and waits: close returns
  * the upload's error, and the object in the bucket is replaced only by a
- * complete, verified upload.
+ * complete, verified upload.  A write that fails (a full cache disk:
+ * ENOSPC) fails write(2), and every later flush, fsync and close of the
+ * file returns that error and uploads nothing (stage.c): the bucket keeps
+ * what it had, and the listing shows that again.
  *
  * Directories are s3fs's: mkdir makes an empty "dir/" marker object;
  * a directory also exists while any key is under it.  rmdir deletes the
@@ -57,6 +60,28 @@ static void note_upload(struct dmfs_fs *fs, const struct dmfs_obj_info *info)
 {
 	note_file(fs, info->key, info->size, info->mtime, info->etag);
 	fs_attr_note(fs, info->key, info->etag, &info->attrs);
+}
+
+/*
+ * An upload did not happen: the listing shows what the bucket holds,
+ * not the staged size a create or O_TRUNC put there (a file that never
+ * reached the bucket disappears).  When the bucket cannot be asked, the
+ * entry stays until the listing's TTL.
+ */
+static void note_bucket_now(struct dmfs_fs *fs, const char *key)
+{
+	struct dmfs_obj_info info = {0};
+	struct dmfs_err_detail d = {0};
+	int rc = fs->store->ops->head(fs->store, key, &info, &d);
+
+	if (rc == DMFS_ERR_NOT_FOUND) {
+		dircache_remove(fs->dc, key);
+		fs_attr_forget(fs, key);
+	} else if (!rc) {
+		note_file(fs, key, info.size, info.mtime, info.etag);
+		fs_attr_note(fs, key, info.etag, &info.attrs);
+	}
+	dmfs_obj_info_clear(&info);
 }
 
 static void note_dir(struct dmfs_fs *fs, const char *key)
@@ -177,13 +202,24 @@ int fs_live_open_write(struct dmfs_fs *fs, const char *key,
 int fs_live_write(struct dmfs_fs *fs, struct fs_handle *h, const char *buf,
 		  size_t size, off_t off)
 {
-	(void)fs;
 	if (!h->sf || !h->writable)
 		return -EBADF;
 	if (off < 0)
 		return -EINVAL;
 	int rc = stage_write(h->sf, buf, size, (uint64_t)off);
-	return rc ? -dmfs_err_to_errno(rc) : (int)size;
+	if (rc) {
+		char key[4096];
+		stage_key(h->sf, key, sizeof(key));
+		/* stage.c logged the first failure of this file. */
+		fs_set_last_error_quiet(fs, "live/%s: write at offset %lld "
+					"failed: %s (the disk under "
+					"cache_dir); the file will not be "
+					"uploaded, the bucket keeps what it "
+					"had", key, (long long)off,
+					dmfs_strerror(rc));
+		return -dmfs_err_to_errno(rc);
+	}
+	return (int)size;
 }
 
 int fs_live_read_staged(struct fs_handle *h, char *buf, size_t size,
@@ -240,7 +276,12 @@ int fs_live_flush(struct dmfs_fs *fs, struct fs_handle *h)
 		return 0;
 	rc = stage_sync(h->sf, &info);
 	if (rc) {
-		fs_set_last_error(fs, "upload failed: %s", dmfs_strerror(rc));
+		char key[4096];
+		stage_key(h->sf, key, sizeof(key));
+		fs_set_last_error(fs, "live/%s: not uploaded: %s; the object "
+				  "in the bucket is unchanged", key,
+				  dmfs_strerror(rc));
+		note_bucket_now(fs, key);
 		return -dmfs_err_to_errno(rc);
 	}
 	if (info.key)

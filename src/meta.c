@@ -29,6 +29,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "dmfs/lmdb_lockfile.h"
 #include "dmfs/lmdb_txn.h"
 #include "dmfs/log.h"
 #include "dmfs/mkdir_p.h"
@@ -658,6 +659,9 @@ int meta_open(const char *cache_dir, struct dmfs_store *st,
 		rc = mdb_env_set_maxreaders(m->env, META_MAXREADERS);
 	if (!rc)
 		rc = mdb_env_set_mapsize(m->env, META_MAP_SIZE);
+	/* An errno value is an LMDB code too. */
+	if (!rc)
+		rc = lmdb_lockfile_alloc(m->dir, META_MAXREADERS);
 	if (!rc)
 		rc = mdb_env_open(m->env, m->dir, MDB_NOTLS | MDB_NORDAHEAD,
 				  0600);

@@ -69,6 +69,7 @@
 #include "bcache_guard.h"
 #include "dmfs/fmt.h"
 #include "dmfs/keyname.h"
+#include "dmfs/lmdb_lockfile.h"
 #include "dmfs/lmdb_txn.h"
 #include "dmfs/log.h"
 #include "dmfs/mkdir_p.h"
@@ -342,6 +343,9 @@ int mindex_open(const char *cache_dir, struct mindex **out)
 		rc = mdb_env_set_maxreaders(mx->env, MX_MAXREADERS);
 	if (!rc)
 		rc = mdb_env_set_mapsize(mx->env, MX_MAP_SIZE);
+	/* An errno value is an LMDB code too. */
+	if (!rc)
+		rc = lmdb_lockfile_alloc(mx->dir, MX_MAXREADERS);
 	if (!rc)
 		rc = mdb_env_open(mx->env, mx->dir,
 				  MDB_NOTLS | MDB_NORDAHEAD | MDB_NOSYNC, 0600);

@@ -20,6 +20,20 @@
  *
  * Failure and crash handling: the data file is flock'ed while open, so
  * stage_recover (at mount) uploads only what a dead process left.
+ *
+ * A write that fails (ENOSPC on a full cache disk, EIO) leaves the copy
+ * with bytes the writer did not mean: a hole, a short tail.  Such a copy
+ * is never uploaded: from the failed write on (f->write_err), flush,
+ * fsync and close return the write's error and send nothing, so the
+ * bucket keeps the old object (or none), never a truncated one.  Its
+ * sidecar is unlinked at once (unlinking needs no space), so a crash
+ * before close leaves nothing stage_recover would upload, and the last
+ * close removes the data file, which gives the space back.  The writer
+ * was told (write(2) failed) and has the source to write again; keeping
+ * the broken copy would only keep the disk full.  Truncating the file to
+ * at most the offset of the first failed write (O_TRUNC, ftruncate) makes
+ * the copy whole again.  Data files without a sidecar that no process
+ * holds are removed by stage_recover.
  */
 #include "config.h"
 
@@ -38,6 +52,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "dmfs/err.h"
 #include "dmfs/log.h"
 #include "dmfs/mindex.h"
 #include "dmfs/stage.h"
@@ -72,6 +87,10 @@ struct stage_file {
 	struct dmfs_attrs attrs;   /* protected by lock: mode, uid, gid
 				      to store with the upload (the mtime
 				      stored is always `mtime`) */
+	int write_err;		   /* protected by lock: DMFS_ERR_* of the
+				      first failed write since the copy was
+				      last whole; never uploaded while set */
+	uint64_t write_err_off;	   /* protected by lock: its offset */
 };
 
 struct stage {
@@ -140,6 +159,8 @@ static int write_sidecar(struct stage_file *f)
 
 	path_of(f, ".json.tmp", tmp, sizeof(tmp));
 	path_of(f, ".json", dst, sizeof(dst));
+	if (f->write_err)
+		goto out; /* a broken copy has no sidecar: never recovered */
 	if (!o || !cJSON_AddStringToObject(o, "store", f->sg->store_uri) ||
 	    !cJSON_AddStringToObject(o, "key", f->key) ||
 	    !cJSON_AddStringToObject(o, "etag", f->etag) ||
@@ -160,9 +181,11 @@ static int write_sidecar(struct stage_file *f)
 	size_t len = strlen(txt);
 	if (fd < 0 || write(fd, txt, len) != (ssize_t)len || fsync(fd) != 0 ||
 	    rename(tmp, dst) != 0) {
-		rc = errno == ENOSPC ? DMFS_ERR_NOSPC : DMFS_ERR_IO;
+		int e = errno;
+		rc = e == ENOSPC || e == EDQUOT ? DMFS_ERR_NOSPC : DMFS_ERR_IO;
 		dmfs_log(DMFS_LOG_ERROR, "staging sidecar %s: %s", dst,
-			 strerror(errno));
+			 strerror(e));
+		unlink(tmp);
 	}
 out:
 	if (fd >= 0)
@@ -187,6 +210,48 @@ static int set_state(struct stage_file *f, enum st_state s)
 		return 0;
 	f->state = s;
 	return write_sidecar(f);
+}
+
+/* The bucket has the copy's bytes.  Under f->lock.  Cannot fail: when
+ * the "clean" sidecar cannot be written (full disk), the old one is
+ * unlinked instead, since a "dirty" one would make stage_recover upload
+ * the same bytes again (and fail the stale check); without a sidecar
+ * there is nothing to recover, which is right. */
+static void mark_clean(struct stage_file *f)
+{
+	char p[4096];
+
+	if (set_state(f, ST_CLEAN) == 0)
+		return;
+	path_of(f, ".json", p, sizeof(p));
+	if (unlink(p) != 0 && errno != ENOENT)
+		dmfs_log(DMFS_LOG_WARN, "staging sidecar %s: %s", p,
+			 strerror(errno));
+}
+
+/* A write failed with rc at off: the copy is broken (see the top of the
+ * file).  Under f->lock. */
+static void mark_broken(struct stage_file *f, int rc, uint64_t off)
+{
+	char p[4096];
+
+	if (f->write_err) {
+		if (off < f->write_err_off)
+			f->write_err_off = off;
+		return;
+	}
+	f->write_err = rc;
+	f->write_err_off = off;
+	path_of(f, ".json", p, sizeof(p));
+	if (unlink(p) != 0 && errno != ENOENT)
+		dmfs_log(DMFS_LOG_WARN, "staging sidecar %s: %s", p,
+			 strerror(errno));
+	if (!f->forgotten)
+		dmfs_log(DMFS_LOG_ERROR,
+			 "%s: a write at offset %llu failed (%s): the file "
+			 "will not be uploaded, the object in the bucket is "
+			 "unchanged", f->key, (unsigned long long)off,
+			 dmfs_strerror(rc));
 }
 
 static int64_t now_s(void)
@@ -220,10 +285,21 @@ static int file_new(struct stage *sg, const char *key, struct stage_file **out)
 		rc = DMFS_ERR_NOMEM;
 		goto out;
 	}
-	snprintf(f->base, n, "%s/%ld-%lld-%llu", sg->dir, (long)getpid(),
-		 (long long)now_s(), (unsigned long long)++sg->counter);
-	path_of(f, ".data", p, sizeof(p));
-	f->fd = open(p, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	/* A mount starting in another process may lock a new data file
+	 * between our open and flock, taking it for a dead process's
+	 * (recover_orphans) and unlinking it: then take another. */
+	for (int tries = 0; tries < 3; tries++) {
+		snprintf(f->base, n, "%s/%ld-%lld-%llu", sg->dir,
+			 (long)getpid(), (long long)now_s(),
+			 (unsigned long long)++sg->counter);
+		path_of(f, ".data", p, sizeof(p));
+		f->fd = open(p, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (f->fd < 0 || flock(f->fd, LOCK_EX | LOCK_NB) == 0 ||
+		    errno != EWOULDBLOCK)
+			break;
+		close(f->fd);
+		f->fd = -1;
+	}
 	if (f->fd < 0 || flock(f->fd, LOCK_EX | LOCK_NB) != 0) {
 		rc = errno_err(errno);
 		dmfs_log(DMFS_LOG_ERROR, "staging file %s: %s", p,
@@ -385,7 +461,7 @@ void stage_close(struct stage_file *f)
 	pthread_mutex_unlock(&sg->lock);
 	if (!last)
 		return;
-	if (f->state == ST_CLEAN || f->forgotten) {
+	if (f->state == ST_CLEAN || f->forgotten || f->write_err) {
 		remove_files(f);
 	} else {
 		char p[4096];
@@ -413,6 +489,12 @@ int stage_write(struct stage_file *f, const void *buf, size_t n, uint64_t off)
 	int rc;
 
 	pthread_mutex_lock(&f->lock);
+	if (f->write_err) {
+		/* Broken: more bytes could not make it uploadable. */
+		rc = f->write_err;
+		pthread_mutex_unlock(&f->lock);
+		return rc;
+	}
 	rc = make_dirty(f);
 	while (!rc && done < n) {
 		ssize_t w = pwrite(f->fd, (const char *)buf + done, n - done,
@@ -427,6 +509,8 @@ int stage_write(struct stage_file *f, const void *buf, size_t n, uint64_t off)
 	}
 	if (off + done > f->size)
 		f->size = off + done;
+	if (rc)
+		mark_broken(f, rc, off);
 	pthread_mutex_unlock(&f->lock);
 	return rc;
 }
@@ -467,6 +551,12 @@ int stage_truncate(struct stage_file *f, uint64_t size)
 {
 	int rc;
 	pthread_mutex_lock(&f->lock);
+	if (f->write_err && size <= f->write_err_off) {
+		/* What the failed write spoiled is cut off: whole again,
+		 * and dirty with a sidecar again. */
+		f->write_err = 0;
+		f->state = ST_CLEAN;
+	}
 	rc = make_dirty(f);
 	if (!rc && ftruncate(f->fd, (off_t)size) != 0)
 		rc = errno_err(errno);
@@ -536,6 +626,13 @@ int stage_lookup_attrs(struct stage *sg, const char *key,
 	return f != NULL;
 }
 
+void stage_key(struct stage_file *f, char *buf, size_t n)
+{
+	pthread_mutex_lock(&f->lock);
+	snprintf(buf, n, "%s", f->key);
+	pthread_mutex_unlock(&f->lock);
+}
+
 void stage_attr(struct stage_file *f, uint64_t *size, int64_t *mtime)
 {
 	pthread_mutex_lock(&f->lock);
@@ -555,7 +652,15 @@ int stage_sync(struct stage_file *f, struct dmfs_obj_info *out)
 	if (out)
 		memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&f->lock);
-	if (f->forgotten || f->state == ST_CLEAN)
+	if (f->forgotten)
+		goto out;
+	if (f->write_err) {
+		/* Reported again at every flush and close: a copy with a
+		 * failed write must never look uploaded. */
+		rc = f->write_err;
+		goto out;
+	}
+	if (f->state == ST_CLEAN)
 		goto out;
 	if (f->state == ST_STALE) {
 		rc = DMFS_ERR_STALE;
@@ -594,7 +699,7 @@ int stage_sync(struct stage_file *f, struct dmfs_obj_info *out)
 		dmfs_log(DMFS_LOG_DEBUG, "%s: hash not remembered", f->key);
 	snprintf(f->etag, sizeof(f->etag), "%s", got.etag);
 	f->check_stale = 1;
-	rc = set_state(f, ST_CLEAN);
+	mark_clean(f);
 	if (out) {
 		*out = got; /* out->key: the key it was uploaded to */
 		memset(&got, 0, sizeof(got));
@@ -778,6 +883,48 @@ out:
 	return rc;
 }
 
+/*
+ * Data files without a sidecar that no process holds: broken copies
+ * (a write failed, see the top of the file) and clean ones whose
+ * sidecar could not be rewritten, left by a process that died.  Nothing
+ * in them is to be uploaded; they only take space.
+ */
+static void recover_orphans(struct stage *sg)
+{
+	DIR *d = opendir(sg->dir);
+	struct dirent *de;
+	unsigned removed = 0;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		char dp[4096], jp[4096];
+		struct stat sb;
+		if (n < 6 || strcmp(de->d_name + n - 5, ".data"))
+			continue;
+		snprintf(dp, sizeof(dp), "%s/%s", sg->dir, de->d_name);
+		snprintf(jp, sizeof(jp), "%s/%.*s.json", sg->dir,
+			 (int)(n - 5), de->d_name);
+		if (stat(jp, &sb) == 0)
+			continue;
+		int fd = open(dp, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		/* Locked: a live process's.  The sidecar is looked for
+		 * again under the lock: its writer may just have made it. */
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0 && stat(jp, &sb) != 0 &&
+		    unlink(dp) == 0)
+			removed++;
+		close(fd);
+	}
+	closedir(d);
+	if (removed)
+		dmfs_log(DMFS_LOG_INFO,
+			 "staging: removed %u staged copies left without a "
+			 "sidecar (nothing to upload)", removed);
+}
+
 int stage_recover(struct stage *sg, int *recovered)
 {
 	DIR *d = opendir(sg->dir);
@@ -799,6 +946,7 @@ int stage_recover(struct stage *sg, int *recovered)
 			rc = r;
 	}
 	closedir(d);
+	recover_orphans(sg);
 	return rc;
 }
 
@@ -810,7 +958,7 @@ void stage_get_stats(struct stage *sg, struct stage_stats *out)
 	pthread_mutex_lock(&sg->lock);
 	for (struct stage_file *f = sg->files; f; f = f->next) {
 		pthread_mutex_lock(&f->lock);
-		if (f->state != ST_CLEAN && !f->forgotten) {
+		if (f->state != ST_CLEAN && !f->forgotten && !f->write_err) {
 			out->pending++;
 			out->bytes_pending += f->size;
 		}
@@ -826,7 +974,7 @@ void stage_free(struct stage *sg)
 	while (sg->files) {
 		struct stage_file *f = sg->files;
 		sg->files = f->next;
-		if (f->state == ST_CLEAN || f->forgotten)
+		if (f->state == ST_CLEAN || f->forgotten || f->write_err)
 			remove_files(f);
 		file_free(f);
 	}

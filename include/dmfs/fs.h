@@ -242,6 +242,11 @@ void fs_set_last_error(struct dmfs_fs *fs, const char *fmt, ...)
  * fail. */
 void fs_set_last_refusal(struct dmfs_fs *fs, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* The same, not logged: for an error the module where it happened has
+ * logged already (once, where the same error would otherwise be logged
+ * at every call).  Cannot fail. */
+void fs_set_last_error_quiet(struct dmfs_fs *fs, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* Raise the kernel read-ahead of the mount at mountpoint to kb KiB (root
  * only; silently nothing otherwise).  In cli_mount.c. */

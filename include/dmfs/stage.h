@@ -14,6 +14,10 @@
  *   "failed"   the last upload was refused; kept for the user, not retried
  *   "stale"    the object changed in the bucket since it was opened: the
  *              upload was refused with ESTALE; kept for the user
+ *
+ * A copy in which a write failed (a full cache disk: ENOSPC) has no
+ * sidecar: it is never uploaded, by this mount or a later one, and its
+ * last close removes it.
  */
 #ifndef DMFS_STAGE_H
 #define DMFS_STAGE_H
@@ -84,6 +88,10 @@ int stage_find(struct stage *sg, const char *key, struct stage_file **out);
  * a dirty, failed or stale copy stays on disk (logged).  NULL-safe. */
 void stage_close(struct stage_file *f);
 
+/* 0 or DMFS_ERR_* (DMFS_ERR_NOSPC for a full disk; the first failure of
+ * a copy is logged).  After a failure the copy is broken: later writes
+ * and every stage_sync return the same error, and nothing is uploaded,
+ * until stage_truncate cuts the file at or before the failed offset. */
 int stage_write(struct stage_file *f, const void *buf, size_t n,
 		uint64_t off) __attribute__((warn_unused_result));
 /* *got is short only at end of file. */
@@ -107,6 +115,8 @@ void stage_default_attrs(struct stage_file *f, const struct dmfs_attrs *a);
  * included) when key is staged (1), else 0. */
 int stage_lookup_attrs(struct stage *sg, const char *key,
 		       struct dmfs_attrs *out);
+/* The key f is staged for, into buf (truncated to n).  Cannot fail. */
+void stage_key(struct stage_file *f, char *buf, size_t n);
 /* Size and modification time of a staged copy.  Cannot fail. */
 void stage_attr(struct stage_file *f, uint64_t *size, int64_t *mtime);
 
@@ -116,7 +126,9 @@ void stage_attr(struct stage_file *f, uint64_t *size, int64_t *mtime);
  * key uploaded to, the new object's size, ETag and mtime (caller frees
  * with dmfs_obj_info_clear; out->key is NULL when nothing was sent).  DMFS_ERR_STALE
  * when the object changed in the bucket since it was opened (the copy is
- * kept); any other error leaves the copy dirty and the old object intact.
+ * kept); the error of a failed stage_write when the copy is broken
+ * (nothing sent); any other error leaves the copy dirty and the old
+ * object intact.
  */
 int stage_sync(struct stage_file *f, struct dmfs_obj_info *out)
 	__attribute__((warn_unused_result));

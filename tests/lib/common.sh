@@ -31,6 +31,7 @@ T_NAME=$(basename "$0" .sh)
 T_ROOT=$(mktemp -d "${DMFS_TEST_TMP:-/tmp}/dmfs-$T_NAME.XXXXXX")
 T_MOUNTS=()
 T_PIDS=() # helper processes a test started (proxies): killed at exit
+T_TMPFS=() # tmpfs mounts a test made (t_tmpfs): unmounted at exit
 T_FAILED=0
 T_KIND=
 T_BUCKET=dmfs-test
@@ -73,6 +74,12 @@ t_cleanup() {
 	done
 	for m in "${T_PIDS[@]}"; do kill "$m" 2>/dev/null || true; done
 	t_wait_dmfs_exit
+	# After the daemons that may have files open on them are gone.
+	for m in "${T_TMPFS[@]}"; do
+		if mountpoint -q "$m" 2>/dev/null; then
+			umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+		fi
+	done
 	left=$(pgrep -f "cache_dir=$T_ROOT/" || true)
 	if [ -n "$left" ]; then
 		# A mount daemon outlived its unmount: a leaked process.
@@ -193,6 +200,21 @@ t_mount() {
 	T_MOUNTS+=("$mnt")
 	"$DMFS" mount "$T_STORE" "$mnt" -o "$opts" || t_fail "dmfs mount $T_STORE $mnt -o $opts"
 	mountpoint -q "$mnt" || t_fail "$mnt is not a mount point after dmfs mount returned"
+}
+
+# t_tmpfs DIR SIZE: a tmpfs of SIZE (mount's size=, e.g. 48m) on DIR,
+# unmounted at exit even when the test fails (and by t_tmpfs_umount).
+# Skips the test when tmpfs cannot be mounted (not root).
+t_tmpfs() {
+	mkdir -p "$1"
+	mount -t tmpfs -o "size=$2,mode=0755" tmpfs "$1" 2>"$T_ROOT/tmpfs.err" ||
+		t_skip "cannot mount a tmpfs: $(cat "$T_ROOT/tmpfs.err")"
+	T_TMPFS+=("$1")
+}
+
+t_tmpfs_umount() {
+	mountpoint -q "$1" 2>/dev/null || return 0
+	umount "$1" || t_fail "cannot unmount the tmpfs on $1"
 }
 
 # t_dmfs CMD [ARGS...]: a store command (snapshot, commit, log, ...) on the

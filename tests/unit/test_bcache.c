@@ -19,12 +19,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../src/bcache_int.h" /* bcache_db_trim */
 #include "dmfs/bcache.h"
 #include "dmfs/crc32c.h"
 #include "dmfs/log.h"
 #include "unit.h"
 
+#ifndef MiB
 #define MiB (1024ull * 1024)
+#endif
 
 static char root[] = "/tmp/test_bcache.XXXXXX";
 
@@ -948,6 +951,54 @@ static int rm_one(const char *path, const struct stat *sb, int flag,
 	return remove(path);
 }
 
+/*
+ * What a commit that failed for a full disk leaves (the file longer than
+ * its last committed page) is cut off by bcache_db_trim, and the cache
+ * reads, writes and reopens as before.
+ */
+static void test_trim(void)
+{
+	unsigned char *blk = malloc(256 * 1024);
+	struct bcache *bc;
+	struct stat sb;
+	char dir[128], data[160], key[32];
+	off_t size0;
+	int ok = 1;
+
+	path_of(dir, sizeof(dir), "trim");
+	snprintf(data, sizeof(data), "%s/data.mdb", dir);
+	bc = open_cache(dir, 64 * MiB, 0);
+	for (int i = 0; i < 8; i++) {
+		snprintf(key, sizeof(key), "t/%d", i);
+		fill(blk, 256 * 1024, 500 + i);
+		CHECK(bcache_put(bc, key, strlen(key), blk, 256 * 1024) == 0);
+	}
+	bcache_sync(bc);
+	CHECK(stat(data, &sb) == 0);
+	size0 = sb.st_size;
+	CHECK(truncate(data, size0 + 8 * (off_t)MiB) == 0);
+	bcache_db_trim(bc);
+	CHECK(stat(data, &sb) == 0 && sb.st_size <= size0 && sb.st_size > 0);
+	for (int i = 0; i < 16; i++) {
+		snprintf(key, sizeof(key), "t/%d", i);
+		fill(blk, 256 * 1024, 500 + i);
+		if (i >= 8)
+			CHECK(bcache_put(bc, key, strlen(key), blk,
+					 256 * 1024) == 0);
+	}
+	bcache_sync(bc);
+	bcache_close(bc);
+	bc = open_cache(dir, 64 * MiB, 0);
+	for (int i = 0; i < 16; i++) {
+		snprintf(key, sizeof(key), "t/%d", i);
+		fill(blk, 256 * 1024, 500 + i);
+		ok &= get_is(bc, key, blk, 256 * 1024);
+	}
+	CHECK(ok);
+	bcache_close(bc);
+	free(blk);
+}
+
 int main(void)
 {
 	if (!mkdtemp(root)) {
@@ -967,6 +1018,7 @@ int main(void)
 	test_concurrent();
 	test_invalid();
 	test_map_full();
+	test_trim();
 	if (getenv("BCACHE_BENCH"))
 		bench();
 	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
