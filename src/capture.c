@@ -147,7 +147,8 @@ static int ensure_object(struct cap *c, struct job_entry *j)
 			return 0;
 		}
 		manifest_object_key(j->e.sha256, okey, sizeof(okey));
-		struct dmfs_pin pin = {.if_match = j->e.etag};
+		struct dmfs_pin pin = {.if_match = j->e.etag,
+				       .size_hint = j->e.size};
 		struct dmfs_put_opts po = {.sha256 = j->e.sha256};
 		rc = c->env->st->ops->copy(c->env->st, j->e.key, &pin, okey,
 					   &po, &d);

@@ -383,7 +383,7 @@ static int store_attrs(struct dmfs_fs *fs, const char *okey,
 	}
 	merge(&a, &info.attrs);
 	merge(&a, ch);
-	struct dmfs_pin pin = {.if_match = info.etag};
+	struct dmfs_pin pin = {.if_match = info.etag, .size_hint = info.size};
 	struct dmfs_put_opts po = {
 	    .sha256 = info.sha256[0] ? info.sha256 : NULL,
 	    .content_type = info.content_type[0] ? info.content_type : NULL,
@@ -392,8 +392,12 @@ static int store_attrs(struct dmfs_fs *fs, const char *okey,
 	};
 	rc = fs->store->ops->copy(fs->store, okey, &pin, okey, &po, &d);
 	dmfs_obj_info_clear(&info);
-	if (rc)
+	if (rc) {
+		fs_set_last_error(fs, "attributes of %s not changed: %s%s%s",
+				  okey, dmfs_strerror(rc),
+				  d.message[0] ? ": " : "", d.message);
 		return rc;
+	}
 	if (is_dir) {
 		cache_put(fs, okey, NULL, &a, NULL);
 		return 0;
