@@ -730,8 +730,8 @@ static int s3_copy(struct dmfs_store *st, const char *src_key,
 		 strcmp(pin->if_match, src.etag) != 0)
 		rc = DMFS_ERR_CHANGED; /* a server that ignored If-Match */
 	else
-		rc = s3_copy_multipart(s, fsrc, source, src.etag, src.size,
-				       dst_key, o, d);
+		rc = s3_copy_multipart(s, src_key, pin, fsrc, source, src.etag,
+				       src.size, dst_key, o, d);
 	dmfs_obj_info_clear(&src);
 	free(source);
 	free(fsrc);

@@ -12,7 +12,9 @@
  *   2. the parts, `copy_parallel` at a time.  Every part is pinned to the
  *      source's ETag (x-amz-copy-source-if-match): a source replaced
  *      mid-copy fails the part with 412 instead of mixing two objects;
- *   3. CompleteMultipartUpload: only now does the destination change;
+ *   3. a HEAD of the source: it must still have the ETag the parts were
+ *      pinned to (for servers that ignore the pin on parts), then
+ *      CompleteMultipartUpload: only now does the destination change;
  *   4. HEAD the destination: its size must be the source's, and the
  *      sha256 and mode sent in step 1 must be there (a completion whose
  *      answer was not understood, or a server that kept the old object,
@@ -116,6 +118,9 @@ static int copy_part(struct copy_job *j, uint32_t p,
 		rc = s3_xml_parse_copy_part(resp.body ? resp.body : "",
 					    resp.len, j->etags[p],
 					    DMFS_ETAG_MAX, d);
+		/* An <Error> after 200 means what its code means. */
+		if (rc == DMFS_ERR_SERVER && d->s3_code[0])
+			rc = s3_status_to_err(500, d->s3_code);
 		if (rc)
 			dmfs_log(DMFS_LOG_ERROR,
 				 "S3 COPY-PART %s %s failed after 200: %s (%s)",
@@ -177,6 +182,31 @@ static int copy_parts(struct copy_job *j, struct dmfs_err_detail *d)
 	return j->rc;
 }
 
+/*
+ * Between steps 2 and 3: the source still has the ETag the parts were
+ * pinned to.  Every part has finished, so if it has, every part read it;
+ * this catches servers that ignore x-amz-copy-source-if-match on parts.
+ */
+static int check_source(struct s3_store *s, const char *src_key,
+			const struct dmfs_pin *pin, const char *src_label,
+			const char *etag, struct dmfs_err_detail *d)
+{
+	struct dmfs_pin vpin = {.version_id = pin ? pin->version_id : NULL};
+	struct dmfs_obj_info now = {0};
+	int rc = s3_head_pinned(s, src_key, &vpin, &now, d);
+
+	if (rc == DMFS_ERR_NOT_FOUND)
+		rc = DMFS_ERR_CHANGED; /* deleted under the copy */
+	else if (!rc && strcmp(now.etag, etag) != 0)
+		rc = DMFS_ERR_CHANGED;
+	if (rc == DMFS_ERR_CHANGED)
+		dmfs_log(DMFS_LOG_WARN, "S3 multipart copy %s: the source "
+			 "changed during the copy (ETag %s, was %s)", src_label,
+			 now.etag[0] ? now.etag : "none", etag);
+	dmfs_obj_info_clear(&now);
+	return rc;
+}
+
 /* Step 4: the destination is the copy asked for. */
 static int check_result(struct s3_store *s, const char *src_label,
 			const char *dst_key, uint64_t size,
@@ -209,7 +239,8 @@ static int check_result(struct s3_store *s, const char *src_label,
 	return rc;
 }
 
-int s3_copy_multipart(struct s3_store *s, const char *src_label,
+int s3_copy_multipart(struct s3_store *s, const char *src_key,
+		      const struct dmfs_pin *pin, const char *src_label,
 		      const char *source, const char *src_etag,
 		      uint64_t src_size, const char *dst_key,
 		      const struct dmfs_put_opts *o, struct dmfs_err_detail *d)
@@ -255,6 +286,8 @@ int s3_copy_multipart(struct s3_store *s, const char *src_label,
 	j.upload_id = upload_id;
 	rc = copy_parts(&j, d);
 	if (!rc)
+		rc = check_source(s, src_key, pin, src_label, src_etag, d);
+	if (!rc)
 		rc = s3_mp_complete(&s->base, dst_key, upload_id,
 				    (const char(*)[DMFS_ETAG_MAX])j.etags,
 				    j.nparts, d);
@@ -274,10 +307,10 @@ out:
 			 "(renamed, chmod'ed, snapshotted) there; nothing "
 			 "was changed", src_label, fdst,
 			 (unsigned long long)s->copy_part_size);
-	if (rc == DMFS_ERR_UNSUPPORTED && !d->message[0])
-		snprintf(d->message, sizeof(d->message), "the S3 server "
-			 "cannot copy objects over %llu bytes (no "
-			 "UploadPartCopy)",
+	if (rc == DMFS_ERR_UNSUPPORTED)
+		snprintf(d->message, sizeof(d->message), "the S3 server has "
+			 "no UploadPartCopy, needed to copy objects over "
+			 "multipart_copy_size (%llu bytes)",
 			 (unsigned long long)s->copy_part_size);
 	pthread_mutex_destroy(&j.lock);
 	free(j.etags);

@@ -98,12 +98,14 @@ int s3_head_pinned(struct s3_store *s, const char *key,
 
 /*
  * The copy of a source of src_size bytes whose ETag is src_etag (the
- * copy source fsrc and source as s3_copy_source built them): a multipart
+ * source (src_key pinned by pin, may be NULL; src_label its full key)
+ * as s3_copy_source built it: a multipart
  * upload of UploadPartCopy parts (store_s3_copy.c), with the metadata o
  * names (as a single copy with the REPLACE directive would set it).
  * Aborted on any failure, so dst_key keeps what it held.
  */
-int s3_copy_multipart(struct s3_store *s, const char *src_label,
+int s3_copy_multipart(struct s3_store *s, const char *src_key,
+		      const struct dmfs_pin *pin, const char *src_label,
 		      const char *source, const char *src_etag,
 		      uint64_t src_size, const char *dst_key,
 		      const struct dmfs_put_opts *o, struct dmfs_err_detail *d)
