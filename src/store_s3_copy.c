@@ -13,7 +13,8 @@
  *      source's ETag (x-amz-copy-source-if-match): a source replaced
  *      mid-copy fails the part with 412 instead of mixing two objects;
  *   3. a HEAD of the source: it must still have the ETag the parts were
- *      pinned to (for servers that ignore the pin on parts), then
+ *      pinned to, since some servers ignore the pin on parts (Ceph RGW
+ *      copies a part whatever x-amz-copy-source-if-match says), then
  *      CompleteMultipartUpload: only now does the destination change;
  *   4. HEAD the destination: its size must be the source's, and the
  *      sha256 and mode sent in step 1 must be there (a completion whose

@@ -6,7 +6,9 @@
 # objects whose bytes and metadata (x-amz-meta-dmfs-sha256, mode) equal
 # the source's, read back with awscli; their ETag says "5 parts".  A copy
 # whose source is replaced mid-way (parts slowed down by a proxy) fails:
-# the destination is untouched and no multipart upload is left behind.
+# the destination is untouched and no multipart upload is left behind
+# (on rgw, which ignores x-amz-copy-source-if-match on parts, it is the
+# HEAD of the source before completing that catches it).
 # s3rver has no UploadPartCopy: there every such copy must fail with
 # ENOTSUP, the reason in .dmfs/last-error, and change nothing.
 . "$(dirname "$0")/lib/common.sh"
@@ -176,6 +178,7 @@ for kind in $(t_backends); do
 		t_log "mv said: $(cat "$T_ROOT/mv.err")"
 		grep -qE "PreconditionFailed|changed during the copy" "$T_LOG" ||
 			t_fail "the log does not say the source changed"
+		t_log "why: $(grep -E "PreconditionFailed|changed during the copy" "$T_LOG" | head -1 | cut -c1-200)"
 		grep -q "MPU-ABORT" "$T_LOG" || t_fail "the upload was not aborted"
 		[ "$(head_field a/target.bin etag)" = "$target_etag" ] || t_fail "the destination changed"
 		rm -f "$T_ROOT/got.bin"
