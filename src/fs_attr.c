@@ -348,11 +348,12 @@ static void merge(struct dmfs_attrs *a, const struct dmfs_attrs *b)
 /*
  * Store the attributes `ch` has on the object `okey` ("a/b", or "a/b/"
  * for a directory's marker), over those it has and the defaults the mount
- * showed (`shown`), keeping its other metadata.
+ * showed (`shown`), keeping its other metadata.  A failed copy leaves
+ * the server's words in why (whysz bytes, "" when none).
  */
 static int store_attrs(struct dmfs_fs *fs, const char *okey,
 		       const struct dmfs_attrs *shown,
-		       const struct dmfs_attrs *ch)
+		       const struct dmfs_attrs *ch, char *why, size_t whysz)
 {
 	struct dmfs_obj_info info, now;
 	struct dmfs_err_detail d = {0};
@@ -393,9 +394,7 @@ static int store_attrs(struct dmfs_fs *fs, const char *okey,
 	rc = fs->store->ops->copy(fs->store, okey, &pin, okey, &po, &d);
 	dmfs_obj_info_clear(&info);
 	if (rc) {
-		fs_set_last_error(fs, "attributes of %s not changed: %s%s%s",
-				  okey, dmfs_strerror(rc),
-				  d.message[0] ? ": " : "", d.message);
+		snprintf(why, whysz, "%s", d.message);
 		return rc;
 	}
 	if (is_dir) {
@@ -457,10 +456,14 @@ static int set_attrs(struct dmfs_fs *fs, const char *key, struct fs_handle *h,
 	char *dk = e.is_dir ? dir_key(key) : NULL;
 	if (e.is_dir && !dk)
 		return -ENOMEM;
-	rc = store_attrs(fs, e.is_dir ? dk : key, &shown, ch);
+	char why[256] = "";
+	rc = store_attrs(fs, e.is_dir ? dk : key, &shown, ch, why, sizeof(why));
+	/* Logged, and kept for .dmfs/last-error: the errno alone cannot say
+	 * why (a server without multipart copy, say). */
 	if (rc)
-		dmfs_log(DMFS_LOG_ERROR, "attributes of %s not stored: %s",
-			 e.is_dir ? dk : key, dmfs_strerror(rc));
+		fs_set_last_error(fs, "attributes of %s not stored: %s%s%s",
+				  e.is_dir ? dk : key, dmfs_strerror(rc),
+				  why[0] ? ": " : "", why);
 	free(dk);
 	return rc ? -dmfs_err_to_errno(rc) : 0;
 }

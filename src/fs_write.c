@@ -410,15 +410,13 @@ static int move_object(struct dmfs_fs *fs, const char *from, const char *to,
 	}
 	if (!rc && delete_after)
 		rc = fs->store->ops->del(fs->store, from, &d);
-	if (rc) {
-		dmfs_log(DMFS_LOG_ERROR, "rename %s -> %s: %s", from, to,
-			 dmfs_strerror(rc));
-		/* The errno alone cannot say why a rename of a big object
-		 * failed (a server without multipart copy, say). */
+	/* Logged, and kept for .dmfs/last-error: the errno alone cannot say
+	 * why a rename of a big object failed (a server without multipart
+	 * copy, say). */
+	if (rc)
 		fs_set_last_error(fs, "rename %s -> %s: %s%s%s", from, to,
 				  dmfs_strerror(rc), d.message[0] ? ": " : "",
 				  d.message);
-	}
 	return rc;
 }
 

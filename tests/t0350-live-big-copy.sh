@@ -192,6 +192,27 @@ for kind in $(t_backends); do
 		wait "$PROXY_PID" 2>/dev/null || true
 		t_log_reset
 		T_ALLOW_ERRORS=0
+
+		# Every other request refused (503 SlowDown): the parts, the
+		# create and the completion are retried and the copy is whole.
+		rm -f "$T_ROOT/proxy.port"
+		"$PROXY" --listen 127.0.0.1:0 --upstream "127.0.0.1:$S3_PORT" --fail-every 2 \
+			--port-file "$T_ROOT/proxy.port" --quiet &
+		PROXY_PID=$!
+		T_PIDS+=("$PROXY_PID")
+		for _ in $(seq 50); do [ -s "$T_ROOT/proxy.port" ] && break; sleep 0.1; done
+		[ -s "$T_ROOT/proxy.port" ] || t_fail "proxy did not start"
+		t_mount "$M" stat_ttl=1 multipart_copy_size=5M retries=12 retry_base_ms=10 \
+			retry_max_ms=50 "endpoint=http://127.0.0.1:$(cat "$T_ROOT/proxy.port")"
+		chmod 640 "$L/d2/sub/big2.bin" || t_fail "chmod through refusals"
+		r=$(t_status "$M" s3.retries)
+		t_log "chmod through refusals: $r retries"
+		[ "$r" -gt 0 ] || t_fail "no retries counted"
+		t_umount "$M"
+		kill "$PROXY_PID" 2>/dev/null
+		wait "$PROXY_PID" 2>/dev/null || true
+		same_object d2/sub/big2.bin "$SRC/big2.bin" "$sha2" $((8#100640))
+		no_uploads
 	else
 		t_log "no delay_proxy at $PROXY: the mid-copy failure is not tested"
 	fi
