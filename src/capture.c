@@ -160,9 +160,10 @@ static int ensure_object(struct cap *c, struct job_entry *j)
 		}
 		if (rc) {
 			char why[200];
-			snprintf(why, sizeof(why), "%s (HTTP %d %s)",
+			snprintf(why, sizeof(why), "%s (HTTP %d %s)%s%s",
 				 dmfs_strerror(rc), d.http_status,
-				 d.s3_code[0] ? d.s3_code : "-");
+				 d.s3_code[0] ? d.s3_code : "-",
+				 d.message[0] ? ": " : "", d.message);
 			set_msg(j, rc, "copying %s into the content store: %s",
 				j->e.key, why);
 			return rc;
