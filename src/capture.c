@@ -159,8 +159,8 @@ static int ensure_object(struct cap *c, struct job_entry *j)
 			continue;
 		}
 		if (rc) {
-			char why[200];
-			snprintf(why, sizeof(why), "%s (HTTP %d %s)%s%s",
+			char why[220];
+			snprintf(why, sizeof(why), "%s (HTTP %d %s)%s%.120s",
 				 dmfs_strerror(rc), d.http_status,
 				 d.s3_code[0] ? d.s3_code : "-",
 				 d.message[0] ? ": " : "", d.message);
