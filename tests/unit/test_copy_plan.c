@@ -3,7 +3,7 @@
  * cut into UploadPartCopy ranges (s3_copy_plan): part counts at the
  * boundaries of the part size, the size of the last part, and parts that
  * grow so a huge source fits in S3's 10 000 parts without any part
- * passing 5 GiB.
+ * passing 5 GiB; and what the errors of a part copy mean.
  */
 #include "config.h"
 
@@ -121,8 +121,24 @@ static void test_sweep(void)
 	CHECK(bad == 0);
 }
 
+/* What the answers a multipart copy can meet mean: a server without
+ * UploadPartCopy is "not supported" (ENOTSUP, not retried as a 5xx), a
+ * part whose source changed is "changed". */
+static void test_errors(void)
+{
+	CHECK(s3_status_to_err(501, "NotImplemented") == DMFS_ERR_UNSUPPORTED);
+	CHECK(s3_status_to_err(501, "") == DMFS_ERR_UNSUPPORTED);
+	CHECK(s3_status_to_err(500, "NotImplemented") == DMFS_ERR_UNSUPPORTED);
+	CHECK(s3_status_to_err(412, "PreconditionFailed") == DMFS_ERR_CHANGED);
+	CHECK(s3_status_to_err(500, "PreconditionFailed") == DMFS_ERR_CHANGED);
+	CHECK(s3_status_to_err(416, "InvalidRange") == DMFS_ERR_RANGE);
+	CHECK(s3_status_to_err(500, "InternalError") == DMFS_ERR_SERVER);
+	CHECK(s3_status_to_err(503, "SlowDown") == DMFS_ERR_THROTTLED);
+}
+
 int main(void)
 {
+	test_errors();
 	test_boundaries();
 	test_part_count_limit();
 	test_bad_limits();
