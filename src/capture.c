@@ -147,7 +147,8 @@ static int ensure_object(struct cap *c, struct job_entry *j)
 			return 0;
 		}
 		manifest_object_key(j->e.sha256, okey, sizeof(okey));
-		struct dmfs_pin pin = {.if_match = j->e.etag};
+		struct dmfs_pin pin = {.if_match = j->e.etag,
+				       .size_hint = j->e.size};
 		struct dmfs_put_opts po = {.sha256 = j->e.sha256};
 		rc = c->env->st->ops->copy(c->env->st, j->e.key, &pin, okey,
 					   &po, &d);
@@ -158,10 +159,11 @@ static int ensure_object(struct cap *c, struct job_entry *j)
 			continue;
 		}
 		if (rc) {
-			char why[200];
-			snprintf(why, sizeof(why), "%s (HTTP %d %s)",
+			char why[220];
+			snprintf(why, sizeof(why), "%s (HTTP %d %s)%s%.120s",
 				 dmfs_strerror(rc), d.http_status,
-				 d.s3_code[0] ? d.s3_code : "-");
+				 d.s3_code[0] ? d.s3_code : "-",
+				 d.message[0] ? ": " : "", d.message);
 			set_msg(j, rc, "copying %s into the content store: %s",
 				j->e.key, why);
 			return rc;

@@ -348,11 +348,12 @@ static void merge(struct dmfs_attrs *a, const struct dmfs_attrs *b)
 /*
  * Store the attributes `ch` has on the object `okey` ("a/b", or "a/b/"
  * for a directory's marker), over those it has and the defaults the mount
- * showed (`shown`), keeping its other metadata.
+ * showed (`shown`), keeping its other metadata.  A failed copy leaves
+ * the server's words in why (whysz bytes, "" when none).
  */
 static int store_attrs(struct dmfs_fs *fs, const char *okey,
 		       const struct dmfs_attrs *shown,
-		       const struct dmfs_attrs *ch)
+		       const struct dmfs_attrs *ch, char *why, size_t whysz)
 {
 	struct dmfs_obj_info info, now;
 	struct dmfs_err_detail d = {0};
@@ -383,7 +384,7 @@ static int store_attrs(struct dmfs_fs *fs, const char *okey,
 	}
 	merge(&a, &info.attrs);
 	merge(&a, ch);
-	struct dmfs_pin pin = {.if_match = info.etag};
+	struct dmfs_pin pin = {.if_match = info.etag, .size_hint = info.size};
 	struct dmfs_put_opts po = {
 	    .sha256 = info.sha256[0] ? info.sha256 : NULL,
 	    .content_type = info.content_type[0] ? info.content_type : NULL,
@@ -392,8 +393,10 @@ static int store_attrs(struct dmfs_fs *fs, const char *okey,
 	};
 	rc = fs->store->ops->copy(fs->store, okey, &pin, okey, &po, &d);
 	dmfs_obj_info_clear(&info);
-	if (rc)
+	if (rc) {
+		snprintf(why, whysz, "%s", d.message);
 		return rc;
+	}
 	if (is_dir) {
 		cache_put(fs, okey, NULL, &a, NULL);
 		return 0;
@@ -453,10 +456,14 @@ static int set_attrs(struct dmfs_fs *fs, const char *key, struct fs_handle *h,
 	char *dk = e.is_dir ? dir_key(key) : NULL;
 	if (e.is_dir && !dk)
 		return -ENOMEM;
-	rc = store_attrs(fs, e.is_dir ? dk : key, &shown, ch);
+	char why[256] = "";
+	rc = store_attrs(fs, e.is_dir ? dk : key, &shown, ch, why, sizeof(why));
+	/* Logged, and kept for .dmfs/last-error: the errno alone cannot say
+	 * why (a server without multipart copy, say). */
 	if (rc)
-		dmfs_log(DMFS_LOG_ERROR, "attributes of %s not stored: %s",
-			 e.is_dir ? dk : key, dmfs_strerror(rc));
+		fs_set_last_error(fs, "attributes of %s not stored: %s%s%s",
+				  e.is_dir ? dk : key, dmfs_strerror(rc),
+				  why[0] ? ": " : "", why);
 	free(dk);
 	return rc ? -dmfs_err_to_errno(rc) : 0;
 }

@@ -437,7 +437,8 @@ static int move_object(struct dmfs_fs *fs, const char *from, const char *to,
 		dmfs_obj_info_clear(&info);
 	} else {
 		rc = fs->store->ops->head(fs->store, from, &info, &d);
-		struct dmfs_pin pin = {.if_match = info.etag};
+		struct dmfs_pin pin = {.if_match = info.etag,
+				       .size_hint = info.size};
 		struct dmfs_put_opts po = {
 			.sha256 = info.sha256[0] ? info.sha256 : NULL,
 			.content_type = info.content_type[0]
@@ -458,9 +459,13 @@ static int move_object(struct dmfs_fs *fs, const char *from, const char *to,
 	}
 	if (!rc && delete_after)
 		rc = fs->store->ops->del(fs->store, from, &d);
+	/* Logged, and kept for .dmfs/last-error: the errno alone cannot say
+	 * why a rename of a big object failed (a server without multipart
+	 * copy, say). */
 	if (rc)
-		dmfs_log(DMFS_LOG_ERROR, "rename %s -> %s: %s", from, to,
-			 dmfs_strerror(rc));
+		fs_set_last_error(fs, "rename %s -> %s: %s%s%s", from, to,
+				  dmfs_strerror(rc), d.message[0] ? ": " : "",
+				  d.message);
 	return rc;
 }
 

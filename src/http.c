@@ -502,7 +502,10 @@ int http_perform(struct http_pool *p, const struct http_request *req,
 			continue;
 		}
 		rc = 0;
-		if (resp->status >= 500 || resp->status == 429) {
+		/* 501 Not Implemented says what the server is, not how it
+		 * feels: asking again cannot help. */
+		if ((resp->status >= 500 && resp->status != 501) ||
+		    resp->status == 429) {
 			dmfs_log(DMFS_LOG_DEBUG, "%s attempt %d: HTTP %ld",
 				 req->method, attempt + 1, resp->status);
 			continue; /* transient: retry while attempts remain */

@@ -84,7 +84,11 @@ static const struct opt_def opt_table[] = {
 	 "files written through live/ larger than this are uploaded in "
 	 "parts of this size (S3 multipart; 5M..5G)"},
 	{"parallel_uploads", OPT_INT, O(parallel_uploads), "4", "N",
-	 "parts of one multipart upload sent at once"},
+	 "parts of one multipart upload (or multipart copy) sent at once"},
+	{"multipart_copy_size", OPT_SIZE, O(multipart_copy_size), "5G", "SIZE",
+	 "objects larger than this are copied server-side (rename, chmod, "
+	 "snapshot) in parts of this size (S3 UploadPartCopy; 5M..5G, 5G "
+	 "being S3's limit for one copy)"},
 	{"object_attrs", OPT_BOOL, O(object_attrs), "1", NULL,
 	 "show modes, owners, times and symlinks stored in object metadata "
 	 "(s3fs's x-amz-meta-mode, -uid, -gid, -mtime): one HEAD per object "

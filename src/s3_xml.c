@@ -976,8 +976,9 @@ static const struct xml_grammar copy_grammar = {
  * CopyObjectResult is read again as an error; the second parse only runs
  * on that unhappy path, and expat stops at the first element either way.
  */
-int s3_xml_parse_copy_result(const char *xml, size_t len, char *etag,
-			     size_t etagsz, struct dmfs_err_detail *d)
+static int parse_copy_like(const struct xml_grammar *g, const char *xml,
+			   size_t len, char *etag, size_t etagsz,
+			   struct dmfs_err_detail *d)
 {
 	struct copy_ctx cc = {.etag = etag, .etagsz = etagsz};
 	int rc;
@@ -985,7 +986,7 @@ int s3_xml_parse_copy_result(const char *xml, size_t len, char *etag,
 	if (!etag || etagsz == 0 || !d)
 		return DMFS_ERR_INVAL;
 	etag[0] = '\0';
-	rc = xml_run(&copy_grammar, &cc, xml, len);
+	rc = xml_run(g, &cc, xml, len);
 	if (!rc && (!cc.seen || !etag[0]))
 		rc = DMFS_ERR_PROTOCOL; /* a copy of what? */
 	if (rc == DMFS_ERR_PROTOCOL && s3_xml_parse_error(xml, len, d) == 0)
@@ -993,6 +994,29 @@ int s3_xml_parse_copy_result(const char *xml, size_t len, char *etag,
 	if (rc)
 		etag[0] = '\0';
 	return rc;
+}
+
+int s3_xml_parse_copy_result(const char *xml, size_t len, char *etag,
+			     size_t etagsz, struct dmfs_err_detail *d)
+{
+	return parse_copy_like(&copy_grammar, xml, len, etag, etagsz, d);
+}
+
+/* UploadPartCopy answers in the shape of a CopyObject, under another
+ * root, and can fail after "200 OK" the same way. */
+static const struct xml_grammar copy_part_grammar = {
+    .root = "CopyPartResult",
+    .rules = copy_rules,
+    .nrules = ARRAY_SIZE(copy_rules),
+    .open = NULL,
+    .close = copy_close,
+    .truncate_text = false,
+};
+
+int s3_xml_parse_copy_part(const char *xml, size_t len, char *etag,
+			   size_t etagsz, struct dmfs_err_detail *d)
+{
+	return parse_copy_like(&copy_part_grammar, xml, len, etag, etagsz, d);
 }
 
 /* --- multipart ----------------------------------------------------------- */

@@ -65,6 +65,8 @@ static int open_s3(const char *rest, const struct dmfs_options *o, int quick,
 					     : env_nonempty("AWS_CA_BUNDLE");
 		cfg.http.insecure = o->no_verify_ssl;
 		cfg.http.max_handles = o->parallel + 16;
+		cfg.multipart_copy_size = o->multipart_copy_size;
+		cfg.copy_parallel = o->parallel_uploads;
 		rc = store_s3_new(&cfg, out, msg, msgsz);
 	}
 	dmfs_creds_wipe(&cfg.creds);

@@ -52,6 +52,8 @@ int s3_status_to_err(long status, const char *code)
 			return DMFS_ERR_RANGE;
 		if (!strcmp(code, "InternalError"))
 			return DMFS_ERR_SERVER;
+		if (!strcmp(code, "NotImplemented"))
+			return DMFS_ERR_UNSUPPORTED;
 	}
 	if (status >= 200 && status <= 299)
 		return 0;
@@ -68,6 +70,8 @@ int s3_status_to_err(long status, const char *code)
 	case 429:
 	case 503:
 		return DMFS_ERR_THROTTLED;
+	case 501:
+		return DMFS_ERR_UNSUPPORTED;
 	case 301:
 	case 307:
 	case 400:
@@ -392,19 +396,21 @@ static int s3_list(struct dmfs_store *st, const char *prefix,
 	return rc;
 }
 
-static int s3_head(struct dmfs_store *st, const char *key,
-		   struct dmfs_obj_info *out, struct dmfs_err_detail *d)
+int s3_head_pinned(struct s3_store *s, const char *key,
+		   const struct dmfs_pin *pin, struct dmfs_obj_info *out,
+		   struct dmfs_err_detail *d)
 {
-	struct s3_store *s = (struct s3_store *)st;
 	char *fk = s3_full_key(s, key);
 	struct http_response resp = {0};
 	struct http_request hr = {.cap = 0};
 	struct s3_req r = {.method = "HEAD"};
+	struct sigv4_kv q[1];
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if (!fk)
 		return DMFS_ERR_NOMEM;
+	pin_request(&r, pin, q);
 	rc = s3_perform(s, "HEAD", fk, fk, &r, &hr, &resp, d);
 	if (!rc) {
 		out->key = strdup(key);
@@ -430,6 +436,12 @@ static int s3_head(struct dmfs_store *st, const char *key,
 	http_response_free(&resp);
 	free(fk);
 	return rc;
+}
+
+static int s3_head(struct dmfs_store *st, const char *key,
+		   struct dmfs_obj_info *out, struct dmfs_err_detail *d)
+{
+	return s3_head_pinned((struct s3_store *)st, key, NULL, out, d);
 }
 
 static int s3_get_range(struct dmfs_store *st, const char *key,
@@ -602,8 +614,8 @@ static int s3_put(struct dmfs_store *st, const char *key,
 }
 
 /* The x-amz-copy-source value: "/bucket/key[?versionId=V]", encoded. */
-static char *copy_source(struct s3_store *s, const char *fk,
-			 const struct dmfs_pin *pin)
+char *s3_copy_source(struct s3_store *s, const char *fk,
+		     const struct dmfs_pin *pin)
 {
 	size_t n = strlen(s->bucket) + strlen(fk) + 3; /* "/" "/" NUL */
 	char *raw = malloc(n), *enc, *out;
@@ -628,13 +640,13 @@ static char *copy_source(struct s3_store *s, const char *fk,
 	return out;
 }
 
-static int s3_copy(struct dmfs_store *st, const char *src_key,
-		   const struct dmfs_pin *pin, const char *dst_key,
-		   const struct dmfs_put_opts *o, struct dmfs_err_detail *d)
+/* One CopyObject request: sources up to S3's 5 GiB. */
+static int copy_single(struct s3_store *s, const char *src_key,
+		       const struct dmfs_pin *pin, const char *dst_key,
+		       const struct dmfs_put_opts *o, struct dmfs_err_detail *d)
 {
-	struct s3_store *s = (struct s3_store *)st;
 	char *fsrc = s3_full_key(s, src_key), *fdst = s3_full_key(s, dst_key);
-	char *source = fsrc ? copy_source(s, fsrc, pin) : NULL;
+	char *source = fsrc ? s3_copy_source(s, fsrc, pin) : NULL;
 	char etag_q[DMFS_ETAG_MAX + 2], etag[DMFS_ETAG_MAX];
 	struct http_response resp = {0};
 	struct http_request hr = {.upload = true, .upload_buf = "",
@@ -681,6 +693,48 @@ out:
 	free(source);
 	free(fsrc);
 	free(fdst);
+	return rc;
+}
+
+/*
+ * A copy is one CopyObject when the source fits in one part, else a
+ * multipart copy (store_s3_copy.c).  The source's size decides: the
+ * caller's hint when it has one, else a HEAD (pinned as the copy is, so
+ * the size is the size of the bytes the copy will read).  The multipart
+ * copy pins every part to the source's ETag even when the caller pinned
+ * only a version or nothing, so it never joins parts of two objects.
+ */
+static int s3_copy(struct dmfs_store *st, const char *src_key,
+		   const struct dmfs_pin *pin, const char *dst_key,
+		   const struct dmfs_put_opts *o, struct dmfs_err_detail *d)
+{
+	struct s3_store *s = (struct s3_store *)st;
+	struct dmfs_obj_info src = {0};
+	char *fsrc = NULL, *source = NULL;
+	int rc;
+
+	if (pin && pin->size_hint && pin->size_hint <= s->copy_part_size)
+		return copy_single(s, src_key, pin, dst_key, o, d);
+	rc = s3_head_pinned(s, src_key, pin, &src, d);
+	if (rc)
+		return rc;
+	if (src.size <= s->copy_part_size) {
+		dmfs_obj_info_clear(&src);
+		return copy_single(s, src_key, pin, dst_key, o, d);
+	}
+	fsrc = s3_full_key(s, src_key);
+	source = fsrc ? s3_copy_source(s, fsrc, pin) : NULL;
+	if (!source)
+		rc = DMFS_ERR_NOMEM;
+	else if (pin && pin->if_match && pin->if_match[0] &&
+		 strcmp(pin->if_match, src.etag) != 0)
+		rc = DMFS_ERR_CHANGED; /* a server that ignored If-Match */
+	else
+		rc = s3_copy_multipart(s, src_key, pin, fsrc, source, src.etag,
+				       src.size, dst_key, o, d);
+	dmfs_obj_info_clear(&src);
+	free(source);
+	free(fsrc);
 	return rc;
 }
 
@@ -926,6 +980,16 @@ int store_s3_new(const struct s3_config *cfg, struct dmfs_store **out,
 		sprintf(vh, "%s.%s", s->bucket, s->host);
 		free(s->host);
 		s->host = vh;
+	}
+	s->copy_part_size = cfg->multipart_copy_size ? cfg->multipart_copy_size
+						     : S3_PART_MAX;
+	s->copy_parallel = cfg->copy_parallel ? cfg->copy_parallel : 4;
+	if (s->copy_part_size < S3_PART_MIN || s->copy_part_size > S3_PART_MAX ||
+	    s->copy_parallel < 1 || s->copy_parallel > 64) {
+		snprintf(msg, msgsz, "multipart_copy_size must be 5M..5G (the "
+			 "S3 limits of a part) and parallel_uploads 1..64");
+		s3_destroy(&s->base);
+		return DMFS_ERR_CONFIG;
 	}
 	rc = http_pool_new(&cfg->http, &s->http);
 	if (rc) {

@@ -25,6 +25,8 @@ struct s3_store {
 	char *region;
 	int path_style;
 	struct dmfs_creds creds; /* wiped in destroy */
+	uint64_t copy_part_size; /* sources above this: multipart copy */
+	int copy_parallel;	 /* parts of one copy in flight */
 };
 
 /* What a request needs to be signed again on each attempt. */
@@ -81,6 +83,33 @@ int s3_meta_from_response(const struct http_response *resp,
 
 /* Prepend the store prefix.  Caller frees with free(). */
 char *s3_full_key(struct s3_store *s, const char *key);
+
+/* The x-amz-copy-source value of full key fk: "/bucket/key[?versionId=V]"
+ * (the version of pin, may be NULL), encoded.  Caller frees with free();
+ * NULL when out of memory. */
+char *s3_copy_source(struct s3_store *s, const char *fk,
+		     const struct dmfs_pin *pin);
+
+/* HEAD of a key (relative to the prefix), pinned by pin (may be NULL:
+ * then as the store's head).  Caller frees out with dmfs_obj_info_clear. */
+int s3_head_pinned(struct s3_store *s, const char *key,
+		   const struct dmfs_pin *pin, struct dmfs_obj_info *out,
+		   struct dmfs_err_detail *d) __attribute__((warn_unused_result));
+
+/*
+ * The copy of a source of src_size bytes whose ETag is src_etag (the
+ * source (src_key pinned by pin, may be NULL; src_label its full key)
+ * as s3_copy_source built it: a multipart
+ * upload of UploadPartCopy parts (store_s3_copy.c), with the metadata o
+ * names (as a single copy with the REPLACE directive would set it).
+ * Aborted on any failure, so dst_key keeps what it held.
+ */
+int s3_copy_multipart(struct s3_store *s, const char *src_key,
+		      const struct dmfs_pin *pin, const char *src_label,
+		      const char *source, const char *src_etag,
+		      uint64_t src_size, const char *dst_key,
+		      const struct dmfs_put_opts *o, struct dmfs_err_detail *d)
+	__attribute__((warn_unused_result));
 
 /* The multipart operations (store_s3_mp.c), for the ops table. */
 int s3_mp_create(struct dmfs_store *st, const char *key,

@@ -68,6 +68,15 @@ int s3_xml_parse_copy_result(const char *xml, size_t len, char *etag,
     __attribute__((warn_unused_result));
 
 /*
+ * The body of an UploadPartCopy answered with 200: a <CopyPartResult>
+ * with an <ETag>, as s3_xml_parse_copy_result reads a CopyObjectResult
+ * (the same errors, and an <Error> body is DMFS_ERR_SERVER with d filled).
+ */
+int s3_xml_parse_copy_part(const char *xml, size_t len, char *etag,
+			   size_t etagsz, struct dmfs_err_detail *d)
+    __attribute__((warn_unused_result));
+
+/*
  * InitiateMultipartUploadResult: its <UploadId> into id (idsz bytes).
  * DMFS_ERR_PROTOCOL when absent or too long.
  */

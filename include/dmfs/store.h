@@ -76,6 +76,10 @@ struct dmfs_obj_info {
 struct dmfs_pin {
 	const char *if_match;
 	const char *version_id;
+	uint64_t size_hint; /* copy only: the source's size when the caller
+			       knows it (from a HEAD or a listing), 0 when
+			       not; spares the store a HEAD to choose between
+			       a single and a multipart copy */
 };
 
 /*
@@ -171,6 +175,9 @@ struct dmfs_store_ops {
 	 * dst_key.  The metadata is replaced by what o (may be NULL) says:
 	 * sha256, content_type, attrs and user_meta (if_none_match is not
 	 * used).  src_key == dst_key changes an object's metadata alone.
+	 * Sources too big for one copy request are copied in parts, each
+	 * pinned to the source's ETag; the destination changes only when
+	 * the whole copy succeeded.
 	 */
 	int (*copy)(struct dmfs_store *st, const char *src_key,
 		    const struct dmfs_pin *pin, const char *dst_key,

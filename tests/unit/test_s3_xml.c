@@ -1708,6 +1708,48 @@ static void check_copy_garbage(const char *xml, int want, int line)
 
 #define COPY_FAILS(xml, want) check_copy_garbage((xml), (want), __LINE__)
 
+/* UploadPartCopy: a CopyPartResult is the answer, a CopyObjectResult or
+ * an <Error> after 200 is not. */
+static void test_copy_part(void)
+{
+	static const char ok[] =
+	    XML_DECL "<CopyPartResult xmlns=\"" S3_NS "\">\n"
+		     "  <LastModified>2011-04-11T20:34:56.000Z</LastModified>\n"
+		     "  <ETag>\"9b2cf535f27731c974343645a3985328\"</ETag>\n"
+		     "</CopyPartResult>";
+	static const char failed[] =
+	    XML_DECL "<Error><Code>PreconditionFailed</Code><Message>At "
+		     "least one of the pre-conditions you specified did not "
+		     "hold</Message><RequestId>r1</RequestId></Error>";
+	struct dmfs_err_detail d;
+	char etag[DMFS_ETAG_MAX] = "stale";
+
+	fill_detail(&d);
+	CHECK(s3_xml_parse_copy_part(ok, strlen(ok), etag, sizeof(etag),
+				     &d) == 0);
+	CHECK_STR(etag, "9b2cf535f27731c974343645a3985328");
+	strcpy(etag, "stale");
+	memset(&d, 0, sizeof(d));
+	CHECK(s3_xml_parse_copy_part(failed, strlen(failed), etag,
+				     sizeof(etag), &d) == DMFS_ERR_SERVER);
+	CHECK_STR(d.s3_code, "PreconditionFailed");
+	CHECK_STR(etag, "");
+	/* The answer of another request, an empty body, no ETag. */
+	static const char *const bad[] = {
+	    "<CopyObjectResult><ETag>\"x\"</ETag></CopyObjectResult>", "",
+	    "<CopyPartResult></CopyPartResult>",
+	    "<CopyPartResult><ETag>\"a\"</ETag><ETag>\"b\"</ETag>"
+	    "</CopyPartResult>"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		strcpy(etag, "stale");
+		memset(&d, 0, sizeof(d));
+		CHECK(s3_xml_parse_copy_part(bad[i], strlen(bad[i]), etag,
+					     sizeof(etag), &d) ==
+		      DMFS_ERR_PROTOCOL);
+		CHECK_STR(etag, "");
+	}
+}
+
 static void test_copy_result(void)
 {
 	/* AWS CopyObject sample response. */
@@ -1929,6 +1971,7 @@ int main(void)
 	test_bad_error_bodies();
 	test_versioning();
 	test_copy_result();
+	test_copy_part();
 	test_copy_200_with_error();
 	test_copy_garbage();
 	test_time();
