@@ -234,6 +234,8 @@ assert open(L + b"/ok/plain.txt", "rb").read() == b"plain", "plain.txt"
 
 for kind in $(t_backends); do
 	t_backend_start "$kind"
+	# The log lines are counted per backend.
+	t_log_reset
 	M=$T_ROOT/mnt
 	L=$M/live
 	case $kind in
