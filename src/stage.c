@@ -55,6 +55,7 @@
 #include "dmfs/err.h"
 #include "dmfs/log.h"
 #include "dmfs/mindex.h"
+#include "dmfs/sha256.h"
 #include "dmfs/stage.h"
 #include "upload.h"
 
@@ -91,6 +92,9 @@ struct stage_file {
 				      first failed write since the copy was
 				      last whole; never uploaded while set */
 	uint64_t write_err_off;	   /* protected by lock: its offset */
+	struct dmfs_sha256_run *hash; /* protected by lock: the copy's
+				      sha256 as cp fills it; NULL when out
+				      of memory (then hashed at upload) */
 };
 
 struct stage {
@@ -136,6 +140,7 @@ static void file_free(struct stage_file *f)
 {
 	if (f->fd >= 0)
 		close(f->fd); /* drops the flock */
+	dmfs_sha256_run_free(f->hash);
 	pthread_mutex_destroy(&f->lock);
 	free(f->key);
 	free(f->base);
@@ -279,6 +284,7 @@ static int file_new(struct stage *sg, const char *key, struct stage_file **out)
 	f->check_stale = 1;
 	f->mtime = now_s();
 	pthread_mutex_init(&f->lock, NULL);
+	f->hash = dmfs_sha256_run_new();
 	f->key = strdup(key);
 	f->base = malloc(n);
 	if (!f->key || !f->base) {
@@ -509,6 +515,7 @@ int stage_write(struct stage_file *f, const void *buf, size_t n, uint64_t off)
 	}
 	if (off + done > f->size)
 		f->size = off + done;
+	dmfs_sha256_run_write(f->hash, buf, done, off);
 	if (rc)
 		mark_broken(f, rc, off);
 	pthread_mutex_unlock(&f->lock);
@@ -560,8 +567,10 @@ int stage_truncate(struct stage_file *f, uint64_t size)
 	rc = make_dirty(f);
 	if (!rc && ftruncate(f->fd, (off_t)size) != 0)
 		rc = errno_err(errno);
-	if (!rc)
+	if (!rc) {
 		f->size = size;
+		dmfs_sha256_run_truncate(f->hash, size);
+	}
 	pthread_mutex_unlock(&f->lock);
 	return rc;
 }
@@ -669,7 +678,9 @@ int stage_sync(struct stage_file *f, struct dmfs_obj_info *out)
 	/* Data first, then the upload: what S3 acknowledged is also on
 	 * disk here until the sidecar says clean. */
 	struct dmfs_attrs ua = upload_attrs(f);
-	rc = upload_fd(sg->st, f->key, f->fd, f->size,
+	char sha[65];
+	bool hashed = dmfs_sha256_run_get(f->hash, f->size, sha);
+	rc = upload_fd(sg->st, f->key, f->fd, f->size, hashed ? sha : NULL,
 		       f->check_stale ? f->etag : NULL, &ua, &sg->uo, &got,
 		       &d);
 	path_of(f, ".data", p, sizeof(p));
@@ -859,7 +870,7 @@ static int recover_one(struct stage *sg, const char *base, int *recovered)
 		snprintf(num, sizeof(num), "%.0f", v->valuedouble);
 		(void)dmfs_attrs_parse(&ua, an[i], num);
 	}
-	rc = upload_fd(sg->st, key, fd, (uint64_t)sb.st_size,
+	rc = upload_fd(sg->st, key, fd, (uint64_t)sb.st_size, NULL,
 		       *etag ? etag : NULL, &ua, &sg->uo, NULL, &d);
 	if (!rc) {
 		dmfs_log(DMFS_LOG_INFO,

@@ -553,6 +553,10 @@ static int s3_get_stream(struct dmfs_store *st, const char *key,
 /* Hex sha256 of what a put sends (the signed payload hash). */
 static int payload_sha256(const struct dmfs_put_src *src, char out[65])
 {
+	if (src->sha256 && dmfs_is_sha256_hex(src->sha256)) {
+		memcpy(out, src->sha256, 65);
+		return 0;
+	}
 	if (src->buf) {
 		sigv4_sha256_hex(src->buf, (size_t)src->len, out);
 		return 0;

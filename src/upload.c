@@ -166,7 +166,7 @@ out:
 }
 
 int upload_fd(struct dmfs_store *st, const char *key, int fd, uint64_t len,
-	      const char *expect_etag, const struct dmfs_attrs *attrs,
+	      const char *sha256, const char *expect_etag, const struct dmfs_attrs *attrs,
 	      const struct upload_opts *o,
 	      struct dmfs_obj_info *out, struct dmfs_err_detail *d)
 {
@@ -174,11 +174,14 @@ int upload_fd(struct dmfs_store *st, const char *key, int fd, uint64_t len,
 	struct dmfs_obj_info put = {0}, got = {0};
 	int multipart = st->ops->mp_create && len > o->multipart_size &&
 			o->multipart_size > 0;
-	int rc;
+	int rc = 0;
 
 	if (out)
 		memset(out, 0, sizeof(*out));
-	rc = dmfs_sha256_fd(fd, 0, len, sha);
+	if (sha256)
+		snprintf(sha, sizeof(sha), "%s", sha256);
+	else
+		rc = dmfs_sha256_fd(fd, 0, len, sha);
 	if (!rc)
 		rc = check_not_stale(st, key, expect_etag, d);
 	if (rc)
@@ -187,7 +190,8 @@ int upload_fd(struct dmfs_store *st, const char *key, int fd, uint64_t len,
 	if (multipart) {
 		rc = put_multipart(st, key, fd, len, &po, expect_etag, o, d);
 	} else {
-		struct dmfs_put_src src = {.fd = fd, .len = len};
+		struct dmfs_put_src src = {.fd = fd, .len = len,
+					   .sha256 = sha};
 		po.if_none_match = expect_etag && !*expect_etag;
 		rc = st->ops->put(st, key, &src, &po, &put, d);
 		if (rc == DMFS_ERR_EXISTS)

@@ -18,7 +18,8 @@ struct upload_opts {
 /*
  * Upload len bytes of fd (borrowed; read with pread) to key, with its
  * sha256 as x-amz-meta-dmfs-sha256, then HEAD it: the size must match,
- * and for a single PUT the ETag the PUT answered.
+ * and for a single PUT the ETag the PUT answered.  sha256 (hex, may be
+ * NULL: computed from fd) is the bytes' hash when the caller knows it.
  *
  * expect_etag is the stale-writer check, done just before sending: NULL
  * for none, "" when the key must not exist (also sent as If-None-Match),
@@ -29,7 +30,7 @@ struct upload_opts {
  * s3fs stores them.
  */
 int upload_fd(struct dmfs_store *st, const char *key, int fd, uint64_t len,
-	      const char *expect_etag, const struct dmfs_attrs *attrs,
+	      const char *sha256, const char *expect_etag, const struct dmfs_attrs *attrs,
 	      const struct upload_opts *o,
 	      struct dmfs_obj_info *out, struct dmfs_err_detail *d)
 	__attribute__((warn_unused_result));

@@ -100,6 +100,9 @@ struct dmfs_put_src {
 	const void *buf;
 	int fd;
 	uint64_t len;
+	const char *sha256;	/* hex hash of the bytes when the caller
+				   knows it (saves hashing them again to
+				   sign the request); may be NULL */
 };
 
 struct dmfs_put_opts {
