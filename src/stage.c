@@ -102,6 +102,7 @@ struct stage {
 	char *dir;
 	char *store_uri;
 	struct upload_opts uo;
+	struct upload_caps caps;   /* uo.caps */
 	struct mindex *memo;	   /* borrowed; may be NULL */
 	pthread_mutex_t lock;
 	struct stage_file *files;  /* protected by lock */
@@ -120,6 +121,9 @@ int stage_new(struct dmfs_store *st, const struct stage_opts *o,
 	sg->store_uri = strdup(o->store_uri);
 	sg->uo.multipart_size = o->multipart_size;
 	sg->uo.parallel = o->parallel_uploads;
+	pthread_mutex_init(&sg->caps.lock, NULL);
+	sg->caps.cond_put = -1;
+	sg->uo.caps = &sg->caps;
 	sg->memo = o->memo;
 	pthread_mutex_init(&sg->lock, NULL);
 	if (!sg->dir || !sg->store_uri) {
@@ -990,6 +994,7 @@ void stage_free(struct stage *sg)
 		file_free(f);
 	}
 	pthread_mutex_destroy(&sg->lock);
+	pthread_mutex_destroy(&sg->caps.lock);
 	free(sg->dir);
 	free(sg->store_uri);
 	free(sg);

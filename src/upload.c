@@ -182,7 +182,11 @@ int upload_fd(struct dmfs_store *st, const char *key, int fd, uint64_t len,
 		snprintf(sha, sizeof(sha), "%s", sha256);
 	else
 		rc = dmfs_sha256_fd(fd, 0, len, sha);
-	if (!rc)
+	/* A new file in one PUT: If-None-Match alone is the check where the
+	 * server honours it. */
+	int cond_only = !multipart && expect_etag && !*expect_etag &&
+			o->caps && upload_cond_put(o->caps, st) == 1;
+	if (!rc && !cond_only)
 		rc = check_not_stale(st, key, expect_etag, d);
 	if (rc)
 		goto out;

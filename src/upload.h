@@ -5,15 +5,30 @@
 #ifndef DMFS_UPLOAD_H
 #define DMFS_UPLOAD_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "dmfs/store.h"
+
+/* What the uploads of one mount learnt about the store. */
+struct upload_caps {
+	pthread_mutex_t lock;
+	int cond_put;		 /* protected by lock: If-None-Match on PUT
+				    honoured (1), ignored (0), not known
+				    yet (-1) */
+};
 
 struct upload_opts {
 	uint64_t multipart_size; /* above this, multipart (when the store
 				    has it) */
 	int parallel;		 /* parts in flight */
+	struct upload_caps *caps; /* borrowed; NULL: assume nothing */
 };
+
+/* Whether the store honours If-None-Match: * on PUT, found out by a
+ * probe the first time (upload_probe.c).  1 or 0; never fails (a probe
+ * that fails says 0). */
+int upload_cond_put(struct upload_caps *c, struct dmfs_store *st);
 
 /*
  * Upload len bytes of fd (borrowed; read with pread) to key, with its
@@ -22,7 +37,8 @@ struct upload_opts {
  * NULL: computed from fd) is the bytes' hash when the caller knows it.
  *
  * expect_etag is the stale-writer check, done just before sending: NULL
- * for none, "" when the key must not exist (also sent as If-None-Match),
+ * for none, "" when the key must not exist (sent as If-None-Match; a HEAD
+ * looks first unless o->caps says the server honours the condition),
  * else the ETag the key must still have.  DMFS_ERR_STALE when it does
  * not.  A multipart upload that fails is aborted.  out (may be NULL)
  * receives size, ETag, mtime and sha256 (caller frees with

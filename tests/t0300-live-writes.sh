@@ -176,6 +176,31 @@ else:
 PY
 	[ "$(cat "$L/shared.txt")" = "first writer" ] || t_fail "shared.txt: $(cat "$L/shared.txt")"
 	grep -q "another writer changed it" "$T_LOG" || t_fail "ESTALE not logged"
+	# Two mounts create the same new name: neither asks the bucket at
+	# create, so the check is at the upload (If-None-Match, or a HEAD
+	# where the server ignores it): the second close is ESTALE.
+	python3 - "$L/created.txt" "$M2/live/created.txt" <<'PY' || t_fail "two creators"
+import errno, os, sys
+a = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+b = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+os.write(a, b"first creator")
+os.write(b, b"second creator")
+os.close(a)
+try:
+    os.close(b)
+except OSError as e:
+    assert e.errno == errno.ESTALE, e
+else:
+    raise SystemExit("second creator's close succeeded: a silent overwrite")
+PY
+	[ "$(cat "$L/created.txt")" = "first creator" ] || t_fail "created.txt: $(cat "$L/created.txt")"
+	# The probe of If-None-Match leaves nothing in the bucket.
+	case $T_KIND in
+	file) probes=$(find "$T_STORE_DIR/.dmfs/probe" -type f 2>/dev/null | wc -l) ;;
+	*) probes=$(s3_aws s3api list-objects-v2 --bucket "$T_BUCKET" --prefix data/.dmfs/probe/ \
+		--query 'length(Contents || `[]`)' --output text) ;;
+	esac
+	[ "$probes" = 0 ] || t_fail "$probes probe objects left in the bucket"
 	t_umount "$M2"
 
 	# --- kill -9 before close: the next mount uploads the staged file ---

@@ -1,0 +1,89 @@
+/*
+ * upload_probe.c - whether the store honours If-None-Match: * on PUT
+ * (see upload.h).
+ *
+ * A new file is uploaded with If-None-Match: *.  Where the server honours
+ * it (RGW, AWS since 2024, the file:// store) that condition alone makes
+ * the upload fail, instead of replacing an object another writer created
+ * meanwhile; where it ignores the header (s3rver, older servers) a HEAD
+ * just before the PUT has to look.  Knowing which saves that HEAD, one
+ * round trip of the three a small new file costs.
+ *
+ * The only way to know is to try: PUT a scratch object twice with the
+ * condition; the second must fail with 412.  That costs three requests
+ * once per mount, at the first upload of a new file, and leaves nothing
+ * behind (the scratch object is deleted; on a versioned bucket its
+ * versions stay, under .dmfs/probe/, as every dmfs control object's do).
+ * Any failure of the probe counts as "not honoured": the HEAD is then
+ * made as before, which is always safe.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "dmfs/log.h"
+#include "upload.h"
+
+#define PROBE_PREFIX ".dmfs/probe/"
+
+/* PUT the scratch body to key with If-None-Match: *. */
+static int put_once(struct dmfs_store *st, const char *key,
+		    struct dmfs_err_detail *d)
+{
+	static const char body[] = "dmfs: If-None-Match probe\n";
+	struct dmfs_put_src src = {.buf = body, .fd = -1,
+				   .len = sizeof(body) - 1};
+	struct dmfs_put_opts po = {.if_none_match = true};
+
+	return st->ops->put(st, key, &src, &po, NULL, d);
+}
+
+static int probe(struct dmfs_store *st)
+{
+	unsigned char rnd[8];
+	char key[64];
+	struct dmfs_err_detail d = {0};
+	int rc, honoured = 0;
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return 0;
+	int n = snprintf(key, sizeof(key), PROBE_PREFIX "%ld-", (long)getpid());
+	for (size_t i = 0; i < sizeof(rnd) && n + 2 < (int)sizeof(key); i++)
+		n += snprintf(key + n, sizeof(key) - (size_t)n, "%02x", rnd[i]);
+	rc = put_once(st, key, &d);
+	if (rc) {
+		dmfs_log(DMFS_LOG_DEBUG, "If-None-Match probe: PUT %s: %s; "
+			 "uploads of new files check with a HEAD", key,
+			 dmfs_strerror(rc));
+		return 0;
+	}
+	rc = put_once(st, key, &d);
+	honoured = rc == DMFS_ERR_EXISTS;
+	if (rc && !honoured)
+		dmfs_log(DMFS_LOG_DEBUG, "If-None-Match probe: second PUT %s: "
+			 "%s", key, dmfs_strerror(rc));
+	if ((rc = st->ops->del(st, key, &d)))
+		dmfs_log(DMFS_LOG_WARN, "If-None-Match probe: the scratch "
+			 "object %s was not deleted: %s", key,
+			 dmfs_strerror(rc));
+	dmfs_log(DMFS_LOG_INFO, "the store %s If-None-Match on PUT%s",
+		 honoured ? "honours" : "ignores",
+		 honoured ? "" : ": new files are checked with a HEAD first");
+	return honoured;
+}
+
+int upload_cond_put(struct upload_caps *c, struct dmfs_store *st)
+{
+	int v;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->cond_put < 0)
+		c->cond_put = probe(st);
+	v = c->cond_put;
+	pthread_mutex_unlock(&c->lock);
+	return v;
+}
