@@ -25,6 +25,29 @@ nfiles=$(find "$SRC" -type f | wc -l)
 # sha256 of every file under DIR, as "sum  relpath" sorted.
 sums() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
 
+# two_writers PATH1 PATH2 write|create: the same file opened through two
+# mounts (O_RDWR of an existing one, or O_CREAT|O_EXCL of a new one) and
+# written through both; the first close succeeds, the second must fail
+# with ESTALE.  The file then holds "first write" or "first create".
+two_writers() {
+	python3 - "$@" <<'PY'
+import errno, os, sys
+how = sys.argv[3]
+flags = os.O_RDWR if how == "write" else os.O_WRONLY | os.O_CREAT | os.O_EXCL
+a = os.open(sys.argv[1], flags)
+b = os.open(sys.argv[2], flags)
+os.pwrite(a, b"first " + how.encode(), 0)
+os.pwrite(b, b"second " + how.encode(), 0)
+os.close(a)
+try:
+    os.close(b)
+except OSError as e:
+    assert e.errno == errno.ESTALE, e
+else:
+    raise SystemExit("second close (%s) succeeded: a silent overwrite" % how)
+PY
+}
+
 # The store's objects, fetched with an independent client into DIR.
 bucket_copy() {
 	rm -rf "$1"
@@ -160,40 +183,14 @@ PY
 	echo base >"$L/shared.txt" || t_fail "write shared.txt"
 	sleep 0.2
 	T_ALLOW_ERRORS=1
-	python3 - "$L/shared.txt" "$M2/live/shared.txt" <<'PY' || t_fail "two writers"
-import errno, os, sys
-a = os.open(sys.argv[1], os.O_RDWR)
-b = os.open(sys.argv[2], os.O_RDWR)
-os.pwrite(a, b"first writer", 0)
-os.pwrite(b, b"second writer", 0)
-os.close(a)
-try:
-    os.close(b)
-except OSError as e:
-    assert e.errno == errno.ESTALE, e
-else:
-    raise SystemExit("second close succeeded: a silent overwrite")
-PY
-	[ "$(cat "$L/shared.txt")" = "first writer" ] || t_fail "shared.txt: $(cat "$L/shared.txt")"
+	two_writers "$L/shared.txt" "$M2/live/shared.txt" write || t_fail "two writers"
+	[ "$(cat "$L/shared.txt")" = "first write" ] || t_fail "shared.txt: $(cat "$L/shared.txt")"
 	grep -q "another writer changed it" "$T_LOG" || t_fail "ESTALE not logged"
 	# Two mounts create the same new name: neither asks the bucket at
 	# create, so the check is at the upload (If-None-Match, or a HEAD
 	# where the server ignores it): the second close is ESTALE.
-	python3 - "$L/created.txt" "$M2/live/created.txt" <<'PY' || t_fail "two creators"
-import errno, os, sys
-a = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL)
-b = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_EXCL)
-os.write(a, b"first creator")
-os.write(b, b"second creator")
-os.close(a)
-try:
-    os.close(b)
-except OSError as e:
-    assert e.errno == errno.ESTALE, e
-else:
-    raise SystemExit("second creator's close succeeded: a silent overwrite")
-PY
-	[ "$(cat "$L/created.txt")" = "first creator" ] || t_fail "created.txt: $(cat "$L/created.txt")"
+	two_writers "$L/created.txt" "$M2/live/created.txt" create || t_fail "two creators"
+	[ "$(cat "$L/created.txt")" = "first create" ] || t_fail "created.txt: $(cat "$L/created.txt")"
 	# The probe of If-None-Match leaves nothing in the bucket.
 	case $T_KIND in
 	file) probes=$(find "$T_STORE_DIR/.dmfs/probe" -type f 2>/dev/null | wc -l) ;;
