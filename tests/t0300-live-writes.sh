@@ -13,10 +13,10 @@
 #    leaves the old object intact;
 #  - the same file written from two mounts: the second close is ESTALE;
 #  - kill -9 with a file written but not closed: the next mount uploads it.
-# DMFS_TEST_BIG_MB sizes the big file (default 20; 200 for the issue).
+# DMFS_TEST_BIG_MB sizes the big file (default 200 MiB, as the issue asks).
 . "$(dirname "$0")/lib/common.sh"
 
-BIG_MB=${DMFS_TEST_BIG_MB:-20}
+BIG_MB=${DMFS_TEST_BIG_MB:-200}
 SRC=$T_ROOT/src
 python3 "$T_SRC/tests/lib/mktree.py" "$SRC" 1000 "$BIG_MB" >/dev/null || t_fail "mktree"
 nfiles=$(find "$SRC" -type f | wc -l)
