@@ -12,7 +12,8 @@
 #  - an upload the server refuses (server stopped) fails close() and
 #    leaves the old object intact;
 #  - the same file written from two mounts: the second close is ESTALE;
-#  - kill -9 with a file written but not closed: the next mount uploads it.
+#  - kill -9 with a file written but not closed: the next mount uploads it;
+#    kill -9 right after close() of a 30 MB file: the object is whole.
 # DMFS_TEST_BIG_MB sizes the big file (default 200 MiB, as the issue asks).
 . "$(dirname "$0")/lib/common.sh"
 
@@ -66,6 +67,14 @@ meta_sha() {
 	file) getfattr --only-values -n user.dmfs.sha256 "$T_STORE_DIR/$1" 2>/dev/null ;;
 	*) s3_aws s3api head-object --bucket "$T_BUCKET" --key "data/$1" \
 		--query 'Metadata."dmfs-sha256"' --output text ;;
+	esac
+}
+
+# KEY fetched from the bucket with an independent client into FILE.
+bucket_get() {
+	case $T_KIND in
+	file) cp "$T_STORE_DIR/$1" "$2" ;;
+	*) s3_aws s3 cp --quiet --only-show-errors "s3://$T_BUCKET/data/$1" "$2" ;;
 	esac
 }
 
@@ -216,6 +225,34 @@ PY
 	grep -q "recovered crash.bin" "$T_LOG" || t_fail "recovery not logged"
 	in_bucket crash.bin || t_fail "crash.bin not recovered"
 	cmp "$L/crash.bin" "$T_ROOT/crash.bin" || t_fail "recovered crash.bin differs"
+
+	# --- kill -9 right after close() of a large file: close waited for
+	# the upload, so the object is whole in the bucket; the next mount
+	# has nothing of it to recover ---
+	t_make_file "$T_ROOT/closed.bin" 30000000 closed
+	pid=$(t_status "$M" pid)
+	python3 - "$L/closed.bin" "$T_ROOT/closed.bin" "$pid" <<'PY' || t_fail "close before kill"
+import os, signal, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
+src = open(sys.argv[2], "rb")
+while True:
+    b = src.read(1 << 20)
+    if not b:
+        break
+    os.write(fd, b)
+os.close(fd)
+os.kill(int(sys.argv[3]), signal.SIGKILL)
+PY
+	sleep 0.5
+	fusermount3 -u -z "$M" 2>/dev/null || true
+	rm -f "$T_ROOT/closed.got"
+	bucket_get closed.bin "$T_ROOT/closed.got" || t_fail "closed.bin not in the bucket after close"
+	cmp "$T_ROOT/closed.got" "$T_ROOT/closed.bin" || t_fail "closed.bin in the bucket differs"
+	[ "$(meta_sha closed.bin)" = "$(sha256sum <"$T_ROOT/closed.bin" | cut -d' ' -f1)" ] ||
+		t_fail "closed.bin: sha256 metadata"
+	t_mount "$M" debug
+	grep -q "recovered closed.bin" "$T_LOG" && t_fail "closed.bin uploaded again after a close that succeeded"
+	cmp "$L/closed.bin" "$T_ROOT/closed.bin" || t_fail "closed.bin through the new mount"
 
 	# --- an upload the server refuses: close fails, old object intact ---
 	if [ "$kind" != file ]; then

@@ -18,10 +18,11 @@
 # its full size (polled with awscli), so all three times mean the same.
 # Each tool writes under its own prefix of one bucket.  --latency MS puts
 # tests/tools/delay_proxy in front of the server, as bench.sh does.
-# The rgw of tests/lib/s3server.sh has a small OSD: the default sizes (a
-# ceiling upload plus 3 x 1.5 GiB, and rgw frees deleted objects only
-# later) fill it ("full status failsafe engaged") and uploads then hang;
-# use --server s3rver or a smaller --big-mb/--small there.
+# The rgw of tests/lib/s3server.sh keeps its OSD in memory, 3 GiB for the
+# tests; the default sizes (a ceiling upload plus 3 x 1.5 GiB, and rgw
+# frees deleted objects only later) would fill that ("full status
+# failsafe engaged") and uploads would hang, so this script gives it
+# 12 GiB unless DMFS_RGW_MEMSTORE_BYTES says otherwise.
 # Needs root (drop_caches, FUSE) and the packages of tests/setup-deps.sh.
 # Prints a table and the dmfs/peer ratios (MB/s; > 1 means dmfs is faster).
 set -euo pipefail
@@ -57,6 +58,7 @@ log() { echo "# $*" >&2; }
 now() { date +%s.%N; }
 drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 
+export DMFS_RGW_MEMSTORE_BYTES=${DMFS_RGW_MEMSTORE_BYTES:-$((12 << 30))}
 log "starting $SERVER"
 s3server_start "$SERVER" "$W/server" >"$W/server.log" 2>&1 || { cat "$W/server.log"; exit 1; }
 ENDPOINT=$S3_ENDPOINT
