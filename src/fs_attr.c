@@ -385,12 +385,7 @@ static int store_attrs(struct dmfs_fs *fs, const char *okey,
 	merge(&a, &info.attrs);
 	merge(&a, ch);
 	struct dmfs_pin pin = {.if_match = info.etag, .size_hint = info.size};
-	struct dmfs_put_opts po = {
-	    .sha256 = info.sha256[0] ? info.sha256 : NULL,
-	    .content_type = info.content_type[0] ? info.content_type : NULL,
-	    .attrs = &a,
-	    .user_meta = info.user_meta,
-	};
+	struct dmfs_put_opts po = dmfs_put_opts_keeping(&info, &a);
 	rc = fs->store->ops->copy(fs->store, okey, &pin, okey, &po, &d);
 	dmfs_obj_info_clear(&info);
 	if (rc) {

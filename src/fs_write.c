@@ -439,14 +439,8 @@ static int move_object(struct dmfs_fs *fs, const char *from, const char *to,
 		rc = fs->store->ops->head(fs->store, from, &info, &d);
 		struct dmfs_pin pin = {.if_match = info.etag,
 				       .size_hint = info.size};
-		struct dmfs_put_opts po = {
-			.sha256 = info.sha256[0] ? info.sha256 : NULL,
-			.content_type = info.content_type[0]
-						? info.content_type
-						: NULL,
-			.attrs = &info.attrs,
-			.user_meta = info.user_meta,
-		};
+		struct dmfs_put_opts po =
+		    dmfs_put_opts_keeping(&info, &info.attrs);
 		if (!rc && info.user_meta_lost)
 			dmfs_log(DMFS_LOG_WARN, "rename %s -> %s: some of its "
 				 "metadata is not carried over", from, to);

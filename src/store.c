@@ -90,6 +90,18 @@ void dmfs_attrs_format(const struct dmfs_attrs *a, unsigned bit,
 	snprintf(out, 24, "%lld", v);
 }
 
+struct dmfs_put_opts dmfs_put_opts_keeping(const struct dmfs_obj_info *info,
+					   const struct dmfs_attrs *attrs)
+{
+	struct dmfs_put_opts po = {
+	    .sha256 = info->sha256[0] ? info->sha256 : NULL,
+	    .content_type = info->content_type[0] ? info->content_type : NULL,
+	    .attrs = attrs,
+	    .user_meta = info->user_meta,
+	};
+	return po;
+}
+
 void dmfs_list_page_free(struct dmfs_list_page *p)
 {
 	if (!p)

@@ -253,6 +253,15 @@ void dmfs_attrs_format(const struct dmfs_attrs *a, unsigned bit,
 		       const char **name, char out[24]);
 
 /*
+ * The options of a copy (or put) that keeps the metadata info has (its
+ * sha256, Content-Type and other user metadata) and gives it the s3fs
+ * attributes attrs (may be NULL).  The result borrows from info and
+ * attrs: valid while they are.  Cannot fail.
+ */
+struct dmfs_put_opts dmfs_put_opts_keeping(const struct dmfs_obj_info *info,
+					   const struct dmfs_attrs *attrs);
+
+/*
  * Read a whole small object into memory (refs, saved queries).  Fails with
  * DMFS_ERR_TOO_BIG beyond max bytes.  *out is NUL-terminated; caller frees
  * with free().
