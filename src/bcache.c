@@ -104,6 +104,7 @@
 #include "dmfs/bcache.h"
 #include "dmfs/crc32c.h"
 #include "dmfs/lmdb_lockfile.h"
+#include "dmfs/lmdb_txn.h"
 #include "dmfs/log.h"
 
 /*
@@ -849,7 +850,9 @@ int bcache_get(struct bcache *bc, const void *key, size_t klen, void *buf,
 	rc = bcache_db_txn_begin(bc, MDB_RDONLY, &txn);
 	if (rc) {
 		count(&bc->n_misses, 1);
-		return bcache_db_mdb_to_err(rc);
+		/* DMFS_ERR_CORRUPT from bcache_get means one bad block,
+		 * dropped; a corrupt environment is not that. */
+		return lmdb_err_to_dmfs(rc, DMFS_ERR_IO);
 	}
 	rc = mdb_get(txn, bc->db_blocks, &k, &v);
 	if (rc) {

@@ -6,7 +6,6 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <lmdb.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,23 +55,6 @@ static uint64_t get_be64(const unsigned char *p)
 	for (int i = 0; i < 8; i++)
 		v = v << 8 | p[i];
 	return v;
-}
-
-int bcache_db_mdb_to_err(int rc)
-{
-	switch (rc) {
-	case 0:
-		return 0;
-	case MDB_NOTFOUND:
-		return DMFS_ERR_NOT_FOUND;
-	case ENOMEM:
-		return DMFS_ERR_NOMEM;
-	case MDB_MAP_FULL:
-	case ENOSPC:
-		return DMFS_ERR_NOSPC;
-	default:
-		return DMFS_ERR_IO;
-	}
 }
 
 /*

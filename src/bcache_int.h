@@ -142,7 +142,6 @@ static inline uint32_t key_hash(const void *key, size_t klen)
 
 /* bcache_db.c: each returns 0 or an LMDB error unless it says otherwise;
  * every transaction goes through bcache_db_txn_* (see bcache_db.c). */
-int bcache_db_mdb_to_err(int rc);
 int bcache_db_txn_begin(struct bcache *bc, unsigned flags, MDB_txn **txn);
 void bcache_db_txn_abort(struct bcache *bc, MDB_txn *txn);
 int bcache_db_txn_commit(struct bcache *bc, MDB_txn *txn);

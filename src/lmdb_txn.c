@@ -1,8 +1,12 @@
 /*
- * lmdb_txn.c - one way to begin LMDB transactions (see lmdb_txn.h).
+ * lmdb_txn.c - one way to begin LMDB transactions and to read LMDB's
+ * return codes (see lmdb_txn.h).
  */
 #include "config.h"
 
+#include <errno.h>
+
+#include "dmfs/err.h"
 #include "dmfs/lmdb_txn.h"
 #include "dmfs/log.h"
 
@@ -47,4 +51,23 @@ int lmdb_txn_begin(MDB_env *env, pthread_rwlock_t *lock, unsigned flags,
 	dmfs_log(DMFS_LOG_WARN, "%s %s: cannot begin a transaction: %s", kind,
 		 dir, mdb_strerror(rc));
 	return rc;
+}
+
+int lmdb_err_to_dmfs(int rc, int corrupted)
+{
+	switch (rc) {
+	case 0:
+		return 0;
+	case MDB_NOTFOUND:
+		return DMFS_ERR_NOT_FOUND;
+	case ENOMEM:
+		return DMFS_ERR_NOMEM;
+	case MDB_MAP_FULL:
+	case ENOSPC:
+		return DMFS_ERR_NOSPC;
+	case MDB_CORRUPTED:
+		return corrupted;
+	default:
+		return DMFS_ERR_IO;
+	}
 }

@@ -44,21 +44,7 @@
 
 int meta_mdb_err(int rc)
 {
-	switch (rc) {
-	case 0:
-		return 0;
-	case MDB_NOTFOUND:
-		return DMFS_ERR_NOT_FOUND;
-	case ENOMEM:
-		return DMFS_ERR_NOMEM;
-	case MDB_MAP_FULL:
-	case ENOSPC:
-		return DMFS_ERR_NOSPC;
-	case MDB_CORRUPTED:
-		return DMFS_ERR_CORRUPT;
-	default:
-		return DMFS_ERR_IO;
-	}
+	return lmdb_err_to_dmfs(rc, DMFS_ERR_CORRUPT);
 }
 
 void meta_put_be64(unsigned char *p, uint64_t v)

@@ -169,21 +169,11 @@ static int get_varint(const unsigned char **p, const unsigned char *end,
 	return DMFS_ERR_CORRUPT;
 }
 
+/* The index's callers have always seen MDB_CORRUPTED as DMFS_ERR_IO;
+ * its DMFS_ERR_CORRUPT is an entry that does not decode. */
 static int mdb_to_err(int rc)
 {
-	switch (rc) {
-	case 0:
-		return 0;
-	case MDB_NOTFOUND:
-		return DMFS_ERR_NOT_FOUND;
-	case ENOMEM:
-		return DMFS_ERR_NOMEM;
-	case MDB_MAP_FULL:
-	case ENOSPC:
-		return DMFS_ERR_NOSPC;
-	default:
-		return DMFS_ERR_IO;
-	}
+	return lmdb_err_to_dmfs(rc, DMFS_ERR_IO);
 }
 
 /* For LMDB calls where "not found" would be a broken index. */

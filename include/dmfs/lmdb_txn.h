@@ -1,6 +1,7 @@
 /*
- * lmdb_txn.h - beginning an LMDB transaction the same way in every
- * environment dmfs keeps (block cache, manifest index, metadata table).
+ * lmdb_txn.h - beginning an LMDB transaction, and reading what LMDB
+ * returns, the same way in every environment dmfs keeps (block cache,
+ * manifest index, metadata table).
  *
  * Each environment is shared with other processes (every dmfs on the
  * machine) and guarded in this process by a rwlock: transactions hold it
@@ -24,5 +25,15 @@
  */
 int lmdb_txn_begin(MDB_env *env, pthread_rwlock_t *lock, unsigned flags,
 		   MDB_txn **txn, const char *kind, const char *dir);
+
+/*
+ * The DMFS_ERR_* for an LMDB return code (0 stays 0; MDB_NOTFOUND is
+ * DMFS_ERR_NOT_FOUND, a full map or disk DMFS_ERR_NOSPC, what is not
+ * known DMFS_ERR_IO).  corrupted: what MDB_CORRUPTED becomes, normally
+ * DMFS_ERR_CORRUPT; DMFS_ERR_IO where the caller gives DMFS_ERR_CORRUPT a
+ * meaning of its own (the block cache: one block failed its checksum and
+ * is dropped).  Cannot fail.
+ */
+int lmdb_err_to_dmfs(int rc, int corrupted);
 
 #endif
