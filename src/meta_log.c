@@ -658,56 +658,52 @@ static int cmp_name(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+struct list_ctx {
+	const char *prefix;
+	size_t plen;
+	struct names *ns;
+};
+
+/* dmfs_store_list_each's callback: keep o's name when it is a .jsonl
+ * object directly under the prefix.  0 or DMFS_ERR_*. */
+static int list_one(void *ctx, const struct dmfs_obj_info *o)
+{
+	struct list_ctx *l = ctx;
+	struct names *ns = l->ns;
+	const char *key = o->key, *nm = key + l->plen;
+	size_t kl = strlen(key);
+
+	if (strncmp(key, l->prefix, l->plen) || strchr(nm, '/') ||
+	    kl < l->plen + 7 || strcmp(key + kl - 6, ".jsonl"))
+		return 0;
+	if (ns->n == ns->cap) {
+		size_t nc = ns->cap ? 2 * ns->cap : 64;
+		void *np =
+		    nc > LIST_MAX ? NULL : realloc(ns->v, nc * sizeof(char *));
+		if (!np)
+			return nc > LIST_MAX ? DMFS_ERR_TOO_BIG
+					     : DMFS_ERR_NOMEM;
+		ns->v = np;
+		ns->cap = nc;
+	}
+	ns->v[ns->n] = strdup(nm);
+	if (!ns->v[ns->n])
+		return DMFS_ERR_NOMEM;
+	ns->n++;
+	return 0;
+}
+
 /* The names (without prefix) of the .jsonl objects under prefix, sorted. */
 static int list_names(struct meta *m, const char *prefix, struct names *ns,
 		      char *msg, size_t msgsz)
 {
-	struct dmfs_list_page page = {0};
+	struct list_ctx l = {
+	    .prefix = prefix, .plen = strlen(prefix), .ns = ns};
 	struct dmfs_err_detail d;
-	size_t plen = strlen(prefix);
-	char *token = NULL;
 	int rc;
 
-	do {
-		dmfs_err_detail_clear(&d);
-		rc = m->st->ops->list(m->st, prefix, NULL, token, 1000, &page,
-				      &d);
-		free(token);
-		token = NULL;
-		for (size_t i = 0; !rc && i < page.nobjs; i++) {
-			const char *key = page.objs[i].key, *nm = key + plen;
-			size_t kl = strlen(key);
-			if (strncmp(key, prefix, plen) || strchr(nm, '/') ||
-			    kl < plen + 7 || strcmp(key + kl - 6, ".jsonl"))
-				continue;
-			if (ns->n == ns->cap) {
-				size_t nc = ns->cap ? 2 * ns->cap : 64;
-				void *np =
-				    nc > LIST_MAX
-					? NULL
-					: realloc(ns->v, nc * sizeof(char *));
-				if (!np) {
-					rc = nc > LIST_MAX ? DMFS_ERR_TOO_BIG
-							   : DMFS_ERR_NOMEM;
-					break;
-				}
-				ns->v = np;
-				ns->cap = nc;
-			}
-			ns->v[ns->n] = strdup(nm);
-			if (!ns->v[ns->n]) {
-				rc = DMFS_ERR_NOMEM;
-				break;
-			}
-			ns->n++;
-		}
-		if (!rc && page.truncated && page.next_token) {
-			token = page.next_token;
-			page.next_token = NULL;
-		}
-		dmfs_list_page_free(&page);
-	} while (!rc && token);
-	free(token);
+	dmfs_err_detail_clear(&d);
+	rc = dmfs_store_list_each(m->st, prefix, NULL, list_one, &l, &d);
 	if (rc)
 		dmfs_say(msg, msgsz, "metadata: listing %s: %s", prefix,
 			 err_text(rc, &d));
