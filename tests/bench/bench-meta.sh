@@ -42,20 +42,8 @@ done
 [ "$(id -u)" = 0 ] || { echo "bench: run as root" >&2; exit 1; }
 [ -x "$DMFS" ] || { echo "bench: build dmfs first ($DMFS)" >&2; exit 1; }
 
-W=$(mktemp -d /tmp/dmfs-bench-meta.XXXXXX)
-MOUNTS=() PIDS=()
-cleanup() {
-	local m p
-	for m in "${MOUNTS[@]}"; do fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	s3server_stop 2>/dev/null || true
-	rm -rf "$W"
-}
-trap cleanup EXIT
-. "$SRC/tests/lib/s3server.sh"
-
-log() { echo "# $*" >&2; }
-now() { date +%s.%N; }
+. "$HERE/lib.sh"
+bench_workdir dmfs-bench-meta
 secs() { python3 -c "print(f'{$2 - $1:.3f}')"; }
 rate() { python3 -c "print(f'{$1 / ($3 - $2):,.0f}')"; }
 
@@ -151,22 +139,10 @@ fusermount3 -u "$W/mnt"
 fi
 
 log "setfattr on $NX files: dmfs vs s3fs -o use_xattr on $SERVER"
-s3server_start "$SERVER" "$W/server" >"$W/server.log" 2>&1 || { cat "$W/server.log"; exit 1; }
-ENDPOINT=$S3_ENDPOINT
-if [ "$LATENCY" != 0 ]; then
-	cc -O2 -Wall -Wextra -pthread -o "$W/delay_proxy" "$SRC/tests/tools/delay_proxy.c"
-	"$W/delay_proxy" --listen 127.0.0.1:0 --upstream "127.0.0.1:$S3_PORT" \
-		--latency-ms "$LATENCY" --port-file "$W/proxy.port" --quiet &
-	PIDS+=($!)
-	for _ in $(seq 50); do [ -s "$W/proxy.port" ] && break; sleep 0.1; done
-	ENDPOINT=http://127.0.0.1:$(cat "$W/proxy.port")
-	log "latency: +$LATENCY ms per response through tests/tools/delay_proxy"
-fi
+bench_server_start
 B=benchmeta
 s3_aws s3 mb s3://$B >/dev/null
-cat >>"$AWS_CONFIG_FILE" <<CFG
-    max_concurrent_requests = 32
-CFG
+bench_aws_parallel
 python3 - "$W/xt" "$NX" <<'PY'
 import os, sys
 root, n = sys.argv[1], int(sys.argv[2])
@@ -178,8 +154,7 @@ for i in range(n):
 PY
 s3_aws s3 cp --recursive --quiet --only-show-errors "$W/xt" "s3://$B/" || { log "upload failed"; exit 1; }
 (cd "$W/xt" && find . -type f | sed 's|^\./||' | sort) >"$W/xt.list"
-printf '%s:%s\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" >"$W/passwd"
-chmod 600 "$W/passwd"
+bench_s3fs_passwd
 mkdir -p "$W/m-dmfs" "$W/m-s3fs"
 "$DMFS" mount "s3://$B" "$W/m-dmfs" -o "endpoint=$ENDPOINT,cache_dir=$W/cache-x,view=live"
 MOUNTS+=("$W/m-dmfs")

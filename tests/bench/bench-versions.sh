@@ -37,28 +37,15 @@ done
 [ "$(id -u)" = 0 ] || { echo "bench: run as root" >&2; exit 1; }
 [ -x "$DMFS" ] || { echo "bench: build dmfs first ($DMFS)" >&2; exit 1; }
 
-W=$(mktemp -d /tmp/dmfs-bench-versions.XXXXXX)
-MOUNTS=()
-cleanup() {
-	local m
-	for m in "${MOUNTS[@]}"; do fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null || true; done
-	s3server_stop
-	rm -rf "$W"
-}
-trap cleanup EXIT
-. "$SRC/tests/lib/s3server.sh"
-
-log() { echo "# $*" >&2; }
-now() { date +%s.%N; }
+. "$HERE/lib.sh"
+bench_workdir dmfs-bench-versions
 secs() { python3 -c "print(f'{$2 - $1:.2f}')"; }
 
 log "starting $SERVER"
-s3server_start "$SERVER" "$W/server" >"$W/server.log" 2>&1 || { cat "$W/server.log"; exit 1; }
+bench_server_start
 B=bench
 s3_aws s3 mb s3://$B >/dev/null
-cat >>"$AWS_CONFIG_FILE" <<CFG
-    max_concurrent_requests = 32
-CFG
+bench_aws_parallel
 STORE=s3://$B/data
 OPTS="endpoint=$S3_ENDPOINT,cache_dir=$W/cache"
 
@@ -180,9 +167,9 @@ LROWS=()
 # warm: the manifest indexed, kernel caches dropped;
 # hot: the kernel's dentry and attribute caches kept too.
 for pass in cold warm hot; do
-	[ "$pass" = hot ] || { sync; echo 3 >/proc/sys/vm/drop_caches; }
+	[ "$pass" = hot ] || drop
 	t0=$(now); n=$(find "$W/mnt/datasets/big/v1" | wc -l); t1=$(now)
-	[ "$pass" = hot ] || { sync; echo 3 >/proc/sys/vm/drop_caches; }
+	[ "$pass" = hot ] || drop
 	t2=$(now); ls -lR "$W/mnt/datasets/big/v1" >/dev/null; t3=$(now)
 	LROWS+=("$(printf '%-6s find %8s s (%d entries)   ls -lR %8s s' "$pass" "$(secs "$t0" "$t1")" "$n" "$(secs "$t2" "$t3")")")
 done

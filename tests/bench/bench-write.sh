@@ -42,35 +42,12 @@ done
 [ "$(id -u)" = 0 ] || { echo "bench-write: run as root (drop_caches)" >&2; exit 1; }
 [ -x "$DMFS" ] || { echo "bench-write: build dmfs first ($DMFS)" >&2; exit 1; }
 
-W=$(mktemp -d /tmp/dmfs-bench-write.XXXXXX)
-MOUNTS=() PIDS=()
-cleanup() {
-	local m p
-	for m in "${MOUNTS[@]}"; do fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	s3server_stop
-	rm -rf "$W"
-}
-trap cleanup EXIT
-. "$SRC/tests/lib/s3server.sh"
-
-log() { echo "# $*" >&2; }
-now() { date +%s.%N; }
-drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+. "$HERE/lib.sh"
+bench_workdir dmfs-bench-write
 
 export DMFS_RGW_MEMSTORE_BYTES=${DMFS_RGW_MEMSTORE_BYTES:-$((12 << 30))}
 log "starting $SERVER"
-s3server_start "$SERVER" "$W/server" >"$W/server.log" 2>&1 || { cat "$W/server.log"; exit 1; }
-ENDPOINT=$S3_ENDPOINT
-if [ "$LATENCY" != 0 ]; then
-	cc -O2 -Wall -Wextra -pthread -o "$W/delay_proxy" "$SRC/tests/tools/delay_proxy.c"
-	"$W/delay_proxy" --listen 127.0.0.1:0 --upstream "127.0.0.1:$S3_PORT" \
-		--latency-ms "$LATENCY" --port-file "$W/proxy.port" --quiet &
-	PIDS+=($!)
-	for _ in $(seq 50); do [ -s "$W/proxy.port" ] && break; sleep 0.1; done
-	ENDPOINT=http://127.0.0.1:$(cat "$W/proxy.port")
-	log "latency: +$LATENCY ms per response through tests/tools/delay_proxy at $ENDPOINT"
-fi
+bench_server_start
 B=bench
 s3_aws s3 mb s3://$B >/dev/null
 
@@ -98,8 +75,7 @@ CEIL=$(python3 -c "print(f'{$BIG_BYTES/1e6/($t1-$t0):.0f}')")
 s3_aws s3 rm --quiet --recursive "s3://$B/ceiling/" >/dev/null
 log "ceiling: awscli s3 cp of the big file $CEIL MB/s"
 
-printf '%s:%s\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" >"$W/passwd"
-chmod 600 "$W/passwd"
+bench_s3fs_passwd
 
 # mount_TOOL MNT: mount the bucket at MNT with that tool.
 mount_dmfs() {
@@ -108,16 +84,7 @@ mount_dmfs() {
 mount_s3fs() {
 	s3fs "$B" "$1" -o "url=$ENDPOINT,use_path_request_style,passwd_file=$W/passwd"
 }
-mount_rclone() {
-	(unset AWS_CA_BUNDLE
-	RCLONE_CONFIG_B_TYPE=s3 RCLONE_CONFIG_B_PROVIDER=Other RCLONE_CONFIG_B_ENDPOINT=$ENDPOINT \
-	RCLONE_CONFIG_B_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID RCLONE_CONFIG_B_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
-	RCLONE_CONFIG_B_FORCE_PATH_STYLE=true \
-	rclone mount "b:$B" "$1" --vfs-cache-mode writes --cache-dir "$W/cache.rclone" --daemon \
-		--log-file "$W/rclone.log")
-	for _ in $(seq 100); do mountpoint -q "$1" && return 0; sleep 0.1; done
-	return 1
-}
+mount_rclone() { bench_mount_rclone "$1" writes; }
 
 # count_size PREFIX: "objects bytes" under PREFIX in the bucket, not
 # counting directory markers (keys ending in /, which dmfs and s3fs make).
