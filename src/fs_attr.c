@@ -331,6 +331,21 @@ void fs_attr_new(struct dmfs_fs *fs, mode_t mode, struct dmfs_attrs *a)
 	a->mtime = (int64_t)time(NULL);
 }
 
+void fs_attr_from_stat(const struct stat *st, unsigned have,
+		       struct dmfs_attrs *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->have = have;
+	if (have & DMFS_ATTR_MODE)
+		a->mode = (uint32_t)st->st_mode;
+	if (have & DMFS_ATTR_UID)
+		a->uid = (uint32_t)st->st_uid;
+	if (have & DMFS_ATTR_GID)
+		a->gid = (uint32_t)st->st_gid;
+	if (have & DMFS_ATTR_MTIME)
+		a->mtime = (int64_t)st->st_mtim.tv_sec;
+}
+
 /* b's attributes over a's. */
 static void merge(struct dmfs_attrs *a, const struct dmfs_attrs *b)
 {
@@ -441,13 +456,12 @@ static int set_attrs(struct dmfs_fs *fs, const char *key, struct fs_handle *h,
 	if (rc)
 		return -dmfs_err_to_errno(rc);
 	/* What the mount shows now is what the object gets, changed. */
-	struct dmfs_attrs shown = {.have = DMFS_ATTR_MODE | DMFS_ATTR_UID |
-					   DMFS_ATTR_GID | DMFS_ATTR_MTIME};
+	struct dmfs_attrs shown;
 	fs_attr_stat(fs, key, &e, &st);
-	shown.mode = (uint32_t)st.st_mode;
-	shown.uid = (uint32_t)st.st_uid;
-	shown.gid = (uint32_t)st.st_gid;
-	shown.mtime = (int64_t)st.st_mtim.tv_sec;
+	fs_attr_from_stat(&st,
+			  DMFS_ATTR_MODE | DMFS_ATTR_UID | DMFS_ATTR_GID |
+			      DMFS_ATTR_MTIME,
+			  &shown);
 	char *dk = e.is_dir ? dir_key(key) : NULL;
 	if (e.is_dir && !dk)
 		return -ENOMEM;

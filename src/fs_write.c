@@ -178,6 +178,7 @@ int fs_live_create(struct dmfs_fs *fs, const char *key, mode_t mode,
 int fs_live_open_write(struct dmfs_fs *fs, const char *key,
 		       struct fuse_file_info *fi, struct fs_handle *h)
 {
+	struct dmfs_attrs a;
 	struct stat st;
 	int is_dir, rc;
 
@@ -189,11 +190,8 @@ int fs_live_open_write(struct dmfs_fs *fs, const char *key,
 	 * with. */
 	if ((rc = fs_live_getattr(fs, key, &st)))
 		return rc;
-	struct dmfs_attrs a = {
-		.have = DMFS_ATTR_MODE | DMFS_ATTR_UID | DMFS_ATTR_GID,
-		.mode = (uint32_t)st.st_mode,
-		.uid = (uint32_t)st.st_uid,
-		.gid = (uint32_t)st.st_gid};
+	fs_attr_from_stat(&st, DMFS_ATTR_MODE | DMFS_ATTR_UID | DMFS_ATTR_GID,
+			  &a);
 	return open_staged(fs, key,
 			   (fi->flags & O_TRUNC) ? STAGE_EMPTY : STAGE_EXISTING,
 			   &a, fi, h);

@@ -141,6 +141,11 @@ void fs_attr_forget(struct dmfs_fs *fs, const char *key);
 /* The attributes of something new this mount makes: mode (type bits
  * included), the caller's uid and gid, mtime now.  Cannot fail. */
 void fs_attr_new(struct dmfs_fs *fs, mode_t mode, struct dmfs_attrs *a);
+/* The attributes st shows, only those in have (DMFS_ATTR_*; the others
+ * zero), for an object that is to keep what the mount showed of it.
+ * Cannot fail. */
+void fs_attr_from_stat(const struct stat *st, unsigned have,
+		       struct dmfs_attrs *a);
 /* h: the open file of fchmod, fchown, futimens (may be NULL). */
 int fs_live_chmod(struct dmfs_fs *fs, const char *key, mode_t mode,
 		  struct fs_handle *h);
