@@ -113,7 +113,7 @@ head_size() {
 
 declare -A R
 mbps() { python3 -c "print(f'{$3/1e6/($2-$1):.0f}')"; }
-secs() { python3 -c "print(f'{$2 - $1:.1f}')"; }
+secs() { python3 -c "print(f'{$2 - $1:.2f}')"; }
 measure() {
 	local tool=$1 m=$W/mnt.$1 t0 t1 size
 	mkdir -p "$m"
@@ -167,11 +167,12 @@ for t in "${TOOLS[@]}"; do
 		"${R[$t.small]:--}" "${R[$t.small_s]:--}"
 done
 echo
-echo "ratios (dmfs / peer, MB/s; > 1 means dmfs is faster; target >= 1.5x s3fs):"
+echo "ratios (dmfs / peer throughput = peer time / dmfs time, same bytes; > 1 means dmfs is faster; target >= 1.5x s3fs):"
+# From the times, not the rounded MB/s (3 vs 1 MB/s would say 3x).
 ratio() { python3 -c "a,b='$1','$2'
 ok=lambda s: s not in ('', '-', 'bad')
-print(f'{float(a)/float(b):.2f}x' if ok(a) and ok(b) else '-')"; }
+print(f'{float(b)/float(a):.2f}x' if ok(a) and ok(b) else '-')"; }
 for t in s3fs rclone; do
 	printf '  vs %-7s big %s, small %s\n' "$t" \
-		"$(ratio "${R[dmfs.big]:-}" "${R[$t.big]:-}")" "$(ratio "${R[dmfs.small]:-}" "${R[$t.small]:-}")"
+		"$(ratio "${R[dmfs.big_s]:-}" "${R[$t.big_s]:-}")" "$(ratio "${R[dmfs.small_s]:-}" "${R[$t.small_s]:-}")"
 done
