@@ -746,7 +746,7 @@ static int op_statfs(const char *path, struct statvfs *sv)
 	sv->f_bavail = 1ull << 30;
 	sv->f_files = 1ull << 30;
 	sv->f_ffree = 1ull << 30;
-	sv->f_namemax = 1024;
+	sv->f_namemax = 255; /* KEYNAME_NAME_MAX: longer names are refused */
 	return 0;
 }
 

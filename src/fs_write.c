@@ -279,7 +279,11 @@ int fs_live_flush(struct dmfs_fs *fs, struct fs_handle *h)
 		fs_set_last_error(fs, "live/%s: not uploaded: %s; the object "
 				  "in the bucket is unchanged", key,
 				  dmfs_strerror(rc));
-		note_bucket_now(fs, key);
+		/* Not when the server could not be reached: one more
+		 * request would only retry as long again. */
+		if (rc != DMFS_ERR_NETWORK && rc != DMFS_ERR_TIMEOUT &&
+		    rc != DMFS_ERR_THROTTLED && rc != DMFS_ERR_SERVER)
+			note_bucket_now(fs, key);
 		return -dmfs_err_to_errno(rc);
 	}
 	if (info.key)

@@ -145,6 +145,19 @@ int keyname_check_new(const char *key, char *msg, size_t msgsz)
 			 "are UTF-8)", q);
 		return DMFS_ERR_BAD_NAME;
 	}
+	/* A component longer than listings show would be created and then
+	 * hidden (keyname_check): refuse it here instead. */
+	for (const char *c = key; *c;) {
+		const char *e = strchr(c, '/');
+		size_t len = e ? (size_t)(e - c) : strlen(c);
+		if (len > KEYNAME_NAME_MAX) {
+			keyname_quote(c, 60, q, sizeof(q));
+			dmfs_say(msg, msgsz, "%s...: a name of %zu bytes; at "
+				 "most %d", q, len, KEYNAME_NAME_MAX);
+			return DMFS_ERR_NAME_TOO_LONG;
+		}
+		c = e ? e + 1 : c + len;
+	}
 	return 0;
 }
 

@@ -270,7 +270,11 @@ static int64_t now_s(void)
 
 static int errno_err(int e)
 {
-	return e == ENOSPC || e == EDQUOT ? DMFS_ERR_NOSPC : DMFS_ERR_IO;
+	if (e == ENOSPC || e == EDQUOT)
+		return DMFS_ERR_NOSPC;
+	if (e == EFBIG)
+		return DMFS_ERR_TOO_BIG; /* past the cache filesystem's limit */
+	return e == EINVAL ? DMFS_ERR_INVAL : DMFS_ERR_IO;
 }
 
 /* A new, empty staged file for key, flock'ed.  Not in the table yet. */
@@ -304,9 +308,18 @@ static int file_new(struct stage *sg, const char *key, struct stage_file **out)
 			 (unsigned long long)++sg->counter);
 		path_of(f, ".data", p, sizeof(p));
 		f->fd = open(p, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (f->fd < 0 || flock(f->fd, LOCK_EX | LOCK_NB) == 0 ||
-		    errno != EWOULDBLOCK)
+		if (f->fd < 0)
 			break;
+		if (flock(f->fd, LOCK_EX | LOCK_NB) == 0) {
+			/* Taken and already unlinked by that mount between
+			 * our open and flock: the data would have no name
+			 * for crash recovery.  Take another. */
+			struct stat lsb;
+			if (fstat(f->fd, &lsb) != 0 || lsb.st_nlink > 0)
+				break;
+		} else if (errno != EWOULDBLOCK) {
+			break;
+		}
 		close(f->fd);
 		f->fd = -1;
 	}
@@ -520,7 +533,10 @@ int stage_write(struct stage_file *f, const void *buf, size_t n, uint64_t off)
 	if (off + done > f->size)
 		f->size = off + done;
 	dmfs_sha256_run_write(f->hash, buf, done, off);
-	if (rc)
+	/* A refused offset (EFBIG, EINVAL) wrote nothing: the copy is
+	 * whole and the error the writer's alone.  Space and I/O errors
+	 * may leave part of the bytes: the copy is broken. */
+	if (rc && (rc == DMFS_ERR_NOSPC || rc == DMFS_ERR_IO || done))
 		mark_broken(f, rc, off);
 	pthread_mutex_unlock(&f->lock);
 	return rc;
@@ -562,11 +578,33 @@ int stage_truncate(struct stage_file *f, uint64_t size)
 {
 	int rc;
 	pthread_mutex_lock(&f->lock);
-	if (f->write_err && size <= f->write_err_off) {
-		/* What the failed write spoiled is cut off: whole again,
-		 * and dirty with a sidecar again. */
-		f->write_err = 0;
-		f->state = ST_CLEAN;
+	if (f->write_err) {
+		/* Broken: the copy becomes whole again only once what the
+		 * failed write spoiled is really cut off AND its sidecar
+		 * says dirty; until both happened it stays broken, so a
+		 * truncation that fails (the disk still full) can never
+		 * let the partial copy be uploaded. */
+		int was = f->write_err;
+		rc = ftruncate(f->fd, (off_t)size) == 0 ? 0 : errno_err(errno);
+		if (!rc) {
+			f->size = size;
+			dmfs_sha256_run_truncate(f->hash, size);
+			if (size < f->write_err_off)
+				f->write_err_off = size;
+		}
+		if (!rc && size <= f->write_err_off) {
+			f->write_err = 0;
+			f->state = ST_CLEAN;
+			rc = make_dirty(f);
+			if (rc) {
+				/* No sidecar: broken again (and for crash
+				 * recovery, never uploaded). */
+				f->write_err = was;
+				f->write_err_off = size;
+			}
+		}
+		pthread_mutex_unlock(&f->lock);
+		return rc;
 	}
 	rc = make_dirty(f);
 	if (!rc && ftruncate(f->fd, (off_t)size) != 0)
@@ -874,8 +912,10 @@ static int recover_one(struct stage *sg, const char *base, int *recovered)
 		snprintf(num, sizeof(num), "%.0f", v->valuedouble);
 		(void)dmfs_attrs_parse(&ua, an[i], num);
 	}
-	rc = upload_fd(sg->st, key, fd, (uint64_t)sb.st_size, NULL,
-		       *etag ? etag : NULL, &ua, &sg->uo, NULL, &d);
+	/* etag "" (a new file) still means "the key must not exist": a key
+	 * another client created meanwhile is not overwritten. */
+	rc = upload_fd(sg->st, key, fd, (uint64_t)sb.st_size, NULL, etag,
+		       &ua, &sg->uo, NULL, &d);
 	if (!rc) {
 		dmfs_log(DMFS_LOG_INFO,
 			 "recovered %s: %llu bytes staged by an earlier mount "

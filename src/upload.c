@@ -35,9 +35,13 @@
 #include "upload.h"
 
 
-/* Step 2: 0 when the key is as the writer last saw it. */
+/* Step 2: 0 when the key is as the writer last saw it, or holds these
+ * very bytes already (sha256 and size: our own earlier upload whose
+ * answer was lost, or a crash before the staged copy was marked clean;
+ * writing them again loses nothing). */
 static int check_not_stale(struct dmfs_store *st, const char *key,
-			   const char *expect_etag, struct dmfs_err_detail *d)
+			   const char *expect_etag, const char *sha,
+			   uint64_t len, struct dmfs_err_detail *d)
 {
 	struct dmfs_obj_info cur;
 	int rc;
@@ -50,7 +54,8 @@ static int check_not_stale(struct dmfs_store *st, const char *key,
 		return 0;
 	if (rc)
 		return rc;
-	if (strcmp(cur.etag, expect_etag) != 0) {
+	if (strcmp(cur.etag, expect_etag) != 0 &&
+	    !(cur.size == len && !strcmp(cur.sha256, sha))) {
 		dmfs_log(DMFS_LOG_WARN,
 			 "upload %s: the object changed in the bucket since "
 			 "it was opened (ETag %s, expected %s)",
@@ -146,7 +151,8 @@ static int put_multipart(struct dmfs_store *st, const char *key, int fd,
 	rc = j.rc;
 	/* The stale check once more, just before the object is replaced. */
 	if (!rc)
-		rc = check_not_stale(st, key, expect_etag, d);
+		rc = check_not_stale(st, key, expect_etag, po->sha256, len,
+				     d);
 	if (!rc)
 		rc = st->ops->mp_complete(st, key, upload_id,
 					  (const char(*)[DMFS_ETAG_MAX])j.etags,
@@ -163,6 +169,43 @@ out:
 	free(j.etags);
 	free(upload_id);
 	return rc;
+}
+
+/*
+ * Step 4's verdict on what a HEAD after the upload saw: 0 when got is
+ * the object just sent, else DMFS_ERR_PROTOCOL with the reason in why.
+ * put_etag: the single PUT's answer (NULL or "" when unknown).
+ */
+static int judge(const struct dmfs_obj_info *got, uint64_t len,
+		 const char *put_etag, int multipart, const char *sha,
+		 const char *expect_etag, char *why, size_t whysz)
+{
+	if (got->size != len) {
+		snprintf(why, whysz, "the bucket holds %llu bytes, %llu were "
+			 "sent", (unsigned long long)got->size,
+			 (unsigned long long)len);
+		return DMFS_ERR_PROTOCOL;
+	}
+	if (!multipart && put_etag && put_etag[0] &&
+	    strcmp(put_etag, got->etag)) {
+		snprintf(why, whysz, "the bucket holds ETag %s, the PUT "
+			 "answered %s", got->etag, put_etag);
+		return DMFS_ERR_PROTOCOL;
+	}
+	/* A completion whose answer was not understood is judged here: the
+	 * object must be the new one, not the old one of the same size.
+	 * Its sha256 decides (the old object with the same sha256 holds the
+	 * same bytes: rewriting a file unchanged is no error); without one,
+	 * an ETag equal to the old object's says the completion did not
+	 * happen. */
+	if (multipart && (got->sha256[0] ? strcmp(got->sha256, sha) != 0
+					 : expect_etag && *expect_etag &&
+						   !strcmp(got->etag, expect_etag))) {
+		snprintf(why, whysz, "the bucket still holds the previous "
+			 "object after the multipart upload");
+		return DMFS_ERR_PROTOCOL;
+	}
+	return 0;
 }
 
 int upload_fd(struct dmfs_store *st, const char *key, int fd, uint64_t len,
@@ -187,7 +230,7 @@ int upload_fd(struct dmfs_store *st, const char *key, int fd, uint64_t len,
 	int cond_only = !multipart && expect_etag && !*expect_etag &&
 			o->caps && upload_cond_put(o->caps, st) == 1;
 	if (!rc && !cond_only)
-		rc = check_not_stale(st, key, expect_etag, d);
+		rc = check_not_stale(st, key, expect_etag, sha, len, d);
 	if (rc)
 		goto out;
 	struct dmfs_put_opts po = {.sha256 = sha, .attrs = attrs};
@@ -198,38 +241,46 @@ int upload_fd(struct dmfs_store *st, const char *key, int fd, uint64_t len,
 					   .sha256 = sha};
 		po.if_none_match = expect_etag && !*expect_etag;
 		rc = st->ops->put(st, key, &src, &po, &put, d);
+		/* 412: someone's object is there - unless it is ours (a PUT
+		 * retried after a lost answer finds the first one). */
 		if (rc == DMFS_ERR_EXISTS)
-			rc = DMFS_ERR_STALE;
+			rc = check_not_stale(st, key, "", sha, len, d);
 	}
 	if (rc)
 		goto out;
-	/* Step 4: what the bucket holds now. */
-	rc = st->ops->head(st, key, &got, d);
-	if (rc)
-		goto out;
-	if (got.size != len) {
-		dmfs_log(DMFS_LOG_ERROR, "upload %s: the bucket holds %llu "
-			 "bytes, %llu were sent", key,
-			 (unsigned long long)got.size, (unsigned long long)len);
-		rc = DMFS_ERR_PROTOCOL;
-	} else if (!multipart && put.etag[0] && strcmp(put.etag, got.etag)) {
-		dmfs_log(DMFS_LOG_ERROR, "upload %s: the bucket holds ETag %s, "
-			 "the PUT answered %s", key, got.etag, put.etag);
-		rc = DMFS_ERR_PROTOCOL;
-	} else if (multipart &&
-		   (got.sha256[0] ? strcmp(got.sha256, sha) != 0
-				  : expect_etag && *expect_etag &&
-					    !strcmp(got.etag, expect_etag))) {
-		/* A completion whose answer was not understood is judged
-		 * here: the object must be the new one, not the old one of
-		 * the same size.  Its sha256 decides (the old object with
-		 * the same sha256 holds the same bytes: rewriting a file
-		 * unchanged is no error); without one, an ETag equal to the
-		 * old object's says the completion did not happen. */
-		dmfs_log(DMFS_LOG_ERROR, "upload %s: the bucket still holds "
-			 "the previous object after the multipart upload", key);
-		rc = DMFS_ERR_PROTOCOL;
+	/* Step 4: what the bucket holds now.  Some servers answer the PUT
+	 * before the object is readable (s3rver writes the bytes after its
+	 * 200): a wrong answer is asked again a few times, within about a
+	 * second, before the upload is called failed. */
+	static const unsigned wait_ms[] = {0, 20, 50, 100, 250, 500};
+	char why[256] = "";
+	unsigned waited = 0;
+	for (unsigned i = 0; i < sizeof(wait_ms) / sizeof(wait_ms[0]); i++) {
+		if (wait_ms[i])
+			usleep(wait_ms[i] * 1000u);
+		waited += wait_ms[i];
+		dmfs_obj_info_clear(&got);
+		rc = st->ops->head(st, key, &got, d);
+		if (rc == DMFS_ERR_NOT_FOUND) {
+			snprintf(why, sizeof(why), "the bucket has no object "
+				 "under the key after the upload");
+			rc = DMFS_ERR_PROTOCOL;
+			continue;
+		}
+		if (rc)
+			goto out;
+		rc = judge(&got, len, multipart ? NULL : put.etag, multipart,
+			   sha, expect_etag, why, sizeof(why));
+		if (!rc) {
+			if (waited)
+				dmfs_log(DMFS_LOG_INFO, "upload %s: the bucket "
+					 "showed the object %u ms after the "
+					 "upload's answer", key, waited);
+			break;
+		}
 	}
+	if (rc)
+		dmfs_log(DMFS_LOG_ERROR, "upload %s: %s", key, why);
 	if (!rc && out) {
 		*out = got;
 		memset(&got, 0, sizeof(got));

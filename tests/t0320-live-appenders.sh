@@ -46,12 +46,9 @@ compare() {
 }
 
 for kind in $(t_backends); do
-	# s3rver, under ten writers, sometimes answers a PUT with 200 and
-	# then serves an empty object; dmfs sees that (the size check after
-	# every upload), fails the close and keeps the staged copy, but the
-	# line is then missing from the expected content.  Not a server to
-	# count appends on.
-	[ "$kind" = s3rver ] && continue
+	# s3rver answers a PUT with 200 before the bytes are readable (an
+	# empty object for a moment): dmfs's check after the upload asks
+	# again before it calls the upload failed, so s3rver runs too.
 	t_backend_start "$kind"
 	M=$T_ROOT/mnt
 	t_mount "$M" stat_ttl=30

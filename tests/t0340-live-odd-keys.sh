@@ -225,6 +225,16 @@ if got != "ENAMETOOLONG":
 for i in range(4):
     os.rmdir(p)
     p = os.path.dirname(p)
+# One name over 255 bytes (listings would hide it): ENAMETOOLONG too,
+# for a file and a directory; nothing is created.
+for what, fn in {
+    "create": lambda: create(L + b"/" + b"n" * 256),
+    "mkdir": lambda: os.mkdir(L + b"/" + b"n" * 300),
+}.items():
+    got = err(fn)
+    if got != "ENAMETOOLONG":
+        sys.exit(f"{what} of a 256+ byte name: {got}, want ENAMETOOLONG")
+assert not [n for n in os.listdir(L) if n.startswith(b"nnnn")], "a long name was created"
 # Valid UTF-8 is fine, and the renamed file is where it was.
 with open(L + "/ok/café €.txt".encode(), "wb") as f:
     f.write(b"utf8")

@@ -144,8 +144,24 @@ static void test_new(void)
 	CHECK(keyname_check_new(k, msg, sizeof(msg)) ==
 	      DMFS_ERR_NAME_TOO_LONG);
 	CHECK(dmfs_err_to_errno(DMFS_ERR_NAME_TOO_LONG) == ENAMETOOLONG);
+	/* 1024 bytes in components of at most 255: fine. */
+	for (int i = 200; i < 1024; i += 201)
+		k[i] = '/';
 	k[1024] = '\0';
 	CHECK(keyname_check_new(k, msg, sizeof(msg)) == 0);
+	/* One component over 255 bytes (what listings would hide): no. */
+	memset(k, 'n', 300);
+	memcpy(k, "dir/", 4);
+	k[259] = '\0'; /* "dir/" + 255 */
+	CHECK(keyname_check_new(k, msg, sizeof(msg)) == 0);
+	k[259] = 'n';
+	k[260] = '\0'; /* "dir/" + 256 */
+	CHECK(keyname_check_new(k, msg, sizeof(msg)) ==
+	      DMFS_ERR_NAME_TOO_LONG);
+	CHECK(strstr(msg, "256 bytes") != NULL);
+	memcpy(k + 260, "/x", 3); /* not only the last component */
+	CHECK(keyname_check_new(k, msg, sizeof(msg)) ==
+	      DMFS_ERR_NAME_TOO_LONG);
 }
 
 static void test_quote(void)
