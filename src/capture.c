@@ -128,6 +128,22 @@ static int refresh_entry(struct cap *c, struct job_entry *j)
 	return 0;
 }
 
+/* A server-side copy of j's object into the content store failed: the
+ * message names the key, the error and what the server said (the reason
+ * a big copy is refused, say). */
+static void copy_failed(struct job_entry *j, int rc,
+			const struct dmfs_err_detail *d)
+{
+	char why[220];
+
+	snprintf(why, sizeof(why), "%s (HTTP %d %s)%s%.120s",
+		 dmfs_strerror(rc), d->http_status,
+		 d->s3_code[0] ? d->s3_code : "-", d->message[0] ? ": " : "",
+		 d->message);
+	set_msg(j, rc, "copying %s into the content store: %s", j->e.key,
+		why);
+}
+
 /* Make sure the entry's content is in the content store. */
 static int ensure_object(struct cap *c, struct job_entry *j)
 {
@@ -159,13 +175,7 @@ static int ensure_object(struct cap *c, struct job_entry *j)
 			continue;
 		}
 		if (rc) {
-			char why[220];
-			snprintf(why, sizeof(why), "%s (HTTP %d %s)%s%.120s",
-				 dmfs_strerror(rc), d.http_status,
-				 d.s3_code[0] ? d.s3_code : "-",
-				 d.message[0] ? ": " : "", d.message);
-			set_msg(j, rc, "copying %s into the content store: %s",
-				j->e.key, why);
+			copy_failed(j, rc, &d);
 			return rc;
 		}
 		atomic_fetch_add(&c->copied_objects, 1);
@@ -185,7 +195,8 @@ static int ensure_pinned_object(struct cap *c, struct job_entry *j)
 {
 	struct manifest_entry *e = &j->e;
 	struct dmfs_err_detail d = {0};
-	struct dmfs_pin pin = {.version_id = e->version_id};
+	struct dmfs_pin pin = {.version_id = e->version_id,
+			       .size_hint = e->size};
 	char okey[128];
 	int rc = dmfs_store_hash(c->env->st, e->key, &pin, e->sha256, NULL, &d);
 
@@ -205,7 +216,7 @@ static int ensure_pinned_object(struct cap *c, struct job_entry *j)
 	struct dmfs_put_opts po = {.sha256 = e->sha256};
 	rc = c->env->st->ops->copy(c->env->st, e->key, &pin, okey, &po, &d);
 	if (rc) {
-		set_msg(j, rc, "copying %s: %s", e->key, dmfs_strerror(rc));
+		copy_failed(j, rc, &d);
 		return rc;
 	}
 	atomic_fetch_add(&c->copied_objects, 1);

@@ -227,8 +227,10 @@ int upload_fd(struct dmfs_store *st, const char *key, int fd, uint64_t len,
 		rc = dmfs_sha256_fd(fd, 0, len, sha);
 	/* A new file in one PUT: If-None-Match alone is the check where the
 	 * server honours it. */
-	int cond_only = !multipart && expect_etag && !*expect_etag &&
-			o->caps && upload_cond_put(o->caps, st) == 1;
+	int cond = !multipart && expect_etag && !*expect_etag && o->caps
+			   ? upload_cond_put(o->caps, st)
+			   : UPLOAD_COND_IGNORED;
+	int cond_only = cond == UPLOAD_COND_HONOURED;
 	if (!rc && !cond_only)
 		rc = check_not_stale(st, key, expect_etag, sha, len, d);
 	if (rc)
@@ -239,7 +241,8 @@ int upload_fd(struct dmfs_store *st, const char *key, int fd, uint64_t len,
 	} else {
 		struct dmfs_put_src src = {.fd = fd, .len = len,
 					   .sha256 = sha};
-		po.if_none_match = expect_etag && !*expect_etag;
+		po.if_none_match = expect_etag && !*expect_etag &&
+				   cond != UPLOAD_COND_REFUSED;
 		rc = st->ops->put(st, key, &src, &po, &put, d);
 		/* 412: someone's object is there - unless it is ours (a PUT
 		 * retried after a lost answer finds the first one). */

@@ -13,9 +13,15 @@
 /* What the uploads of one mount learnt about the store. */
 struct upload_caps {
 	pthread_mutex_t lock;
-	int cond_put;		 /* protected by lock: If-None-Match on PUT
-				    honoured (1), ignored (0), not known
-				    yet (-1) */
+	int cond_put;		 /* protected by lock: an UPLOAD_COND_*, or
+				    -1 while not known */
+};
+
+/* What a server does with If-None-Match: * on PUT. */
+enum {
+	UPLOAD_COND_IGNORED = 0,   /* writes anyway (s3rver): HEAD first */
+	UPLOAD_COND_HONOURED = 1,  /* 412 when the key exists (RGW, AWS) */
+	UPLOAD_COND_REFUSED = 2,   /* 501 for the header: do not send it */
 };
 
 struct upload_opts {
@@ -25,9 +31,10 @@ struct upload_opts {
 	struct upload_caps *caps; /* borrowed; NULL: assume nothing */
 };
 
-/* Whether the store honours If-None-Match: * on PUT, found out by a
- * probe the first time (upload_probe.c).  1 or 0; never fails (a probe
- * that fails says 0). */
+/* What the store does with If-None-Match: * on PUT (an UPLOAD_COND_*),
+ * found out by a probe the first time (upload_probe.c).  Never fails: a
+ * probe that fails for the network says IGNORED this time and is tried
+ * again at the next upload. */
 int upload_cond_put(struct upload_caps *c, struct dmfs_store *st);
 
 /*

@@ -14,8 +14,10 @@
  * once per mount, at the first upload of a new file, and leaves nothing
  * behind (the scratch object is deleted; on a versioned bucket its
  * versions stay, under .dmfs/probe/, as every dmfs control object's do).
- * Any failure of the probe counts as "not honoured": the HEAD is then
- * made as before, which is always safe.
+ * A server that answers 501 to the header (some S3 clones) gets uploads
+ * without it, checked by the HEAD alone.  A probe that fails otherwise
+ * (the network, the server) counts as "not honoured" for that upload (the
+ * HEAD is made, which is always safe) and is tried again at the next.
  */
 #include "config.h"
 
@@ -47,7 +49,7 @@ static int probe(struct dmfs_store *st)
 	unsigned char rnd[8];
 	char key[64];
 	struct dmfs_err_detail d = {0};
-	int rc, honoured = 0;
+	int rc, honoured;
 
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
 		return 0;
@@ -55,11 +57,18 @@ static int probe(struct dmfs_store *st)
 	for (size_t i = 0; i < sizeof(rnd) && n + 2 < (int)sizeof(key); i++)
 		n += snprintf(key + n, sizeof(key) - (size_t)n, "%02x", rnd[i]);
 	rc = put_once(st, key, &d);
+	if (rc == DMFS_ERR_UNSUPPORTED) {
+		/* 501 NotImplemented for the header: new files go without
+		 * it, checked by the HEAD alone. */
+		dmfs_log(DMFS_LOG_INFO, "the store refuses If-None-Match on "
+			 "PUT: new files are checked with a HEAD first");
+		return UPLOAD_COND_REFUSED;
+	}
 	if (rc) {
 		dmfs_log(DMFS_LOG_DEBUG, "If-None-Match probe: PUT %s: %s; "
-			 "uploads of new files check with a HEAD", key,
+			 "asked again at the next upload", key,
 			 dmfs_strerror(rc));
-		return 0;
+		return -1;
 	}
 	rc = put_once(st, key, &d);
 	honoured = rc == DMFS_ERR_EXISTS;
@@ -73,9 +82,11 @@ static int probe(struct dmfs_store *st)
 	dmfs_log(DMFS_LOG_INFO, "the store %s If-None-Match on PUT%s",
 		 honoured ? "honours" : "ignores",
 		 honoured ? "" : ": new files are checked with a HEAD first");
-	return honoured;
+	return honoured ? UPLOAD_COND_HONOURED : UPLOAD_COND_IGNORED;
 }
 
+/* Lock order: c->lock is taken under a staged file's lock (the upload
+ * holds it) and takes nothing else. */
 int upload_cond_put(struct upload_caps *c, struct dmfs_store *st)
 {
 	int v;
@@ -83,7 +94,7 @@ int upload_cond_put(struct upload_caps *c, struct dmfs_store *st)
 	pthread_mutex_lock(&c->lock);
 	if (c->cond_put < 0)
 		c->cond_put = probe(st);
-	v = c->cond_put;
+	v = c->cond_put < 0 ? UPLOAD_COND_IGNORED : c->cond_put;
 	pthread_mutex_unlock(&c->lock);
 	return v;
 }

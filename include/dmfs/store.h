@@ -180,7 +180,8 @@ struct dmfs_store_ops {
 	 * used).  src_key == dst_key changes an object's metadata alone.
 	 * Sources too big for one copy request are copied in parts, each
 	 * pinned to the source's ETag; the destination changes only when
-	 * the whole copy succeeded.
+	 * the whole copy succeeded (a check of the result after that which
+	 * fails is an error with the new copy already in place).
 	 */
 	int (*copy)(struct dmfs_store *st, const char *src_key,
 		    const struct dmfs_pin *pin, const char *dst_key,
