@@ -39,7 +39,7 @@ void metaq_cands_free(struct metaq_cands *c)
 	memset(c, 0, sizeof(*c));
 }
 
-struct collect {
+struct cand_scan {
 	struct metaq_cands *c;
 	const char *pfx;
 	size_t pl;
@@ -49,7 +49,7 @@ struct collect {
 
 static int collect(void *ctx, const char *path, size_t plen)
 {
-	struct collect *k = ctx;
+	struct cand_scan *k = ctx;
 	struct metaq_cands *c = k->c;
 
 	if (plen < k->pl || memcmp(path, k->pfx, k->pl) != 0)
@@ -143,7 +143,7 @@ int metaq_index_plan(const struct capture_env *env, struct meta *m,
 		limit = METAQ_INDEX_MAX_REMOTE;
 	for (size_t i = 0; query_conjunct(q, i, &field, &op, &lit); i++) {
 		struct metaq_cands try = {0};
-		struct collect k = {.c = &try, .pfx = pfx, .pl = strlen(pfx)};
+		struct cand_scan k = {.c = &try, .pfx = pfx, .pl = strlen(pfx)};
 		enum mval_type ft = meta_field_type(m, field);
 
 		if (metaq_auto_type(field) != MV_NULL || ft != lit->t ||
