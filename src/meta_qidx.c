@@ -396,3 +396,17 @@ int meta_qidx_scan(struct meta *m, const char *field, enum meta_qop op,
 	free(enc.p);
 	return rc;
 }
+
+size_t meta_row_estimate(struct meta *m)
+{
+	MDB_txn *txn;
+	MDB_stat s;
+	size_t n = 0;
+
+	if (meta_txn_begin(m, MDB_RDONLY, &txn))
+		return 0;
+	if (!mdb_stat(txn, m->db_rows, &s))
+		n = s.ms_entries;
+	meta_txn_end(m, txn, 0);
+	return n;
+}

@@ -427,11 +427,11 @@ static int file_list(struct dmfs_store *st, const char *prefix,
 	return rc;
 }
 
-static int file_head(struct dmfs_store *st, const char *key,
-		     struct dmfs_obj_info *out, struct dmfs_err_detail *d)
+/* The object of key as a listing shows it: one stat(2).  key_path of
+ * key in *pathp (caller frees) when pathp is not NULL. */
+static int stat_key(struct file_store *s, const char *key,
+		    struct dmfs_obj_info *out, struct stat *sb, char **pathp)
 {
-	struct file_store *s = (struct file_store *)st;
-	struct stat sb;
 	size_t kl = strlen(key);
 	char *p;
 	int rc = 0;
@@ -443,24 +443,50 @@ static int file_head(struct dmfs_store *st, const char *key,
 	if (!p)
 		return DMFS_ERR_NOMEM;
 	DMFS_STAT_ADD(requests, 1);
-	if (stat(p, &sb) != 0)
+	if (stat(p, sb) != 0)
 		rc = errno_to_err(errno);
-	else if (S_ISDIR(sb.st_mode) != (key[kl - 1] == '/'))
+	else if (S_ISDIR(sb->st_mode) != (key[kl - 1] == '/'))
 		rc = DMFS_ERR_NOT_FOUND; /* "a" is no object when a/ is a dir */
-	else if (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode))
+	else if (!S_ISDIR(sb->st_mode) && !S_ISREG(sb->st_mode))
 		rc = DMFS_ERR_NOT_FOUND;
-	free(p);
+	if (!rc)
+		out->key = strdup(key);
+	if (!rc && !out->key)
+		rc = DMFS_ERR_NOMEM;
+	if (rc || !pathp)
+		free(p);
+	else
+		*pathp = p;
 	if (rc)
 		return rc;
-	out->key = strdup(key);
-	if (!out->key)
-		return DMFS_ERR_NOMEM;
-	out->size = S_ISDIR(sb.st_mode) ? 0 : (uint64_t)sb.st_size;
-	out->mtime = sb.st_mtim.tv_sec;
-	etag_of(&sb, out->etag);
+	out->size = S_ISDIR(sb->st_mode) ? 0 : (uint64_t)sb->st_size;
+	out->mtime = sb->st_mtim.tv_sec;
+	etag_of(sb, out->etag);
+	return 0;
+}
+
+static int file_head_listed(struct dmfs_store *st, const char *key,
+			    struct dmfs_obj_info *out,
+			    struct dmfs_err_detail *d)
+{
+	struct stat sb;
+
+	(void)d;
+	return stat_key((struct file_store *)st, key, out, &sb, NULL);
+}
+
+static int file_head(struct dmfs_store *st, const char *key,
+		     struct dmfs_obj_info *out, struct dmfs_err_detail *d)
+{
+	struct stat sb;
+	char *p = NULL;
+	int rc = stat_key((struct file_store *)st, key, out, &sb, &p);
+
+	(void)d;
+	if (rc)
+		return rc;
 	/* The metadata, as S3 answers it to a HEAD. */
-	p = key_path(s, key);
-	int fd = p ? open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK) : -1;
+	int fd = open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	free(p);
 	if (fd >= 0) {
 		if (!S_ISDIR(sb.st_mode))
@@ -920,6 +946,7 @@ static const struct dmfs_store_ops file_ops = {
 	.scheme = "file",
 	.list = file_list,
 	.head = file_head,
+	.head_listed = file_head_listed,
 	.get_range = file_get_range,
 	.uri = file_uri,
 	.destroy = file_destroy,

@@ -313,7 +313,9 @@ int tree_live_lookup(struct tree *t, const char *key,
 	    strncmp(key, t->prefix, pl) != 0 ||
 	    (!pl && !strncmp(rel, ".dmfs/", 6)) || !path_ok(key, rel))
 		return 0;
-	rc = t->env->st->ops->head(t->env->st, key, &o, &d);
+	rc = t->env->st->ops->head_listed
+		 ? t->env->st->ops->head_listed(t->env->st, key, &o, &d)
+		 : t->env->st->ops->head(t->env->st, key, &o, &d);
 	if (rc == DMFS_ERR_NOT_FOUND || rc == DMFS_ERR_NOT_DIR)
 		return 0;
 	if (rc) {

@@ -115,6 +115,11 @@ int meta_qidx_scan(struct meta *m, const char *field, enum meta_qop op,
 		   int (*cb)(void *ctx, const char *path, size_t plen),
 		   void *ctx) __attribute__((warn_unused_result));
 
+/* How many rows the table holds (of every store sharing the cache): an
+ * estimate of a store's file count, for choosing a query plan.  0 when
+ * it cannot be read. */
+size_t meta_row_estimate(struct meta *m);
+
 /* Whether name is an automatic field (path name ext dir size mtime etag),
  * which cannot be written. */
 bool meta_is_auto_field(const char *name);
