@@ -168,6 +168,17 @@ static int field_key(const MDB_val *rk, const struct meta_rf *f,
 	return key->n > META_KEY_MAX ? 1 : key->err;
 }
 
+/* Byte order of two field names (the order of a row's fields). */
+static int name_cmp(const struct meta_rf *a, const struct meta_rf *b)
+{
+	size_t l = a->nlen < b->nlen ? a->nlen : b->nlen;
+	int c = memcmp(a->name, b->name, l);
+
+	if (c)
+		return c;
+	return (a->nlen > b->nlen) - (a->nlen < b->nlen);
+}
+
 /* Whether old field o and new field n are the same indexed value. */
 static bool same_value(const struct meta_rf *o, const struct meta_rf *n)
 {
@@ -219,17 +230,7 @@ int meta_qidx_update(struct meta *m, MDB_txn *txn, const MDB_val *rk,
 	for (size_t i = 0, j = 0; !rc && (i < o.n || j < n.n);) {
 		int c = i >= o.n   ? 1
 			: j >= n.n ? -1
-				   : (o.f[i].nlen == n.f[j].nlen
-					  ? memcmp(o.f[i].name, n.f[j].name,
-						   o.f[i].nlen)
-					  : 2);
-		if (c == 2) {
-			size_t l = o.f[i].nlen < n.f[j].nlen ? o.f[i].nlen
-							     : n.f[j].nlen;
-			c = memcmp(o.f[i].name, n.f[j].name, l);
-			if (!c)
-				c = o.f[i].nlen < n.f[j].nlen ? -1 : 1;
-		}
+				   : name_cmp(&o.f[i], &n.f[j]);
 		if (c == 0 && same_value(&o.f[i], &n.f[j])) {
 			i++;
 			j++;

@@ -38,6 +38,8 @@
 struct file_store {
 	struct dmfs_store base;
 	char *root; /* absolute, no trailing '/' */
+	int rootfd; /* O_PATH of root, or -1: head_listed's fstatat walks
+		       only the key's components */
 };
 
 /* One collected name: a key, and whether it is a common prefix. */
@@ -433,17 +435,17 @@ static int stat_key(struct file_store *s, const char *key,
 		    struct dmfs_obj_info *out, struct stat *sb, char **pathp)
 {
 	size_t kl = strlen(key);
-	char *p;
+	bool at = !pathp && s->rootfd >= 0;
+	char *p = NULL;
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
 	if (!kl || !key_is_safe(key))
 		return DMFS_ERR_NOT_FOUND;
-	p = key_path(s, key);
-	if (!p)
+	if (!at && !(p = key_path(s, key)))
 		return DMFS_ERR_NOMEM;
 	DMFS_STAT_ADD(requests, 1);
-	if (stat(p, sb) != 0)
+	if ((at ? fstatat(s->rootfd, key, sb, 0) : stat(p, sb)) != 0)
 		rc = errno_to_err(errno);
 	else if (S_ISDIR(sb->st_mode) != (key[kl - 1] == '/'))
 		rc = DMFS_ERR_NOT_FOUND; /* "a" is no object when a/ is a dir */
@@ -938,6 +940,8 @@ static void file_destroy(struct dmfs_store *st)
 	struct file_store *s = (struct file_store *)st;
 	if (!s)
 		return;
+	if (s->rootfd >= 0)
+		close(s->rootfd);
 	free(s->root);
 	free(s);
 }
@@ -978,6 +982,7 @@ int store_file_new(const char *dir, struct dmfs_store **out, char *msg,
 	}
 	s->base.ops = &file_ops;
 	s->root = root;
+	s->rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	*out = &s->base;
 	return 0;
 }

@@ -20,7 +20,7 @@ src, out = sys.argv[1], sys.argv[2]
 random.seed(11)
 with open(out, "w") as f:
     for i in range(240):
-        p = "grp=%s/d%d/f%03d.%s" % ("abc"[i % 3], i % 4, i, ("txt", "bin")[i % 2])
+        p = "%s/d%d/f%03d.%s" % (("grp=a", "grp=b", "plain")[i % 3], i % 4, i, ("txt", "bin")[i % 2])
         os.makedirs(os.path.dirname(os.path.join(src, p)), exist_ok=True)
         with open(os.path.join(src, p), "wb") as g:
             g.write(b"x" * (i % 50))
@@ -150,10 +150,10 @@ for kind in $(t_backends); do
 		setfattr -x user.episode "$M/live/$p" || t_fail "setfattr -x episode on $p"
 		edit_labels "$p" del episode
 	done
-	p=$(sed -n 31p "$LABELS" | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["path"])')
-	mv "$M/live/$p" "$M/live/grp=a/moved.txt" || t_fail "mv $p"
-	mv "$SRC/$p" "$SRC/grp=a/moved.txt"
-	edit_labels "$p" mv "grp=a/moved.txt"
+	p=$(sed -n 33p "$LABELS" | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["path"])')
+	mv "$M/live/$p" "$M/live/plain/moved.txt" || t_fail "mv $p"
+	mv "$SRC/$p" "$SRC/plain/moved.txt"
+	edit_labels "$p" mv "plain/moved.txt"
 	for i in 45 46 47; do
 		p=$(sed -n "$((i + 1))p" "$LABELS" | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["path"])')
 		rm "$M/live/$p" || t_fail "rm $p"
