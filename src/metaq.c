@@ -7,6 +7,10 @@
  * version the metadata frozen in its manifest line.  Nothing is held in
  * memory beyond the current row, so a query over ten million files costs
  * one listing, never ten million rows of RAM.
+ *
+ * A live query that one comparison of a user field makes selective reads
+ * its candidates from the field index instead and looks each up
+ * (metaq_index.c); it gives what the walk gives.
  */
 #include "config.h"
 
@@ -196,8 +200,11 @@ int metaq_run(const struct capture_env *env, struct meta *m, const char *spec,
 	if (!rc && tree_kind(t) == TREE_LIVE && m)
 		rc = metaq_index_plan(&plain, m, tree_live_prefix(t), q, &c,
 				      &use, msg, msgsz);
-	if (!rc && use)
+	if (!rc && use) {
+		dmfs_log(DMFS_LOG_DEBUG, "query %s: %zu candidate(s) from the "
+			 "field index", query_text(q), c.n);
 		rc = run_index(t, m, q, &c, row, cb, ctx, msg, msgsz);
+	}
 	else if (!rc)
 		rc = run_walk(t, m, q, row, cb, ctx, msg, msgsz);
 	metaq_cands_free(&c);

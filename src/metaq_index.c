@@ -19,10 +19,12 @@
  * the candidates are few enough: at most a tenth of the rows of the table
  * (or 5000), as a lookup, its row and sorting cost more per file than
  * the walk's share of a listing (measured: 500 000 of 1 000 000 files
- * took 4x the walk's time on file://); and for S3 at most
- * METAQ_INDEX_MAX_REMOTE, as a HEAD per candidate costs more than a page
- * of the listing (1000 keys) beyond that.  On file:// a lookup is one
- * stat (head_listed).  Of several usable comparisons the one with the fewest
+ * took 4x the walk's time on file://); for S3 at most a hundredth of
+ * the rows (at least 20, at most METAQ_INDEX_MAX_REMOTE), as a HEAD per
+ * candidate costs about a tenth of a listing page of 1000 keys.  On
+ * file:// a lookup is one stat (head_listed).  The table's row count
+ * stands for the number of files (it counts every store sharing the
+ * cache, and labelled files only).  Of several usable comparisons the one with the fewest
  * candidates is taken.
  */
 #include "config.h"
@@ -33,6 +35,8 @@
 #include "metaq_int.h"
 
 #define METAQ_INDEX_MAX_REMOTE 2000
+#define METAQ_INDEX_REMOTE_FRACTION 100 /* S3: at most 1/100 of the rows, */
+#define METAQ_INDEX_MIN_REMOTE 20	/* or this many, and at most 2000 */
 #define METAQ_INDEX_FRACTION 10 /* at most 1/10 of the rows... */
 #define METAQ_INDEX_MIN 5000	/* ...or this many */
 
@@ -128,7 +132,7 @@ int metaq_index_plan(const struct capture_env *env, struct meta *m,
 {
 	const char *sw = getenv("DMFS_QUERY_INDEX");
 	struct fields_ok fo = {.m = m, .ok = true};
-	size_t limit = (size_t)-1;
+	size_t limit, rows;
 	const struct mval *lit;
 	const char *field;
 	enum query_cmp op;
@@ -143,11 +147,19 @@ int metaq_index_plan(const struct capture_env *env, struct meta *m,
 	/* A lookup per candidate against the walk's share of a listing per
 	 * file: a broad query walks.  Small tables always use the index
 	 * (both plans are cheap there). */
-	limit = meta_row_estimate(m) / METAQ_INDEX_FRACTION;
+	rows = meta_row_estimate(m);
+	limit = rows / METAQ_INDEX_FRACTION;
 	if (limit < METAQ_INDEX_MIN)
 		limit = METAQ_INDEX_MIN;
-	if (!store_is_local(env->st) && limit > METAQ_INDEX_MAX_REMOTE)
-		limit = METAQ_INDEX_MAX_REMOTE;
+	if (!store_is_local(env->st)) {
+		/* A HEAD costs about a tenth of a listing page of 1000 keys:
+		 * the walk's pages are about rows / 1000. */
+		limit = rows / METAQ_INDEX_REMOTE_FRACTION;
+		if (limit < METAQ_INDEX_MIN_REMOTE)
+			limit = METAQ_INDEX_MIN_REMOTE;
+		if (limit > METAQ_INDEX_MAX_REMOTE)
+			limit = METAQ_INDEX_MAX_REMOTE;
+	}
 	for (size_t i = 0; query_conjunct(q, i, &field, &op, &lit); i++) {
 		struct metaq_cands try = {0};
 		struct cand_scan k = {.c = &try, .pfx = pfx, .pl = strlen(pfx)};
