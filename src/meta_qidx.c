@@ -300,8 +300,8 @@ static int scan(struct meta *m, MDB_txn *txn, const unsigned char *pfx,
 	size_t sn = pn;
 	int rc, crc = 0;
 
-	if (pn + ln > sizeof(start))
-		return DMFS_ERR_INVAL;
+	if (pn + ln > META_KEY_MAX)
+		return DMFS_ERR_UNSUPPORTED; /* a literal longer than a key */
 	memcpy(start, pfx, pn);
 	if (op == MQ_EQ || op == MQ_GE || op == MQ_GT || op == MQ_PREFIX) {
 		memcpy(start + pn, lit, ln);
@@ -366,9 +366,10 @@ int meta_qidx_scan(struct meta *m, const char *field, enum meta_qop op,
 	MDB_txn *txn;
 	int rc;
 
-	if (!tb || (op == MQ_PREFIX && lit->t != MV_STRING) ||
-	    META_SID_LEN + fl + 2 > META_KEY_MAX)
+	if (!tb || (op == MQ_PREFIX && lit->t != MV_STRING))
 		return DMFS_ERR_INVAL;
+	if (META_SID_LEN + fl + 2 > META_KEY_MAX)
+		return DMFS_ERR_UNSUPPORTED;
 	if (op == MQ_PREFIX)
 		enc_str(&enc, lit->s, lit->len, false);
 	else

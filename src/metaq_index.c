@@ -171,7 +171,7 @@ int metaq_index_plan(const struct capture_env *env, struct meta *m,
 		/* Never more than the best so far: a worse one stops. */
 		k.limit = *use ? c->n : limit;
 		rc = meta_qidx_scan(m, field, qop_of(op), lit, collect, &k);
-		if (k.over) {
+		if (k.over || rc == DMFS_ERR_UNSUPPORTED) {
 			metaq_cands_free(&try);
 			rc = 0;
 			continue;

@@ -305,12 +305,15 @@ int tree_live_lookup(struct tree *t, const char *key,
 {
 	struct dmfs_err_detail d = {0};
 	struct dmfs_obj_info o;
-	size_t pl = strlen(t->prefix);
-	const char *rel = key + pl;
+	size_t pl;
+	const char *rel;
 	int rc;
 
-	if (t->kind != TREE_LIVE || t->versions ||
-	    strncmp(key, t->prefix, pl) != 0 ||
+	if (t->kind != TREE_LIVE || t->versions)
+		return 0;
+	pl = strlen(t->prefix);
+	rel = key + pl;
+	if (strncmp(key, t->prefix, pl) != 0 ||
 	    (!pl && !strncmp(rel, ".dmfs/", 6)) || !path_ok(key, rel))
 		return 0;
 	rc = t->env->st->ops->head_listed

@@ -108,7 +108,8 @@ enum meta_qop { MQ_EQ, MQ_LT, MQ_LE, MQ_GT, MQ_GE, MQ_PREFIX, MQ_ALL };
  * starting with lit), in no useful order; a path may come more than once.
  * A superset: a few rows whose key was too long to index are always
  * reported.  Values of another type than lit's are not.  Returns 0,
- * cb's nonzero value, or DMFS_ERR_*.
+ * cb's nonzero value, DMFS_ERR_UNSUPPORTED when the index cannot answer
+ * (a literal or field name too long for a key), or DMFS_ERR_*.
  */
 int meta_qidx_scan(struct meta *m, const char *field, enum meta_qop op,
 		   const struct mval *lit,

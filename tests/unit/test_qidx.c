@@ -10,7 +10,8 @@
  * index must name exactly the rows whose value passes each comparison
  * (checked against a scan of every row), and for many random queries the
  * results through the index must equal the walk's (DMFS_QUERY_INDEX=0),
- * files deleted from the store included.
+ * files deleted from the store included; values and literals too long
+ * for a key.
  */
 #include "config.h"
 
@@ -379,6 +380,41 @@ static void check_queries(struct meta *m, const char *what)
 	unsetenv("DMFS_QUERY_INDEX");
 }
 
+/* A value too long for an index key is still found (as a candidate of
+ * every scan of its field), a literal too long for a key walks, and the
+ * long value's entry goes when the value does. */
+static void test_long(struct meta *m)
+{
+	char longv[700], expr[800], msg[512] = "";
+	struct meta_batch *b = NULL;
+	struct mval v;
+
+	memset(longv, 'a', sizeof(longv) - 1);
+	longv[sizeof(longv) - 1] = '\0';
+	v = (struct mval){.t = MV_STRING, .s = longv, .len = strlen(longv)};
+	CHECK(meta_batch_new(&b) == 0);
+	CHECK(meta_batch_add(b, "d1/f001.txt", "s", &v) == 0);
+	CHECK(meta_apply(m, b, msg, sizeof(msg)) == 0);
+	meta_batch_free(b);
+	snprintf(expr, sizeof(expr), "s == \"%s\"", longv);
+	const char *const exprs[] = {"s startswith \"aa\"", "s > \"a\"", expr};
+	for (size_t i = 0; i < 3; i++) {
+		char *w = run(m, "live", exprs[i], true);
+		char *x = run(m, "live", exprs[i], false);
+		CHECK(w && x && !strcmp(w, x));
+		CHECK(w && strstr(w, "d1/f001.txt"));
+		free(w);
+		free(x);
+	}
+	CHECK(uses_index(m, "s startswith \"aa\""));
+	CHECK(!uses_index(m, expr));
+	CHECK(meta_batch_new(&b) == 0);
+	CHECK(meta_batch_add(b, "d1/f001.txt", "s", NULL) == 0);
+	CHECK(meta_apply(m, b, msg, sizeof(msg)) == 0);
+	meta_batch_free(b);
+	check_index(m, "long value removed");
+}
+
 /* Make the cache of table name look older than the index. */
 static void drop_index(const char *name)
 {
@@ -464,6 +500,8 @@ int main(void)
 	flush_refresh(b, a);
 	check_index(a, "a after rm");
 	check_queries(a, "a after rm");
+
+	test_long(a);
 
 	/* A fresh table from a checkpoint. */
 	CHECK(meta_compact(a, msg, sizeof(msg)) == 0);
