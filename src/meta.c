@@ -37,7 +37,7 @@
 
 #define META_MAP_SIZE (16ull << 30) /* sparse: only what is used is on disk */
 #define META_MAXREADERS 1024
-#define META_MAXDBS 8
+#define META_MAXDBS 8 /* 6 used */
 #define META_ROW_MAX 100000 /* fields of one row read back */
 
 /* --- small helpers shared by the meta_*.c files --- */
@@ -521,6 +521,30 @@ static int migrate_vals(struct meta *m, MDB_txn *txn)
 	return rc;
 }
 
+/* Open the field index; a cache made before it has none: build it now,
+ * in one pass over the rows.  An LMDB code. */
+static int open_qidx(struct meta *m, MDB_txn *txn)
+{
+	int rc = mdb_dbi_open(txn, "qidx", 0, &m->db_qidx);
+
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	rc = mdb_dbi_open(txn, "qidx", MDB_CREATE, &m->db_qidx);
+	if (rc)
+		return rc;
+	dmfs_log(DMFS_LOG_INFO, "meta %s: building the field index", m->dir);
+	switch (meta_qidx_build(m, txn)) {
+	case 0:
+		return 0;
+	case DMFS_ERR_NOMEM:
+		return ENOMEM;
+	case DMFS_ERR_NOSPC:
+		return MDB_MAP_FULL;
+	default:
+		return MDB_CORRUPTED;
+	}
+}
+
 /* Open the databases and load or make the writer id.  An LMDB code, or
  * -1 with msg. */
 static int open_dbs(struct meta *m, char *msg, size_t msgsz)
@@ -542,6 +566,8 @@ static int open_dbs(struct meta *m, char *msg, size_t msgsz)
 		rc = mdb_dbi_open(txn, "state", MDB_CREATE, &m->db_state);
 	if (!rc)
 		rc = migrate_vals(m, txn);
+	if (!rc)
+		rc = open_qidx(m, txn);
 	if (!rc)
 		rc = meta_state_get(m, txn, "writer", &v);
 	if (!rc) {

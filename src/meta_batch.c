@@ -710,6 +710,19 @@ static int check_required(struct apply *a, const char *path, size_t n)
 	return 0;
 }
 
+/* The field index follows the row keyed k from what is stored to
+ * newrec.  0 or DMFS_ERR_*. */
+static int qidx_old_new(struct apply *a, const MDB_val *k,
+			const MDB_val *newrec)
+{
+	MDB_val key = *k, ov;
+	int rc = mdb_get(a->txn, a->m->db_rows, &key, &ov);
+
+	if (rc && rc != MDB_NOTFOUND)
+		return meta_mdb_err(rc);
+	return meta_qidx_update(a->m, a->txn, k, rc ? NULL : &ov, newrec);
+}
+
 /* Steps 2-4 for the changes e[0..n) of one path (sorted by field). */
 static int apply_path(struct apply *a, const struct oent *e, size_t n)
 {
@@ -812,6 +825,8 @@ static int apply_path(struct apply *a, const struct oent *e, size_t n)
 		return rc;
 	v.mv_size = a->rec.n;
 	v.mv_data = a->rec.p;
+	if ((rc = qidx_old_new(a, &k, &v)))
+		return rc;
 	rc = mdb_cursor_put(a->rows, &k, &v, 0);
 	if (rc)
 		return meta_mdb_err(rc);

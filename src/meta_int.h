@@ -14,6 +14,8 @@
  *           was applied here and not yet uploaded.  (An entry starting
  *           with '{' is a line of the earlier format: one change.)
  *   seen    sid || log object name -> "": logs merged (or written) here.
+ *   qidx    sid || field || 0 || type || value || path -> "": the index
+ *           of field values (meta_qidx.c), kept with every row write.
  *   state   sid || name -> bytes: "writer", "logseq", "outseq",
  *           "schema" (JSON text), "started" (absent until the first
  *           refresh has looked for a checkpoint).
@@ -73,7 +75,7 @@ struct meta_schema {
 
 struct meta {
 	MDB_env *env;
-	MDB_dbi db_rows, db_types, db_outbox, db_seen, db_state;
+	MDB_dbi db_rows, db_types, db_outbox, db_seen, db_state, db_qidx;
 	char *dir;
 	char *store_uri;
 	struct dmfs_store *st; /* borrowed; NULL for a local table */
@@ -226,6 +228,15 @@ int meta_schema_load(struct meta *m, char *msg, size_t msgsz);
 /* "PREFIXexpected int, got string \"abc\"" into msg. */
 void meta_say_mismatch(char *msg, size_t msgsz, const char *prefix,
 		       enum mval_type want, const struct mval *v);
+
+/* --- meta_qidx.c --- */
+/* Bring the index in line with the row keyed rk (sid || path) changing
+ * from oldrec to newrec (either NULL or empty: no row).  Call it in the
+ * transaction of the change, before the row is put.  0 or DMFS_ERR_*. */
+int meta_qidx_update(struct meta *m, MDB_txn *txn, const MDB_val *rk,
+		     const MDB_val *oldrec, const MDB_val *newrec);
+/* Index every row (of every store) of an empty index.  0 or DMFS_ERR_*. */
+int meta_qidx_build(struct meta *m, MDB_txn *txn);
 
 /* --- meta_log.c --- */
 /* One change read from a log line or a checkpoint. */

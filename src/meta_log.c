@@ -518,8 +518,14 @@ int meta_merge_row(struct meta *m, MDB_txn *txn, const char *path,
 	if (!rc)
 		rc = meta_row_encode(row.f, row.n, &rec);
 	if (!rc) {
-		MDB_val nv = {rec.n, rec.p};
-		rc = meta_mdb_err(mdb_put(txn, m->db_rows, &k, &nv, 0));
+		MDB_val nv = {rec.n, rec.p}, ov;
+		int g = mdb_get(txn, m->db_rows, &k, &ov);
+		if (g && g != MDB_NOTFOUND)
+			rc = meta_mdb_err(g);
+		if (!rc)
+			rc = meta_qidx_update(m, txn, &k, g ? NULL : &ov, &nv);
+		if (!rc)
+			rc = meta_mdb_err(mdb_put(txn, m->db_rows, &k, &nv, 0));
 	}
 out:
 	free(acc);

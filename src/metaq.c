@@ -7,6 +7,10 @@
  * version the metadata frozen in its manifest line.  Nothing is held in
  * memory beyond the current row, so a query over ten million files costs
  * one listing, never ten million rows of RAM.
+ *
+ * A live query that one comparison of a user field makes selective reads
+ * its candidates from the field index instead and looks each up
+ * (metaq_index.c); it gives what the walk gives.
  */
 #include "config.h"
 
@@ -97,6 +101,82 @@ int metaq_capture_filter(void *q, const struct manifest_entry *e, bool *keep,
 	return metaq_match_entry(q, e, keep, msg, msgsz);
 }
 
+/* Join entry e with its user fields, evaluate q and report a match.  0 or
+ * DMFS_ERR_* with msg. */
+static int visit(struct meta *m, bool live, const struct query *q,
+		 struct manifest_entry *e, struct metaq_row *row,
+		 int (*cb)(void *ctx, const struct metaq_hit *h), void *ctx,
+		 char *msg, size_t msgsz)
+{
+	struct meta_row user;
+	bool match = true;
+	int rc;
+
+	if (live && m)
+		rc = meta_get(m, e->key, &user);
+	else if (live)
+		rc = metaq_row_from_json(e->path, NULL, &user, msg, msgsz);
+	else
+		rc = metaq_row_from_json(e->path, e->meta_json, &user, msg,
+					 msgsz);
+	if (rc) {
+		if (!msg[0])
+			dmfs_say(msg, msgsz, "metadata of %s: %s", e->path,
+				 dmfs_strerror(rc));
+		return rc;
+	}
+	metaq_row_init(row, e->path, e, &user);
+	if (q)
+		rc = query_eval(q, metaq_row_query_get, row, &match, msg,
+				msgsz);
+	if (!rc && match) {
+		struct metaq_hit h = {.path = e->path, .e = e, .row = &user};
+		rc = cb(ctx, &h);
+	}
+	meta_row_clear(&user);
+	return rc;
+}
+
+/* The files a walk would give, in the same order, from the paths the
+ * field index names (metaq_index.c), or the whole tree. */
+static int run_walk(struct tree *t, struct meta *m, const struct query *q,
+		    struct metaq_row *row,
+		    int (*cb)(void *ctx, const struct metaq_hit *h), void *ctx,
+		    char *msg, size_t msgsz)
+{
+	struct manifest_entry e;
+	bool live = tree_kind(t) == TREE_LIVE;
+	int rc = 0, more;
+
+	while ((more = tree_next(t, &e, msg, msgsz)) > 0) {
+		rc = visit(m, live, q, &e, row, cb, ctx, msg, msgsz);
+		manifest_entry_clear(&e);
+		if (rc)
+			return rc;
+	}
+	return more < 0 ? -more : 0;
+}
+
+static int run_index(struct tree *t, struct meta *m, const struct query *q,
+		     const struct metaq_cands *c, struct metaq_row *row,
+		     int (*cb)(void *ctx, const struct metaq_hit *h),
+		     void *ctx, char *msg, size_t msgsz)
+{
+	struct manifest_entry e;
+	int rc = 0;
+
+	for (size_t i = 0; !rc && i < c->n; i++) {
+		int got = tree_live_lookup(t, c->p[i], &e, msg, msgsz);
+		if (got < 0)
+			return -got;
+		if (!got)
+			continue; /* deleted, or hidden from live/ */
+		rc = visit(m, true, q, &e, row, cb, ctx, msg, msgsz);
+		manifest_entry_clear(&e);
+	}
+	return rc;
+}
+
 int metaq_run(const struct capture_env *env, struct meta *m, const char *spec,
 	      const struct query *q,
 	      int (*cb)(void *ctx, const struct metaq_hit *h), void *ctx,
@@ -105,56 +185,29 @@ int metaq_run(const struct capture_env *env, struct meta *m, const char *spec,
 	/* The tree must not fill meta_json itself (that is for captures):
 	 * live rows come straight from the table here, without JSON. */
 	struct capture_env plain = *env;
-	struct manifest_entry e;
-	struct meta_row user;
+	struct metaq_cands c = {0};
 	struct tree *t = NULL;
 	struct metaq_row *row = malloc(sizeof(*row));
-	int rc, more;
-	bool live;
+	int rc, use = 0;
 
 	plain.meta = NULL;
 	if (!row)
 		return DMFS_ERR_NOMEM;
+	msg[0] = '\0';
 	rc = metaq_check(m, spec, q, msg, msgsz);
 	if (!rc)
 		rc = tree_open(&plain, spec, false, &t, msg, msgsz);
-	if (rc)
-		goto out;
-	live = tree_kind(t) == TREE_LIVE;
-	while ((more = tree_next(t, &e, msg, msgsz)) > 0) {
-		bool match = true;
-		if (live && m)
-			rc = meta_get(m, e.key, &user);
-		else if (live)
-			rc = metaq_row_from_json(e.path, NULL, &user, msg,
-						 msgsz);
-		else
-			rc = metaq_row_from_json(e.path, e.meta_json, &user,
-						 msg, msgsz);
-		if (rc) {
-			if (!msg[0])
-				dmfs_say(msg, msgsz, "metadata of %s: %s",
-					 e.path, dmfs_strerror(rc));
-			manifest_entry_clear(&e);
-			break;
-		}
-		metaq_row_init(row, e.path, &e, &user);
-		if (q)
-			rc = query_eval(q, metaq_row_query_get, row, &match,
-					msg, msgsz);
-		if (!rc && match) {
-			struct metaq_hit h = {
-			    .path = e.path, .e = &e, .row = &user};
-			rc = cb(ctx, &h);
-		}
-		meta_row_clear(&user);
-		manifest_entry_clear(&e);
-		if (rc)
-			break;
+	if (!rc && tree_kind(t) == TREE_LIVE && m)
+		rc = metaq_index_plan(&plain, m, tree_live_prefix(t), q, &c,
+				      &use, msg, msgsz);
+	if (!rc && use) {
+		dmfs_log(DMFS_LOG_DEBUG, "query %s: %zu candidate(s) from the "
+			 "field index", query_text(q), c.n);
+		rc = run_index(t, m, q, &c, row, cb, ctx, msg, msgsz);
 	}
-	if (!rc && more < 0)
-		rc = -more;
-out:
+	else if (!rc)
+		rc = run_walk(t, m, q, row, cb, ctx, msg, msgsz);
+	metaq_cands_free(&c);
 	tree_close(t);
 	free(row);
 	return rc;

@@ -32,4 +32,23 @@ int metaq_row_from_json(const char *path, const char *json,
 			struct meta_row *out, char *msg, size_t msgsz)
     __attribute__((warn_unused_result));
 
+/* --- metaq_index.c: queries answered through the field index --- */
+
+/* Candidate object keys, sorted, distinct.  Owned. */
+struct metaq_cands {
+	char **p;
+	size_t n, cap;
+};
+void metaq_cands_free(struct metaq_cands *c);
+/*
+ * Whether query q over the live tree under key prefix pfx is better
+ * answered from the field index of m: *use set, and c filled with the
+ * keys to look up (every key the walk would match is among them).  q
+ * must have passed metaq_check.  0 or DMFS_ERR_* with msg.
+ */
+int metaq_index_plan(const struct capture_env *env, struct meta *m,
+		     const char *pfx, const struct query *q,
+		     struct metaq_cands *c, int *use, char *msg, size_t msgsz)
+	__attribute__((warn_unused_result));
+
 #endif

@@ -776,6 +776,51 @@ int query_check(const struct query *q, query_type_fn type_of, void *ctx,
 	return check_node(&c, q->root);
 }
 
+/* --- what an index can answer --- */
+
+/* The i-th indexable test under n (an and-chain), counting down *i. */
+static const struct qnode *nth_cmp(const struct qnode *n, size_t *i)
+{
+	const struct qnode *r;
+
+	if (n->kind == QN_AND) {
+		r = nth_cmp(n->a, i);
+		return r ? r : nth_cmp(n->b, i);
+	}
+	if (n->kind != QN_TEST || n->lit.t == MV_NULL)
+		return NULL;
+	switch (n->op) {
+	case QO_EQ:
+	case QO_LT:
+	case QO_LE:
+	case QO_GT:
+	case QO_GE:
+	case QO_STARTSWITH:
+		break;
+	default:
+		return NULL;
+	}
+	return (*i)-- == 0 ? n : NULL;
+}
+
+int query_conjunct(const struct query *q, size_t i, const char **field,
+		   enum query_cmp *op, const struct mval **lit)
+{
+	const struct qnode *n = q ? nth_cmp(q->root, &i) : NULL;
+
+	if (!n)
+		return 0;
+	*field = n->field;
+	*lit = &n->lit;
+	*op = n->op == QO_EQ   ? QC_EQ
+	      : n->op == QO_LT ? QC_LT
+	      : n->op == QO_LE ? QC_LE
+	      : n->op == QO_GT ? QC_GT
+	      : n->op == QO_GE ? QC_GE
+			       : QC_STARTSWITH;
+	return 1;
+}
+
 /* --- evaluation --- */
 
 struct eval_ctx {

@@ -38,6 +38,8 @@
 struct file_store {
 	struct dmfs_store base;
 	char *root; /* absolute, no trailing '/' */
+	int rootfd; /* O_PATH of root, or -1: head_listed's fstatat walks
+		       only the key's components */
 };
 
 /* One collected name: a key, and whether it is a common prefix. */
@@ -427,40 +429,66 @@ static int file_list(struct dmfs_store *st, const char *prefix,
 	return rc;
 }
 
-static int file_head(struct dmfs_store *st, const char *key,
-		     struct dmfs_obj_info *out, struct dmfs_err_detail *d)
+/* The object of key as a listing shows it: one stat(2).  key_path of
+ * key in *pathp (caller frees) when pathp is not NULL. */
+static int stat_key(struct file_store *s, const char *key,
+		    struct dmfs_obj_info *out, struct stat *sb, char **pathp)
 {
-	struct file_store *s = (struct file_store *)st;
-	struct stat sb;
 	size_t kl = strlen(key);
-	char *p;
+	bool at = !pathp && s->rootfd >= 0;
+	char *p = NULL;
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
 	if (!kl || !key_is_safe(key))
 		return DMFS_ERR_NOT_FOUND;
-	p = key_path(s, key);
-	if (!p)
+	if (!at && !(p = key_path(s, key)))
 		return DMFS_ERR_NOMEM;
 	DMFS_STAT_ADD(requests, 1);
-	if (stat(p, &sb) != 0)
+	if ((at ? fstatat(s->rootfd, key, sb, 0) : stat(p, sb)) != 0)
 		rc = errno_to_err(errno);
-	else if (S_ISDIR(sb.st_mode) != (key[kl - 1] == '/'))
+	else if (S_ISDIR(sb->st_mode) != (key[kl - 1] == '/'))
 		rc = DMFS_ERR_NOT_FOUND; /* "a" is no object when a/ is a dir */
-	else if (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode))
+	else if (!S_ISDIR(sb->st_mode) && !S_ISREG(sb->st_mode))
 		rc = DMFS_ERR_NOT_FOUND;
-	free(p);
+	if (!rc)
+		out->key = strdup(key);
+	if (!rc && !out->key)
+		rc = DMFS_ERR_NOMEM;
+	if (rc || !pathp)
+		free(p);
+	else
+		*pathp = p;
 	if (rc)
 		return rc;
-	out->key = strdup(key);
-	if (!out->key)
-		return DMFS_ERR_NOMEM;
-	out->size = S_ISDIR(sb.st_mode) ? 0 : (uint64_t)sb.st_size;
-	out->mtime = sb.st_mtim.tv_sec;
-	etag_of(&sb, out->etag);
+	out->size = S_ISDIR(sb->st_mode) ? 0 : (uint64_t)sb->st_size;
+	out->mtime = sb->st_mtim.tv_sec;
+	etag_of(sb, out->etag);
+	return 0;
+}
+
+static int file_head_listed(struct dmfs_store *st, const char *key,
+			    struct dmfs_obj_info *out,
+			    struct dmfs_err_detail *d)
+{
+	struct stat sb;
+
+	(void)d;
+	return stat_key((struct file_store *)st, key, out, &sb, NULL);
+}
+
+static int file_head(struct dmfs_store *st, const char *key,
+		     struct dmfs_obj_info *out, struct dmfs_err_detail *d)
+{
+	struct stat sb;
+	char *p = NULL;
+	int rc = stat_key((struct file_store *)st, key, out, &sb, &p);
+
+	(void)d;
+	if (rc)
+		return rc;
 	/* The metadata, as S3 answers it to a HEAD. */
-	p = key_path(s, key);
-	int fd = p ? open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK) : -1;
+	int fd = open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	free(p);
 	if (fd >= 0) {
 		if (!S_ISDIR(sb.st_mode))
@@ -912,6 +940,8 @@ static void file_destroy(struct dmfs_store *st)
 	struct file_store *s = (struct file_store *)st;
 	if (!s)
 		return;
+	if (s->rootfd >= 0)
+		close(s->rootfd);
 	free(s->root);
 	free(s);
 }
@@ -920,6 +950,7 @@ static const struct dmfs_store_ops file_ops = {
 	.scheme = "file",
 	.list = file_list,
 	.head = file_head,
+	.head_listed = file_head_listed,
 	.get_range = file_get_range,
 	.uri = file_uri,
 	.destroy = file_destroy,
@@ -951,6 +982,7 @@ int store_file_new(const char *dir, struct dmfs_store **out, char *msg,
 	}
 	s->base.ops = &file_ops;
 	s->root = root;
+	s->rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	*out = &s->base;
 	return 0;
 }

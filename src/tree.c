@@ -300,6 +300,50 @@ static int next_live(struct tree *t, struct manifest_entry *e, char *msg,
 	}
 }
 
+int tree_live_lookup(struct tree *t, const char *key,
+		     struct manifest_entry *e, char *msg, size_t msgsz)
+{
+	struct dmfs_err_detail d = {0};
+	struct dmfs_obj_info o;
+	size_t pl;
+	const char *rel;
+	int rc;
+
+	if (t->kind != TREE_LIVE || t->versions)
+		return 0;
+	pl = strlen(t->prefix);
+	rel = key + pl;
+	if (strncmp(key, t->prefix, pl) != 0 ||
+	    (!pl && !strncmp(rel, ".dmfs/", 6)) || !path_ok(key, rel))
+		return 0;
+	rc = t->env->st->ops->head_listed
+		 ? t->env->st->ops->head_listed(t->env->st, key, &o, &d)
+		 : t->env->st->ops->head(t->env->st, key, &o, &d);
+	if (rc == DMFS_ERR_NOT_FOUND || rc == DMFS_ERR_NOT_DIR)
+		return 0;
+	if (rc) {
+		snprintf(msg, msgsz, "%s: %s%s%s", key, dmfs_strerror(rc),
+			 d.s3_code[0] ? " " : "", d.s3_code);
+		return -rc;
+	}
+	/* What a listing says of the object, no more: the walk and this
+	 * must give the same entry. */
+	memset(e, 0, sizeof(*e));
+	e->path = strdup(rel);
+	e->key = strdup(key);
+	if (!e->path || !e->key) {
+		dmfs_obj_info_clear(&o);
+		manifest_entry_clear(e);
+		return -DMFS_ERR_NOMEM;
+	}
+	e->size = o.size;
+	e->mtime = o.mtime;
+	e->mode = 0644;
+	snprintf(e->etag, sizeof(e->etag), "%s", o.etag);
+	dmfs_obj_info_clear(&o);
+	return 1;
+}
+
 static int next_ref(struct tree *t, struct manifest_entry *e, char *msg,
 		    size_t msgsz)
 {

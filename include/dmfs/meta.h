@@ -96,6 +96,31 @@ void meta_cursor_close(struct meta_cursor *c);
  * MV_NULL (no value yet). */
 enum mval_type meta_field_type(struct meta *m, const char *field);
 
+/* --- the field index (meta_qidx.c) --- */
+
+/* How a scan of the index compares a field's value with a literal. */
+enum meta_qop { MQ_EQ, MQ_LT, MQ_LE, MQ_GT, MQ_GE, MQ_PREFIX, MQ_ALL };
+
+/*
+ * Call cb(ctx, path, plen) (path not NUL-terminated) for every path of
+ * this store whose field has a value of lit's type (int, float, bool,
+ * string) that compares with lit as op says (MQ_PREFIX: a string
+ * starting with lit), in no useful order; a path may come more than once.
+ * A superset: a few rows whose key was too long to index are always
+ * reported.  Values of another type than lit's are not.  Returns 0,
+ * cb's nonzero value, DMFS_ERR_UNSUPPORTED when the index cannot answer
+ * (a literal or field name too long for a key), or DMFS_ERR_*.
+ */
+int meta_qidx_scan(struct meta *m, const char *field, enum meta_qop op,
+		   const struct mval *lit,
+		   int (*cb)(void *ctx, const char *path, size_t plen),
+		   void *ctx) __attribute__((warn_unused_result));
+
+/* How many rows the table holds (of every store sharing the cache): an
+ * estimate of a store's file count, for choosing a query plan.  0 when
+ * it cannot be read. */
+size_t meta_row_estimate(struct meta *m);
+
 /* Whether name is an automatic field (path name ext dir size mtime etag),
  * which cannot be written. */
 bool meta_is_auto_field(const char *name);

@@ -87,4 +87,17 @@ int query_fields(const struct query *q, int (*cb)(void *ctx,
 int query_url_decode(const char *in, char **out)
 	__attribute__((warn_unused_result));
 
+/* A comparison an index can answer. */
+enum query_cmp { QC_EQ, QC_LT, QC_LE, QC_GT, QC_GE, QC_STARTSWITH };
+
+/*
+ * The i-th (from 0) comparison of a field with a literal (==, <, <=, >,
+ * >=, startswith) that the whole query requires: the query itself, or a
+ * term of its top-level and-chain.  1 with field and lit (borrowed from
+ * q) and op filled, or 0 when there are fewer.  A row the query matches
+ * passes each such comparison, so the rows passing one are a superset.
+ */
+int query_conjunct(const struct query *q, size_t i, const char **field,
+		   enum query_cmp *op, const struct mval **lit);
+
 #endif

@@ -144,6 +144,12 @@ struct dmfs_store_ops {
 	 * dmfs_obj_info_clear). */
 	int (*head)(struct dmfs_store *st, const char *key,
 		    struct dmfs_obj_info *out, struct dmfs_err_detail *d);
+	/* As head, but only what a listing tells (key, size, mtime, etag),
+	 * when that is cheaper to learn than head's metadata.  May be NULL:
+	 * use head. */
+	int (*head_listed)(struct dmfs_store *st, const char *key,
+			   struct dmfs_obj_info *out,
+			   struct dmfs_err_detail *d);
 	/*
 	 * Read `len` bytes at `off` into `buf` (caller-owned, >= len bytes).
 	 * pin (may be NULL) names the bytes: with if_match the read fails

@@ -47,6 +47,16 @@ const char *tree_live_prefix(const struct tree *t);
  */
 int tree_next(struct tree *t, struct manifest_entry *e, char *msg,
 	      size_t msgsz) __attribute__((warn_unused_result));
+/*
+ * For a TREE_LIVE opened without versions: the entry the walk would give
+ * for object key (one HEAD instead of a listing), as tree_next fills it.
+ * 1 with e filled (caller frees with manifest_entry_clear), 0 when the
+ * walk would not give key (no such object, outside the tree, hidden), or
+ * a negated DMFS_ERR_* with msg.
+ */
+int tree_live_lookup(struct tree *t, const char *key,
+		     struct manifest_entry *e, char *msg, size_t msgsz)
+	__attribute__((warn_unused_result));
 void tree_close(struct tree *t);
 
 #endif
