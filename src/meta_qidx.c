@@ -281,7 +281,8 @@ int meta_qidx_build(struct meta *m, MDB_txn *txn)
 static int bytes_cmp(const unsigned char *a, size_t an, const unsigned char *b,
 		     size_t bn)
 {
-	int c = memcmp(a, b, an < bn ? an : bn);
+	size_t n = an < bn ? an : bn;
+	int c = n ? memcmp(a, b, n) : 0; /* a or b may be NULL when empty */
 	if (c)
 		return c;
 	return (an > bn) - (an < bn);
@@ -304,7 +305,8 @@ static int scan(struct meta *m, MDB_txn *txn, const unsigned char *pfx,
 		return DMFS_ERR_UNSUPPORTED; /* a literal longer than a key */
 	memcpy(start, pfx, pn);
 	if (op == MQ_EQ || op == MQ_GE || op == MQ_GT || op == MQ_PREFIX) {
-		memcpy(start + pn, lit, ln);
+		if (ln) /* lit may be NULL when empty */
+			memcpy(start + pn, lit, ln);
 		sn += ln;
 	}
 	rc = mdb_cursor_open(txn, m->db_qidx, &cur);

@@ -162,7 +162,8 @@ static char *list_text(struct list *l)
 	size_t len = 1;
 	char *t;
 
-	qsort(l->p, l->n, sizeof(*l->p), sort_cmp);
+	if (l->n) /* qsort wants a non-NULL base even for none */
+		qsort(l->p, l->n, sizeof(*l->p), sort_cmp);
 	for (size_t i = 0; i < l->n; i++)
 		len += strlen(l->p[i]) + 1;
 	t = calloc(1, len);
