@@ -353,6 +353,7 @@ static int run_mount(struct dmfs_options *o, const struct mount_args *ma,
 			.store_uri = fs.store_uri,
 			.multipart_size = o->multipart_size,
 			.parallel_uploads = o->parallel_uploads,
+			.stream_upload = o->stream_upload,
 			.memo = fs.mx,
 		};
 		rc = stage_new(fs.store, &so, &fs.sg);

@@ -136,6 +136,7 @@ char *fs_ctl_status_json(struct dmfs_fs *fs)
 					(double)ss.bytes_pending);
 		cJSON_AddNumberToObject(up, "done", (double)ss.done);
 		cJSON_AddNumberToObject(up, "failed", (double)ss.failed);
+		cJSON_AddNumberToObject(up, "streamed", (double)ss.streamed);
 	}
 	cJSON *md = cJSON_AddObjectToObject(root, "meta");
 	if (md && fs->meta) {

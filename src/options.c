@@ -85,6 +85,12 @@ static const struct opt_def opt_table[] = {
 	 "parts of this size (S3 multipart; 5M..5G)"},
 	{"parallel_uploads", OPT_INT, O(parallel_uploads), "4", "N",
 	 "parts of one multipart upload (or multipart copy) sent at once"},
+	{"stream_upload", OPT_BOOL, O(stream_upload), "1", NULL,
+	 "a file written in order from its start is uploaded in parts "
+	 "while it is written, so close() waits only for the last parts "
+	 "(its sha256 and attributes are set by a copy of the object onto "
+	 "itself after the completion: metadata only on RGW, a server-side "
+	 "copy on AWS); 0: upload when the file is closed"},
 	{"multipart_copy_size", OPT_SIZE, O(multipart_copy_size), "5G", "SIZE",
 	 "objects larger than this are copied server-side (rename, chmod, "
 	 "snapshot) in parts of this size (S3 UploadPartCopy; 5M..5G, 5G "

@@ -114,6 +114,11 @@ void dmfs_sha256_run_truncate(struct dmfs_sha256_run *r, uint64_t size)
 	}
 }
 
+uint64_t dmfs_sha256_run_len(const struct dmfs_sha256_run *r)
+{
+	return r && !r->broken ? r->len : 0;
+}
+
 bool dmfs_sha256_run_get(const struct dmfs_sha256_run *r, uint64_t size,
 			 char out[65])
 {

@@ -95,6 +95,19 @@ struct stage_file {
 	struct dmfs_sha256_run *hash; /* protected by lock: the copy's
 				      sha256 as cp fills it; NULL when out
 				      of memory (then hashed at upload) */
+	struct upload_stream *stream; /* protected by lock: the upload
+				      begun while cp writes the file in
+				      order; NULL when none */
+	int stream_refused;	   /* protected by lock: one could not
+				      start; none until the file is clean */
+	char stream_token[33];	   /* protected by lock: the marker of the
+				      latest stream, in the sidecar ("" when
+				      none) so a crash after its completion
+				      knows the object for its own */
+	char *stream_id;	   /* protected by lock: its multipart
+				      upload, in the sidecar so a crash
+				      before its completion can abort it;
+				      owned, NULL when none */
 };
 
 struct stage {
@@ -108,6 +121,7 @@ struct stage {
 	struct stage_file *files;  /* protected by lock */
 	atomic_ullong counter;
 	atomic_ullong done, failed;
+	atomic_ullong streamed;	   /* of done: sent while being written */
 };
 
 int stage_new(struct dmfs_store *st, const struct stage_opts *o,
@@ -121,6 +135,7 @@ int stage_new(struct dmfs_store *st, const struct stage_opts *o,
 	sg->store_uri = strdup(o->store_uri);
 	sg->uo.multipart_size = o->multipart_size;
 	sg->uo.parallel = o->parallel_uploads;
+	sg->uo.stream = o->stream_upload;
 	pthread_mutex_init(&sg->caps.lock, NULL);
 	sg->caps.cond_put = -1;
 	sg->uo.caps = &sg->caps;
@@ -142,6 +157,8 @@ int stage_new(struct dmfs_store *st, const struct stage_opts *o,
 
 static void file_free(struct stage_file *f)
 {
+	upload_stream_cancel(f->stream);
+	free(f->stream_id);
 	if (f->fd >= 0)
 		close(f->fd); /* drops the flock */
 	dmfs_sha256_run_free(f->hash);
@@ -182,6 +199,10 @@ static int write_sidecar(struct stage_file *f)
 	     !cJSON_AddNumberToObject(o, "uid", f->attrs.uid)) ||
 	    ((f->attrs.have & DMFS_ATTR_GID) &&
 	     !cJSON_AddNumberToObject(o, "gid", f->attrs.gid)) ||
+	    (f->stream_token[0] &&
+	     !cJSON_AddStringToObject(o, "stream", f->stream_token)) ||
+	    (f->stream_id &&
+	     !cJSON_AddStringToObject(o, "stream_upload", f->stream_id)) ||
 	    !(txt = cJSON_PrintUnformatted(o))) {
 		rc = DMFS_ERR_NOMEM;
 		goto out;
@@ -226,10 +247,89 @@ static int set_state(struct stage_file *f, enum st_state s)
  * unlinked instead, since a "dirty" one would make stage_recover upload
  * the same bytes again (and fail the stale check); without a sidecar
  * there is nothing to recover, which is right. */
+static struct dmfs_attrs upload_attrs(const struct stage_file *f);
+static struct upload_stream *stream_drop(struct stage_file *f);
+
+/* Give up the upload begun while writing (the file is sent whole at
+ * close).  Under f->lock. */
+static void stream_cancel(struct stage_file *f)
+{
+	upload_stream_cancel(stream_drop(f));
+}
+
+/* Take the stream away from f, to finish it.  Under f->lock. */
+static struct upload_stream *stream_take(struct stage_file *f)
+{
+	struct upload_stream *s = f->stream;
+	f->stream = NULL;
+	return s;
+}
+
+/* Take the stream away from f, to cancel it (outside a lock that others
+ * wait for): nothing of it is left to recover.  Under f->lock. */
+static struct upload_stream *stream_drop(struct stage_file *f)
+{
+	f->stream_token[0] = '\0';
+	free(f->stream_id);
+	f->stream_id = NULL;
+	return stream_take(f);
+}
+
+/*
+ * After a write: send the parts of the file's first bytes that cp has
+ * written in order, starting the stream once the file is sure to be a
+ * multipart upload.  Failing to start or to go on is no error of the
+ * write: close() then uploads the whole file.  Under f->lock.
+ */
+static void stream_grow(struct stage_file *f)
+{
+	struct stage *sg = f->sg;
+	uint64_t done = dmfs_sha256_run_len(f->hash);
+	struct dmfs_err_detail d = {0};
+	int rc;
+
+	if (!sg->uo.stream || f->forgotten || f->write_err ||
+	    f->stream_refused || f->state != ST_DIRTY)
+		return;
+	if (!f->stream) {
+		if (done <= sg->uo.multipart_size)
+			return;
+		struct dmfs_attrs ua = upload_attrs(f);
+		rc = upload_stream_start(sg->st, f->key, f->fd, &ua, &sg->uo,
+					 &f->stream, &d);
+		if (rc) {
+			f->stream_refused = 1;
+			if (rc != DMFS_ERR_UNSUPPORTED)
+				dmfs_log(DMFS_LOG_INFO, "%s: no upload while "
+					 "writing (%s); it goes at close",
+					 f->key, dmfs_strerror(rc));
+			return;
+		}
+		snprintf(f->stream_token, sizeof(f->stream_token), "%s",
+			 upload_stream_token(f->stream));
+		f->stream_id = strdup(upload_stream_id(f->stream));
+		if (!f->stream_id || write_sidecar(f)) {
+			stream_cancel(f);
+			f->stream_refused = 1;
+			return;
+		}
+	}
+	rc = upload_stream_grow(f->stream, done);
+	if (rc) {
+		dmfs_log(DMFS_LOG_INFO, "%s: the upload begun while writing "
+			 "stopped (%s); the file goes whole at close", f->key,
+			 dmfs_strerror(rc));
+		stream_cancel(f);
+		f->stream_refused = 1;
+	}
+}
+
 static void mark_clean(struct stage_file *f)
 {
 	char p[4096];
 
+	f->stream_refused = 0;
+	upload_stream_cancel(stream_drop(f)); /* none: taken by the upload */
 	if (set_state(f, ST_CLEAN) == 0)
 		return;
 	path_of(f, ".json", p, sizeof(p));
@@ -251,6 +351,7 @@ static void mark_broken(struct stage_file *f, int rc, uint64_t off)
 	}
 	f->write_err = rc;
 	f->write_err_off = off;
+	stream_cancel(f);
 	path_of(f, ".json", p, sizeof(p));
 	if (unlink(p) != 0 && errno != ENOENT)
 		dmfs_log(DMFS_LOG_WARN, "staging sidecar %s: %s", p,
@@ -518,6 +619,9 @@ int stage_write(struct stage_file *f, const void *buf, size_t n, uint64_t off)
 		pthread_mutex_unlock(&f->lock);
 		return rc;
 	}
+	/* Bytes already sent cannot change under the upload. */
+	if (f->stream && off < upload_stream_fixed(f->stream))
+		stream_cancel(f);
 	rc = make_dirty(f);
 	while (!rc && done < n) {
 		ssize_t w = pwrite(f->fd, (const char *)buf + done, n - done,
@@ -538,6 +642,8 @@ int stage_write(struct stage_file *f, const void *buf, size_t n, uint64_t off)
 	 * may leave part of the bytes: the copy is broken. */
 	if (rc && (rc == DMFS_ERR_NOSPC || rc == DMFS_ERR_IO || done))
 		mark_broken(f, rc, off);
+	if (!rc)
+		stream_grow(f);
 	pthread_mutex_unlock(&f->lock);
 	return rc;
 }
@@ -606,6 +712,8 @@ int stage_truncate(struct stage_file *f, uint64_t size)
 		pthread_mutex_unlock(&f->lock);
 		return rc;
 	}
+	if (f->stream && size < upload_stream_fixed(f->stream))
+		stream_cancel(f);
 	rc = make_dirty(f);
 	if (!rc && ftruncate(f->fd, (off_t)size) != 0)
 		rc = errno_err(errno);
@@ -722,9 +830,10 @@ int stage_sync(struct stage_file *f, struct dmfs_obj_info *out)
 	struct dmfs_attrs ua = upload_attrs(f);
 	char sha[65];
 	bool hashed = dmfs_sha256_run_get(f->hash, f->size, sha);
+	bool streamed = false;
 	rc = upload_fd(sg->st, f->key, f->fd, f->size, hashed ? sha : NULL,
-		       f->check_stale ? f->etag : NULL, &ua, &sg->uo, &got,
-		       &d);
+		       f->check_stale ? f->etag : NULL, &ua, &sg->uo,
+		       stream_take(f), f->stream_token, &streamed, &got, &d);
 	path_of(f, ".data", p, sizeof(p));
 	if (rc == DMFS_ERR_STALE) {
 		atomic_fetch_add(&sg->failed, 1);
@@ -747,6 +856,8 @@ int stage_sync(struct stage_file *f, struct dmfs_obj_info *out)
 		goto out;
 	}
 	atomic_fetch_add(&sg->done, 1);
+	if (streamed)
+		atomic_fetch_add(&sg->streamed, 1);
 	if (sg->memo && mindex_memo_put(sg->memo, sg->store_uri, f->key,
 					got.etag, got.size, got.sha256))
 		dmfs_log(DMFS_LOG_DEBUG, "%s: hash not remembered", f->key);
@@ -790,10 +901,12 @@ void stage_forget(struct stage *sg, const char *key)
 {
 	pthread_mutex_lock(&sg->lock);
 	struct stage_file *f = table_find(sg, key);
+	struct upload_stream *gone = NULL;
 	if (f) {
 		table_remove(sg, f);
 		pthread_mutex_lock(&f->lock);
 		f->forgotten = 1;
+		gone = stream_drop(f);
 		pthread_mutex_unlock(&f->lock);
 		/* Nothing to recover after a crash: the file is gone. */
 		char p[4096];
@@ -801,6 +914,7 @@ void stage_forget(struct stage *sg, const char *key)
 		unlink(p);
 	}
 	pthread_mutex_unlock(&sg->lock);
+	upload_stream_cancel(gone);
 }
 
 int stage_rename(struct stage *sg, const char *from, const char *to,
@@ -820,13 +934,17 @@ int stage_rename(struct stage *sg, const char *from, const char *to,
 		free(nk);
 		return 0;
 	}
+	struct upload_stream *gone[2] = {NULL, NULL};
 	if (old) { /* the target's own staged copy is replaced */
 		table_remove(sg, old);
 		pthread_mutex_lock(&old->lock);
 		old->forgotten = 1;
+		gone[0] = stream_drop(old);
 		pthread_mutex_unlock(&old->lock);
 	}
 	pthread_mutex_lock(&f->lock);
+	/* Its upload went to the old key. */
+	gone[1] = stream_drop(f);
 	free(f->key);
 	f->key = nk;
 	f->check_stale = 0;
@@ -836,6 +954,8 @@ int stage_rename(struct stage *sg, const char *from, const char *to,
 	pthread_mutex_unlock(&f->lock);
 	f->refs++;
 	pthread_mutex_unlock(&sg->lock);
+	upload_stream_cancel(gone[0]);
+	upload_stream_cancel(gone[1]);
 	*out = f;
 	return rc;
 }
@@ -912,10 +1032,15 @@ static int recover_one(struct stage *sg, const char *base, int *recovered)
 		snprintf(num, sizeof(num), "%.0f", v->valuedouble);
 		(void)dmfs_attrs_parse(&ua, an[i], num);
 	}
+	/* A multipart upload begun while it was written and never
+	 * completed would stay in the bucket (and be billed) for ever. */
+	const char *mpu = jstr(o, "stream_upload");
+	if (mpu && sg->st->ops->mp_abort)
+		upload_abort(sg->st, key, mpu);
 	/* etag "" (a new file) still means "the key must not exist": a key
 	 * another client created meanwhile is not overwritten. */
 	rc = upload_fd(sg->st, key, fd, (uint64_t)sb.st_size, NULL, etag,
-		       &ua, &sg->uo, NULL, &d);
+		       &ua, &sg->uo, NULL, jstr(o, "stream"), NULL, NULL, &d);
 	if (!rc) {
 		dmfs_log(DMFS_LOG_INFO,
 			 "recovered %s: %llu bytes staged by an earlier mount "
@@ -1010,6 +1135,7 @@ void stage_get_stats(struct stage *sg, struct stage_stats *out)
 	memset(out, 0, sizeof(*out));
 	out->done = atomic_load(&sg->done);
 	out->failed = atomic_load(&sg->failed);
+	out->streamed = atomic_load(&sg->streamed);
 	pthread_mutex_lock(&sg->lock);
 	for (struct stage_file *f = sg->files; f; f = f->next) {
 		pthread_mutex_lock(&f->lock);

@@ -31,7 +31,6 @@
  */
 #include "config.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +38,7 @@
 #include "dmfs/log.h"
 #include "dmfs/s3_xml.h"
 #include "dmfs/store_s3.h"
+#include "part_pool.h"
 #include "store_s3_int.h"
 
 #define PART_BODY_MAX (64u << 10) /* a CopyPartResult or an <Error> */
@@ -76,10 +76,6 @@ struct copy_job {
 	uint32_t nparts;
 	char (*etags)[DMFS_ETAG_MAX]; /* one per part; written by the part's
 					 thread only, read after the join */
-	pthread_mutex_t lock;
-	uint32_t next;			/* protected by lock */
-	int rc;				/* protected by lock: first error */
-	struct dmfs_err_detail d;	/* protected by lock: its detail */
 };
 
 /* One UploadPartCopy: part p (0-based) of the job. */
@@ -132,55 +128,20 @@ static int copy_part(struct copy_job *j, uint32_t p,
 	return rc;
 }
 
-static void *copy_worker(void *arg)
+static int copy_send_part(void *ctx, uint32_t p, struct dmfs_err_detail *d)
 {
-	struct copy_job *j = arg;
-
-	for (;;) {
-		struct dmfs_err_detail d = {0};
-		uint32_t p;
-		int rc;
-
-		pthread_mutex_lock(&j->lock);
-		if (j->rc || j->next >= j->nparts) {
-			pthread_mutex_unlock(&j->lock);
-			break;
-		}
-		p = j->next++;
-		pthread_mutex_unlock(&j->lock);
-		rc = copy_part(j, p, &d);
-		if (rc) {
-			pthread_mutex_lock(&j->lock);
-			if (!j->rc) {
-				j->rc = rc;
-				j->d = d;
-			}
-			pthread_mutex_unlock(&j->lock);
-		}
-	}
-	return NULL;
+	return copy_part(ctx, p, d);
 }
 
 /* Step 2: all parts; the first error (its detail in *d) or 0. */
 static int copy_parts(struct copy_job *j, struct dmfs_err_detail *d)
 {
-	pthread_t th[64];
-	int nthreads = j->s->copy_parallel, started = 0;
+	struct part_pool *pool;
+	int n = j->s->copy_parallel;
+	int rc = part_pool_start((uint32_t)n > j->nparts ? (int)j->nparts : n,
+				 copy_send_part, j, &pool);
 
-	if ((uint32_t)nthreads > j->nparts)
-		nthreads = (int)j->nparts;
-	for (int i = 0; i < nthreads; i++) {
-		if (pthread_create(&th[i], NULL, copy_worker, j) != 0)
-			break;
-		started++;
-	}
-	if (!started)
-		copy_worker(j);
-	for (int i = 0; i < started; i++)
-		pthread_join(th[i], NULL);
-	if (j->rc)
-		*d = j->d;
-	return j->rc;
+	return rc ? rc : part_pool_finish(pool, j->nparts, d);
 }
 
 /*
@@ -277,7 +238,6 @@ int s3_copy_multipart(struct s3_store *s, const char *src_key,
 		free(fdst);
 		return DMFS_ERR_NOMEM;
 	}
-	pthread_mutex_init(&j.lock, NULL);
 	dmfs_log(DMFS_LOG_DEBUG, "S3 multipart copy %s -> %s: %llu bytes in "
 		 "%u parts", src_label, fdst, (unsigned long long)src_size,
 		 j.nparts);
@@ -313,7 +273,6 @@ out:
 			 "no UploadPartCopy, needed to copy objects over "
 			 "multipart_copy_size (%llu bytes)",
 			 (unsigned long long)s->copy_part_size);
-	pthread_mutex_destroy(&j.lock);
 	free(j.etags);
 	free(upload_id);
 	free(fdst);

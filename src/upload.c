@@ -32,16 +32,36 @@
 
 #include "dmfs/log.h"
 #include "dmfs/sha256.h"
+#include "part_pool.h"
 #include "upload.h"
 
+
+bool upload_meta_has(const char *user_meta, const char *name,
+		     const char *value)
+{
+	size_t nl = strlen(name), vl = strlen(value);
+
+	/* "name:value\n" lines, as dmfs_obj_info.user_meta has them. */
+	for (const char *p = user_meta; p && *p;) {
+		const char *end = strchr(p, '\n');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		if (n == nl + 1 + vl && !memcmp(p, name, nl) && p[nl] == ':' &&
+		    !memcmp(p + nl + 1, value, vl))
+			return true;
+		p = end ? end + 1 : p + n;
+	}
+	return false;
+}
 
 /* Step 2: 0 when the key is as the writer last saw it, or holds these
  * very bytes already (sha256 and size: our own earlier upload whose
  * answer was lost, or a crash before the staged copy was marked clean;
- * writing them again loses nothing). */
-static int check_not_stale(struct dmfs_store *st, const char *key,
+ * or the marker of our own streamed upload, token: a crash before its
+ * metadata was set; writing them again loses nothing). */
+int upload_check_not_stale(struct dmfs_store *st, const char *key,
 			   const char *expect_etag, const char *sha,
-			   uint64_t len, struct dmfs_err_detail *d)
+			   uint64_t len, const char *token,
+			   struct dmfs_err_detail *d)
 {
 	struct dmfs_obj_info cur;
 	int rc;
@@ -55,7 +75,9 @@ static int check_not_stale(struct dmfs_store *st, const char *key,
 	if (rc)
 		return rc;
 	if (strcmp(cur.etag, expect_etag) != 0 &&
-	    !(cur.size == len && !strcmp(cur.sha256, sha))) {
+	    !(cur.size == len && !strcmp(cur.sha256, sha)) &&
+	    !(token && *token && cur.size == len &&
+	      upload_meta_has(cur.user_meta, UPLOAD_STREAM_META, token))) {
 		dmfs_log(DMFS_LOG_WARN,
 			 "upload %s: the object changed in the bucket since "
 			 "it was opened (ETag %s, expected %s)",
@@ -66,6 +88,17 @@ static int check_not_stale(struct dmfs_store *st, const char *key,
 	return rc;
 }
 
+void upload_abort(struct dmfs_store *st, const char *key,
+		  const char *upload_id)
+{
+	struct dmfs_err_detail ad = {0};
+
+	if (st->ops->mp_abort(st, key, upload_id, &ad))
+		dmfs_log(DMFS_LOG_WARN, "upload %s: abort of multipart upload "
+			 "%s failed too (HTTP %d %s)", key, upload_id,
+			 ad.http_status, ad.s3_code[0] ? ad.s3_code : "-");
+}
+
 /* --- multipart --- */
 
 struct mp_job {
@@ -74,98 +107,59 @@ struct mp_job {
 	const char *upload_id;
 	int fd;
 	uint64_t len, part_size;
-	uint32_t nparts;
 	char (*etags)[DMFS_ETAG_MAX]; /* one per part; written by the part's
 					 thread only */
-	pthread_mutex_t lock;
-	uint32_t next;		      /* protected by lock */
-	int rc;			      /* protected by lock: first error */
 };
 
-static void *mp_worker(void *arg)
+static int mp_send_part(void *ctx, uint32_t p, struct dmfs_err_detail *d)
 {
-	struct mp_job *j = arg;
+	struct mp_job *j = ctx;
+	uint64_t off = (uint64_t)p * j->part_size;
+	uint64_t n = j->len - off < j->part_size ? j->len - off : j->part_size;
 
-	for (;;) {
-		uint32_t p;
-		pthread_mutex_lock(&j->lock);
-		if (j->rc || j->next >= j->nparts) {
-			pthread_mutex_unlock(&j->lock);
-			break;
-		}
-		p = j->next++;
-		pthread_mutex_unlock(&j->lock);
-
-		uint64_t off = (uint64_t)p * j->part_size;
-		uint64_t n = j->len - off < j->part_size ? j->len - off
-							 : j->part_size;
-		struct dmfs_err_detail d = {0};
-		int rc = j->st->ops->mp_part(j->st, j->key, j->upload_id, p + 1,
-					     j->fd, off, n, j->etags[p], &d);
-		if (rc) {
-			pthread_mutex_lock(&j->lock);
-			if (!j->rc)
-				j->rc = rc;
-			pthread_mutex_unlock(&j->lock);
-		}
-	}
-	return NULL;
+	return j->st->ops->mp_part(j->st, j->key, j->upload_id, p + 1, j->fd,
+				   off, n, j->etags[p], d);
 }
 
 static int put_multipart(struct dmfs_store *st, const char *key, int fd,
 			 uint64_t len, const struct dmfs_put_opts *po,
-			 const char *expect_etag,
+			 const char *expect_etag, const char *token,
 			 const struct upload_opts *o, struct dmfs_err_detail *d)
 {
 	struct mp_job j = {.st = st, .key = key, .fd = fd, .len = len};
+	struct part_pool *pool = NULL;
 	char *upload_id = NULL;
-	int nthreads, rc;
-	pthread_t th[64];
-	int started = 0;
+	uint32_t nparts;
+	int rc;
 
 	j.part_size = o->multipart_size;
 	/* S3 allows 10 000 parts: grow the parts for huge files. */
 	while ((len + j.part_size - 1) / j.part_size > 10000)
 		j.part_size *= 2;
-	j.nparts = (uint32_t)((len + j.part_size - 1) / j.part_size);
-	j.etags = calloc(j.nparts, sizeof(*j.etags));
+	nparts = (uint32_t)((len + j.part_size - 1) / j.part_size);
+	j.etags = calloc(nparts, sizeof(*j.etags));
 	if (!j.etags)
 		return DMFS_ERR_NOMEM;
-	pthread_mutex_init(&j.lock, NULL);
 	rc = st->ops->mp_create(st, key, po, &upload_id, d);
 	if (rc)
 		goto out;
 	j.upload_id = upload_id;
-	nthreads = o->parallel < 1 ? 1 : o->parallel > 64 ? 64 : o->parallel;
-	if ((uint32_t)nthreads > j.nparts)
-		nthreads = (int)j.nparts;
-	for (int i = 0; i < nthreads; i++) {
-		if (pthread_create(&th[i], NULL, mp_worker, &j) != 0)
-			break;
-		started++;
-	}
-	if (!started)
-		mp_worker(&j);
-	for (int i = 0; i < started; i++)
-		pthread_join(th[i], NULL);
-	rc = j.rc;
+	rc = part_pool_start((int)(o->parallel < (int)nparts ? o->parallel
+							     : (int)nparts),
+			     mp_send_part, &j, &pool);
+	if (!rc)
+		rc = part_pool_finish(pool, nparts, d);
 	/* The stale check once more, just before the object is replaced. */
 	if (!rc)
-		rc = check_not_stale(st, key, expect_etag, po->sha256, len,
-				     d);
+		rc = upload_check_not_stale(st, key, expect_etag, po->sha256,
+					    len, token, d);
 	if (!rc)
 		rc = st->ops->mp_complete(st, key, upload_id,
 					  (const char(*)[DMFS_ETAG_MAX])j.etags,
-					  j.nparts, d);
-	if (rc) {
-		struct dmfs_err_detail ad = {0};
-		if (st->ops->mp_abort(st, key, upload_id, &ad))
-			dmfs_log(DMFS_LOG_WARN,
-				 "upload %s: abort of multipart upload %s "
-				 "failed too", key, upload_id);
-	}
+					  nparts, d);
+	if (rc)
+		upload_abort(st, key, upload_id);
 out:
-	pthread_mutex_destroy(&j.lock);
 	free(j.etags);
 	free(upload_id);
 	return rc;
@@ -209,11 +203,13 @@ static int judge(const struct dmfs_obj_info *got, uint64_t len,
 }
 
 int upload_fd(struct dmfs_store *st, const char *key, int fd, uint64_t len,
-	      const char *sha256, const char *expect_etag, const struct dmfs_attrs *attrs,
-	      const struct upload_opts *o,
-	      struct dmfs_obj_info *out, struct dmfs_err_detail *d)
+	      const char *sha256, const char *expect_etag,
+	      const struct dmfs_attrs *attrs, const struct upload_opts *o,
+	      struct upload_stream *stream, const char *token,
+	      bool *streamed, struct dmfs_obj_info *out,
+	      struct dmfs_err_detail *d)
 {
-	char sha[65];
+	char sha[65], ours[DMFS_ETAG_MAX] = "";
 	struct dmfs_obj_info put = {0}, got = {0};
 	int multipart = st->ops->mp_create && len > o->multipart_size &&
 			o->multipart_size > 0;
@@ -221,23 +217,50 @@ int upload_fd(struct dmfs_store *st, const char *key, int fd, uint64_t len,
 
 	if (out)
 		memset(out, 0, sizeof(*out));
+	if (streamed)
+		*streamed = false;
 	if (sha256)
 		snprintf(sha, sizeof(sha), "%s", sha256);
 	else
 		rc = dmfs_sha256_fd(fd, 0, len, sha);
+	if (rc) {
+		upload_stream_cancel(stream);
+		goto out;
+	}
+	if (stream) {
+		rc = upload_stream_complete(stream, len, sha, expect_etag,
+					    attrs, ours, d);
+		if (!rc || rc == DMFS_ERR_STALE) {
+			multipart = 1;
+			if (streamed)
+				*streamed = !rc;
+			goto check;
+		}
+		/* Whatever stopped the stream, a whole upload does it the
+		 * plain way (and reports what really fails). */
+		dmfs_log(DMFS_LOG_INFO, "upload %s: the upload begun while "
+			 "writing did not finish (%s); sending the file whole",
+			 key, dmfs_strerror(rc));
+		if (ours[0])
+			expect_etag = ours; /* it replaces our own object */
+		memset(d, 0, sizeof(*d));
+		rc = 0;
+	}
 	/* A new file in one PUT: If-None-Match alone is the check where the
 	 * server honours it. */
 	int cond = !multipart && expect_etag && !*expect_etag && o->caps
 			   ? upload_cond_put(o->caps, st)
 			   : UPLOAD_COND_IGNORED;
 	int cond_only = cond == UPLOAD_COND_HONOURED;
-	if (!rc && !cond_only)
-		rc = check_not_stale(st, key, expect_etag, sha, len, d);
+	if (!cond_only)
+		rc = upload_check_not_stale(st, key, expect_etag, sha, len,
+					    token, d);
 	if (rc)
 		goto out;
 	struct dmfs_put_opts po = {.sha256 = sha, .attrs = attrs};
 	if (multipart) {
-		rc = put_multipart(st, key, fd, len, &po, expect_etag, o, d);
+		rc = put_multipart(st, key, fd, len, &po, expect_etag, token, o,
+				   d);
 	} else {
 		struct dmfs_put_src src = {.fd = fd, .len = len,
 					   .sha256 = sha};
@@ -247,8 +270,10 @@ int upload_fd(struct dmfs_store *st, const char *key, int fd, uint64_t len,
 		/* 412: someone's object is there - unless it is ours (a PUT
 		 * retried after a lost answer finds the first one). */
 		if (rc == DMFS_ERR_EXISTS)
-			rc = check_not_stale(st, key, "", sha, len, d);
+			rc = upload_check_not_stale(st, key, "", sha, len,
+						    NULL, d);
 	}
+check:
 	if (rc)
 		goto out;
 	/* Step 4: what the bucket holds now.  Some servers answer the PUT

@@ -6,6 +6,7 @@
 #define DMFS_UPLOAD_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "dmfs/store.h"
@@ -28,6 +29,9 @@ struct upload_opts {
 	uint64_t multipart_size; /* above this, multipart (when the store
 				    has it) */
 	int parallel;		 /* parts in flight */
+	bool stream;		 /* send the parts of a file written in
+				    order while it is written
+				    (upload_stream.c) */
 	struct upload_caps *caps; /* borrowed; NULL: assume nothing */
 };
 
@@ -36,6 +40,11 @@ struct upload_opts {
  * probe that fails for the network says IGNORED this time and is tried
  * again at the next upload. */
 int upload_cond_put(struct upload_caps *c, struct dmfs_store *st);
+
+/* The x-amz-meta- name of a streamed upload's marker (upload_stream.c). */
+#define UPLOAD_STREAM_META "dmfs-stream"
+
+struct upload_stream;
 
 /*
  * Upload len bytes of fd (borrowed; read with pread) to key, with its
@@ -51,11 +60,73 @@ int upload_cond_put(struct upload_caps *c, struct dmfs_store *st);
  * receives size, ETag, mtime and sha256 (caller frees with
  * dmfs_obj_info_clear).  attrs (may be NULL) are stored with it as
  * s3fs stores them.
+ *
+ * stream (may be NULL; consumed: freed whatever happens) is an upload
+ * begun while the file was written: it is finished first, and when it
+ * cannot be, the file is sent whole.  token (may be NULL): the marker of
+ * an earlier stream of this staged copy; an object carrying it is ours,
+ * not another writer's.  streamed (may be NULL): set true when the
+ * stream carried the upload to the end.
  */
 int upload_fd(struct dmfs_store *st, const char *key, int fd, uint64_t len,
-	      const char *sha256, const char *expect_etag, const struct dmfs_attrs *attrs,
-	      const struct upload_opts *o,
-	      struct dmfs_obj_info *out, struct dmfs_err_detail *d)
+	      const char *sha256, const char *expect_etag,
+	      const struct dmfs_attrs *attrs, const struct upload_opts *o,
+	      struct upload_stream *stream, const char *token,
+	      bool *streamed, struct dmfs_obj_info *out,
+	      struct dmfs_err_detail *d)
+	__attribute__((warn_unused_result));
+
+/* The stale-writer check of upload_fd (step 2 in upload.c), on its own. */
+int upload_check_not_stale(struct dmfs_store *st, const char *key,
+			   const char *expect_etag, const char *sha,
+			   uint64_t len, const char *token,
+			   struct dmfs_err_detail *d)
+	__attribute__((warn_unused_result));
+
+/* Abort a multipart upload; a failure is logged (nothing else to do). */
+void upload_abort(struct dmfs_store *st, const char *key,
+		  const char *upload_id);
+
+/* Whether user_meta ("name:value\n" lines, may be NULL) has exactly the
+ * line name:value. */
+bool upload_meta_has(const char *user_meta, const char *name,
+		     const char *value);
+
+/* --- upload_stream.c: parts sent while the file is written --- */
+
+/* Create the multipart upload (with the marker and attrs) and the
+ * threads that send its parts from fd (borrowed; must outlive the
+ * stream).  0 with *out (freed by upload_stream_cancel or upload_fd),
+ * DMFS_ERR_UNSUPPORTED for a store without multipart, or the store's
+ * error (d filled). */
+int upload_stream_start(struct dmfs_store *st, const char *key, int fd,
+			const struct dmfs_attrs *attrs,
+			const struct upload_opts *o, struct upload_stream **out,
+			struct dmfs_err_detail *d)
+	__attribute__((warn_unused_result));
+/* Bytes [0, len) of fd are written and stay as they are: send the whole
+ * parts in them.  0, or the error that stopped the stream (a failed part;
+ * DMFS_ERR_TOO_BIG past S3's 10 000 parts): cancel it then. */
+int upload_stream_grow(struct upload_stream *s, uint64_t len)
+	__attribute__((warn_unused_result));
+/* Bytes handed to the upload: changing one of them must cancel it. */
+uint64_t upload_stream_fixed(const struct upload_stream *s);
+/* The marker's value (32 hex digits) and the multipart upload's id, for
+ * the staged copy's sidecar (a crash leaves the upload to abort). */
+const char *upload_stream_token(const struct upload_stream *s);
+const char *upload_stream_id(const struct upload_stream *s);
+/* Stop sending, abort the multipart upload, free s.  NULL-safe. */
+void upload_stream_cancel(struct upload_stream *s);
+/* The rest of upload_fd's steps 2-3 for a stream (frees s): the last
+ * parts, the stale check, the completion, the metadata.  0 when the key
+ * holds the file with its metadata; DMFS_ERR_STALE; any other error: the
+ * file must be sent whole, and ours_etag (else "") is the ETag of our
+ * own streamed object, in place without its metadata. */
+int upload_stream_complete(struct upload_stream *s, uint64_t len,
+			   const char *sha, const char *expect_etag,
+			   const struct dmfs_attrs *attrs,
+			   char ours_etag[DMFS_ETAG_MAX],
+			   struct dmfs_err_detail *d)
 	__attribute__((warn_unused_result));
 
 #endif

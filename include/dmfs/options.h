@@ -37,6 +37,7 @@ struct dmfs_options {
 	/* writing */
 	uint64_t multipart_size;
 	int parallel_uploads;
+	bool stream_upload;
 	uint64_t multipart_copy_size;
 	bool object_attrs;
 	double stat_ttl;

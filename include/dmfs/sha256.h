@@ -31,6 +31,9 @@ void dmfs_sha256_run_write(struct dmfs_sha256_run *r, const void *buf,
 			   size_t n, uint64_t off);
 /* The file was truncated (or extended) to size.  NULL-safe. */
 void dmfs_sha256_run_truncate(struct dmfs_sha256_run *r, uint64_t size);
+/* How many bytes from the start it covers: the file's first bytes, all
+ * written in order (0 once broken).  NULL-safe. */
+uint64_t dmfs_sha256_run_len(const struct dmfs_sha256_run *r);
 /* True with the hex hash in out when it covers exactly the file's size
  * bytes; false (out untouched) otherwise.  NULL-safe. */
 bool dmfs_sha256_run_get(const struct dmfs_sha256_run *r, uint64_t size,

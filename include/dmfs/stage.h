@@ -32,6 +32,7 @@ struct stage_opts {
 	const char *store_uri;	   /* recorded in sidecars; borrowed */
 	uint64_t multipart_size;   /* above this, multipart upload */
 	int parallel_uploads;	   /* parts in flight at once */
+	bool stream_upload;	   /* upload while writing (upload_stream.c) */
 	struct mindex *memo;	   /* borrowed, may be NULL: uploads are
 				      remembered there as (key, ETag) ->
 				      sha256, so a snapshot never reads
@@ -43,6 +44,8 @@ struct stage_stats {
 	uint64_t bytes_pending; /* their sizes */
 	uint64_t done;		/* uploads completed by this mount */
 	uint64_t failed;	/* uploads that failed */
+	uint64_t streamed;	/* of done: uploads whose parts went while
+				   the file was being written */
 };
 
 /* How stage_open starts a staged file. */
