@@ -54,29 +54,33 @@ object_is() {
 }
 
 # ops.py MNTFILE LOCALFILE OP...: the same writes on a file in the mount and
-# on a local copy (the expected bytes).  OPs: w:OFF:LEN (bytes of
-# big.bin at OFF), t:SIZE (ftruncate), s (fsync), mv:NEWPATH (rename the
+# on a local copy (the expected bytes).  OPs: w:OFF:LEN[:SRCOFF] (LEN
+# bytes of big.bin from SRCOFF, by default OFF, written at OFF), t:SIZE (ftruncate), s (fsync), p:SECS (pause: the
+# parts offered so far are sent meanwhile), mv:NEWPATH (rename the
 # mount's file; the local one keeps its name), rm (unlink the mount's
 # file; the local one too), kill:PID (SIGKILL, then stop).
 cat >"$T_ROOT/ops.py" <<'PY'
-import os, signal, sys
+import os, signal, sys, time
 mnt, loc, src = sys.argv[1], sys.argv[2], open(sys.argv[3], "rb").read()
 fds = [os.open(p, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644) for p in (mnt, loc)]
 for op in sys.argv[4:]:
     k, _, a = op.partition(":")
     if k == "w":
-        off, n = map(int, a.split(":"))
+        off, n, *so = map(int, a.split(":"))
+        so = so[0] if so else off
         for fd in fds:
             done = 0
             while done < n:  # in 1 MiB writes, as cp does
                 m = min(1 << 20, n - done)
-                os.pwrite(fd, src[off + done:off + done + m], off + done)
+                os.pwrite(fd, src[so + done:so + done + m], off + done)
                 done += m
     elif k == "t":
         for fd in fds:
             os.ftruncate(fd, int(a))
     elif k == "s":
         os.fsync(fds[0])
+    elif k == "p":
+        time.sleep(float(a))
     elif k == "mv":
         os.rename(mnt, a)
     elif k == "rm":
@@ -108,18 +112,18 @@ for kind in $(t_backends); do
 	cmp "$L/big.bin" "$SRC/big.bin" || t_fail "big.bin read back through the mount"
 
 	# --- bytes already sent change: the file goes whole, right ---
-	ops "$L/back.bin" "$T_ROOT/back.bin" w:0:$((14 * MIB)) w:100:5000 w:$((14 * MIB)):$((9 * MIB)) || t_fail "back.bin"
+	ops "$L/back.bin" "$T_ROOT/back.bin" w:0:$((14 * MIB)) p:1 w:100:5000:7777 w:$((14 * MIB)):$((9 * MIB)) || t_fail "back.bin"
 	object_is back.bin "$T_ROOT/back.bin"
-	ops "$L/trunc.bin" "$T_ROOT/trunc.bin" w:0:$((20 * MIB)) t:$((3 * MIB)) w:$((3 * MIB)):$((6 * MIB)) || t_fail "trunc.bin"
+	ops "$L/trunc.bin" "$T_ROOT/trunc.bin" w:0:$((20 * MIB)) p:1 t:$((3 * MIB)) w:$((3 * MIB)):$((6 * MIB)) || t_fail "trunc.bin"
 	object_is trunc.bin "$T_ROOT/trunc.bin"
 	ops "$L/grow.bin" "$T_ROOT/grow.bin" w:0:$((12 * MIB)) t:$((30 * MIB)) w:$((30 * MIB)):$((MIB)) || t_fail "grow.bin"
 	object_is grow.bin "$T_ROOT/grow.bin"
 	ops "$L/sync.bin" "$T_ROOT/sync.bin" w:0:$((12 * MIB)) s w:$((12 * MIB)):$((11 * MIB)) || t_fail "sync.bin"
 	object_is sync.bin "$T_ROOT/sync.bin"
-	ops "$L/before.bin" "$T_ROOT/renamed.bin" w:0:$((15 * MIB)) mv:"$L/renamed.bin" w:$((15 * MIB)):$((5 * MIB)) || t_fail "rename while open"
+	ops "$L/before.bin" "$T_ROOT/renamed.bin" w:0:$((15 * MIB)) p:1 mv:"$L/renamed.bin" w:$((15 * MIB)):$((5 * MIB)) || t_fail "rename while open"
 	object_is renamed.bin "$T_ROOT/renamed.bin"
 	[ "$(meta before.bin size)" = none ] || t_fail "before.bin still in the bucket after the rename"
-	ops "$L/gone.bin" "$T_ROOT/gone.bin" w:0:$((15 * MIB)) rm w:$((15 * MIB)):$((5 * MIB)) || t_fail "unlink while open"
+	ops "$L/gone.bin" "$T_ROOT/gone.bin" w:0:$((15 * MIB)) p:1 rm w:$((15 * MIB)):$((5 * MIB)) || t_fail "unlink while open"
 	[ "$(meta gone.bin size)" = none ] || t_fail "gone.bin in the bucket after unlink"
 	object_is big.bin "$SRC/big.bin" # and nothing left over from gone.bin
 	[ "$(t_status "$M" uploads.streamed)" -ge 2 ] || t_fail "no upload streamed but big.bin"
