@@ -55,14 +55,6 @@ meta_sha() {
 	esac
 }
 
-# KEY fetched from the bucket with an independent client into FILE.
-bucket_get() {
-	case $T_KIND in
-	file) cp "$T_STORE_DIR/$1" "$2" ;;
-	*) s3_aws s3 cp --quiet --only-show-errors "s3://$T_BUCKET/data/$1" "$2" ;;
-	esac
-}
-
 for kind in $(t_backends); do
 	t_backend_start "$kind"
 	M=$T_ROOT/mnt
@@ -195,8 +187,7 @@ fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
 os.write(fd, open(sys.argv[2], "rb").read())
 os.kill(int(sys.argv[3]), signal.SIGKILL)
 PY
-	sleep 0.5
-	fusermount3 -u -z "$M" 2>/dev/null || true
+	t_umount_killed "$M"
 	! t_in_store crash.bin || t_fail "crash.bin uploaded before the crash"
 	t_mount "$M" debug
 	grep -q "recovered crash.bin" "$T_LOG" || t_fail "recovery not logged"
@@ -220,10 +211,9 @@ while True:
 os.close(fd)
 os.kill(int(sys.argv[3]), signal.SIGKILL)
 PY
-	sleep 0.5
-	fusermount3 -u -z "$M" 2>/dev/null || true
+	t_umount_killed "$M"
 	rm -f "$T_ROOT/closed.got"
-	bucket_get closed.bin "$T_ROOT/closed.got" || t_fail "closed.bin not in the bucket after close"
+	t_store_cat closed.bin >"$T_ROOT/closed.got" || t_fail "closed.bin not in the bucket after close"
 	cmp "$T_ROOT/closed.got" "$T_ROOT/closed.bin" || t_fail "closed.bin in the bucket differs"
 	[ "$(meta_sha closed.bin)" = "$(sha256sum <"$T_ROOT/closed.bin" | cut -d' ' -f1)" ] ||
 		t_fail "closed.bin: sha256 metadata"

@@ -26,15 +26,6 @@ t_make_file "$BIG" $(((FS_MB + 16) << 20)) big || t_fail "make big.bin"
 t_make_file "$T_ROOT/old.bin" 1000000 old || t_fail "make old.bin"
 t_make_file "$T_ROOT/small.bin" 300000 small || t_fail "make small.bin"
 
-# The object KEY as the bucket has it, read with an independent client,
-# to stdout; fails when absent.
-bucket_cat() {
-	case $T_KIND in
-	file) cat "$T_STORE_DIR/$1" ;;
-	*) s3_aws s3 cp --quiet "s3://$T_BUCKET/data/$1" - ;;
-	esac
-}
-
 # The mount daemon is alive and answers.
 alive() {
 	kill -0 "$PID" 2>/dev/null || t_fail "dmfs died ($1)"
@@ -121,13 +112,13 @@ for kind in $(t_backends); do
 	grep -q "No space left on device" "$T_ROOT/cp.err" ||
 		t_fail "cp over old.bin: not ENOSPC: $(cat "$T_ROOT/cp.err")"
 	alive "after (b)"
-	bucket_cat old.bin | cmp - "$T_ROOT/old.bin" || t_fail "old.bin changed in the bucket"
+	t_store_cat old.bin | cmp - "$T_ROOT/old.bin" || t_fail "old.bin changed in the bucket"
 	cmp "$L/old.bin" "$T_ROOT/old.bin" || t_fail "old.bin through the mount after ENOSPC"
 
 	# --- (c) the space is released ---
 	[ "$(staged)" = 0 ] || t_fail "staged copies left: $(ls -l "$T_ROOT/cache/staging")"
 	cp "$T_ROOT/small.bin" "$L/small.bin" || t_fail "small write after ENOSPC"
-	bucket_cat small.bin | cmp - "$T_ROOT/small.bin" || t_fail "small.bin in the bucket"
+	t_store_cat small.bin | cmp - "$T_ROOT/small.bin" || t_fail "small.bin in the bucket"
 	cmp "$L/small.bin" "$T_ROOT/small.bin" || t_fail "small.bin through the mount"
 
 	# --- (f) labels on a full disk ---
@@ -155,18 +146,17 @@ for kind in $(t_backends); do
 	fi
 	grep -q "No space left on device" "$T_ROOT/cp.err" ||
 		t_fail "append on a full disk: $(cat "$T_ROOT/cp.err")"
-	bucket_cat old.bin | cmp - "$T_ROOT/old.bin" || t_fail "old.bin changed by a failed append"
+	t_store_cat old.bin | cmp - "$T_ROOT/old.bin" || t_fail "old.bin changed by a failed append"
 	alive "after a write on a full disk"
 
 	# --- a copy cut before the failed write is whole again ---
 	write_until_enospc healed.bin heal || t_fail "write, ENOSPC, ftruncate, write again"
-	[ "$(bucket_cat healed.bin)" = "whole again" ] || t_fail "healed.bin in the bucket: $(bucket_cat healed.bin | head -c 100)"
+	[ "$(t_store_cat healed.bin)" = "whole again" ] || t_fail "healed.bin in the bucket: $(t_store_cat healed.bin | head -c 100)"
 	rm -f "$T_ROOT/cache/filler"
 
 	# --- (g) kill -9 after ENOSPC: nothing recovered ---
 	write_until_enospc crash.bin kill || t_fail "write before kill"
-	sleep 0.5
-	fusermount3 -u -z "$M" 2>/dev/null || true
+	t_umount_killed "$M"
 	rm -f "$T_ROOT/cache/filler"
 	t_mount "$M" stat_ttl=30
 	PID=$(t_status "$M" pid)
@@ -187,7 +177,7 @@ for kind in $(t_backends); do
 	t_log "cache: $(t_status "$M" cache.bytes) bytes; disk: $(df --output=used,avail -k "$T_ROOT/cache" | tail -1) KiB used, free"
 	# --- (h) ---
 	cp "$T_ROOT/small.bin" "$L/after.bin" || t_fail "write after reading more than the disk holds"
-	bucket_cat after.bin | cmp - "$T_ROOT/small.bin" || t_fail "after.bin in the bucket"
+	t_store_cat after.bin | cmp - "$T_ROOT/small.bin" || t_fail "after.bin in the bucket"
 	for f in "$T_ROOT"/cache/lock.mdb "$T_ROOT"/cache/*/lock.mdb; do
 		[ -e "$f" ] || continue
 		# shellcheck disable=SC2046
