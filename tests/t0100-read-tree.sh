@@ -9,8 +9,7 @@
 SRC=$T_ROOT/src
 BIG_MB=${DMFS_TEST_BIG_MB:-200}
 python3 "$T_SRC/tests/lib/mktree.py" "$SRC" 1000 "$BIG_MB" || t_fail "mktree"
-sums() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
-want_sums=$(sums "$SRC")
+want_sums=$(t_tree_sums "$SRC")
 want_list=$(cd "$SRC" && find . | sort)
 
 drop_page_cache() {
@@ -33,7 +32,7 @@ for kind in $(t_backends); do
 	got_list=$(cd "$M/live" && find . | sort)
 	[ "$got_list" = "$want_list" ] ||
 		t_fail "find differs: $(diff <(echo "$want_list") <(echo "$got_list") | head)"
-	got_sums=$(sums "$M/live")
+	got_sums=$(t_tree_sums "$M/live")
 	[ "$got_sums" = "$want_sums" ] ||
 		t_fail "sha256 differs: $(diff <(echo "$want_sums") <(echo "$got_sums") | head)"
 	t_log "$(echo "$want_list" | wc -l) names and every sha256 equal"
@@ -69,7 +68,7 @@ for kind in $(t_backends); do
 	t_umount "$M"
 	t_mount "$M" debug
 	cmp "$M/live/big.bin" "$SRC/big.bin" || t_fail "read after remount differs"
-	[ "$(sums "$M/live")" = "$want_sums" ] || t_fail "sha256 after remount"
+	[ "$(t_tree_sums "$M/live")" = "$want_sums" ] || t_fail "sha256 after remount"
 	[ "$(t_status "$M" s3.bytes_fetched)" = 0 ] ||
 		t_fail "remount fetched $(t_status "$M" s3.bytes_fetched) bytes"
 	t_umount "$M"

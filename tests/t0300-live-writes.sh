@@ -23,9 +23,6 @@ python3 "$T_SRC/tests/lib/mktree.py" "$SRC" 1000 "$BIG_MB" >/dev/null || t_fail 
 nfiles=$(find "$SRC" -type f | wc -l)
 [ "$nfiles" -ge 1000 ] || t_fail "tree has $nfiles files"
 
-# sha256 of every file under DIR, as "sum  relpath" sorted.
-sums() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
-
 # two_writers PATH1 PATH2 write|create: the same file opened through two
 # mounts (O_RDWR of an existing one, or O_CREAT|O_EXCL of a new one) and
 # written through both; the first close succeeds, the second must fail
@@ -49,40 +46,12 @@ else:
 PY
 }
 
-# The store's objects, fetched with an independent client into DIR.
-bucket_copy() {
-	rm -rf "$1"
-	mkdir -p "$1"
-	case $T_KIND in
-	file) cp -a "$T_STORE_DIR/." "$1/" ;;
-	*) s3_aws s3 cp --recursive --quiet --only-show-errors \
-		"s3://$T_BUCKET/data/" "$1/" || t_fail "download bucket" ;;
-	esac
-	rm -rf "$1/.dmfs"
-}
-
 # The sha256 metadata dmfs stored with KEY.
 meta_sha() {
 	case $T_KIND in
 	file) getfattr --only-values -n user.dmfs.sha256 "$T_STORE_DIR/$1" 2>/dev/null ;;
 	*) s3_aws s3api head-object --bucket "$T_BUCKET" --key "data/$1" \
 		--query 'Metadata."dmfs-sha256"' --output text ;;
-	esac
-}
-
-# KEY fetched from the bucket with an independent client into FILE.
-bucket_get() {
-	case $T_KIND in
-	file) cp "$T_STORE_DIR/$1" "$2" ;;
-	*) s3_aws s3 cp --quiet --only-show-errors "s3://$T_BUCKET/data/$1" "$2" ;;
-	esac
-}
-
-# Whether KEY exists in the bucket (independent client).
-in_bucket() {
-	case $T_KIND in
-	file) [ -e "$T_STORE_DIR/$1" ] ;;
-	*) s3_aws s3api head-object --bucket "$T_BUCKET" --key "data/$1" >/dev/null 2>&1 ;;
 	esac
 }
 
@@ -98,8 +67,8 @@ for kind in $(t_backends); do
 	[ "$(t_status "$M" uploads.failed)" = 0 ] || t_fail "uploads failed"
 	done_n=$(t_status "$M" uploads.done)
 	[ "$done_n" -ge "$nfiles" ] || t_fail "uploads.done $done_n < $nfiles"
-	bucket_copy "$T_ROOT/got"
-	[ "$(sums "$T_ROOT/got/tree")" = "$(sums "$SRC")" ] || t_fail "bucket differs from the source"
+	t_store_copy "" "$T_ROOT/got"
+	[ "$(t_tree_sums "$T_ROOT/got/tree")" = "$(t_tree_sums "$SRC")" ] || t_fail "bucket differs from the source"
 	want=$(sha256sum <"$SRC/big.bin" | cut -d' ' -f1)
 	[ "$(meta_sha tree/big.bin)" = "$want" ] || t_fail "sha256 metadata of big.bin: $(meta_sha tree/big.bin)"
 	[ "$(ls "$L/tree" | wc -l)" = "$(ls "$SRC" | wc -l)" ] || t_fail "listing after cp"
@@ -156,9 +125,9 @@ os.close(fd)
 assert open(f"{L}/final.ckpt", "rb").read() == b"checkpoint+more", "renamed content"
 assert not os.path.exists(f"{L}/tmp.ckpt"), "old name after rename"
 PY
-	! in_bucket doomed.txt || t_fail "unlinked file uploaded"
-	! in_bucket tmp.ckpt || t_fail "old name of a renamed file in the bucket"
-	in_bucket final.ckpt || t_fail "renamed file not in the bucket"
+	! t_in_store doomed.txt || t_fail "unlinked file uploaded"
+	! t_in_store tmp.ckpt || t_fail "old name of a renamed file in the bucket"
+	t_in_store final.ckpt || t_fail "renamed file not in the bucket"
 
 	# --- directories ---
 	mkdir -p "$L/a/b/c" || t_fail "mkdir -p"
@@ -173,7 +142,7 @@ PY
 	[ ! -e "$L/d100" ] || t_fail "old directory still there"
 	[ "$(ls "$L/moved" | wc -l)" = 100 ] || t_fail "moved dir has $(ls "$L/moved" | wc -l) files"
 	[ "$(cat "$L/moved/f42")" = 42 ] || t_fail "moved content"
-	bucket_copy "$T_ROOT/got"
+	t_store_copy "" "$T_ROOT/got"
 	[ "$(ls "$T_ROOT/got/moved" | wc -l)" = 100 ] || t_fail "moved in the bucket"
 	[ ! -e "$T_ROOT/got/d100" ] || t_fail "old dir in the bucket"
 	[ "$(cat "$T_ROOT/got/sparse.bin" | sha256sum)" = "$(sha256sum <"$T_ROOT/sparse.want")" ] ||
@@ -183,7 +152,7 @@ PY
 	t_umount "$M"
 	rm -rf "$T_ROOT/cache"
 	t_mount "$M"
-	[ "$(sums "$L/tree")" = "$(sums "$SRC")" ] || t_fail "fresh mount reads differ"
+	[ "$(t_tree_sums "$L/tree")" = "$(t_tree_sums "$SRC")" ] || t_fail "fresh mount reads differ"
 	cmp "$L/sparse.bin" "$T_ROOT/sparse.want" || t_fail "fresh mount: sparse.bin"
 
 	# --- two mounts write the same file: the second close is ESTALE ---
@@ -218,12 +187,11 @@ fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
 os.write(fd, open(sys.argv[2], "rb").read())
 os.kill(int(sys.argv[3]), signal.SIGKILL)
 PY
-	sleep 0.5
-	fusermount3 -u -z "$M" 2>/dev/null || true
-	! in_bucket crash.bin || t_fail "crash.bin uploaded before the crash"
+	t_umount_killed "$M"
+	! t_in_store crash.bin || t_fail "crash.bin uploaded before the crash"
 	t_mount "$M" debug
 	grep -q "recovered crash.bin" "$T_LOG" || t_fail "recovery not logged"
-	in_bucket crash.bin || t_fail "crash.bin not recovered"
+	t_in_store crash.bin || t_fail "crash.bin not recovered"
 	cmp "$L/crash.bin" "$T_ROOT/crash.bin" || t_fail "recovered crash.bin differs"
 
 	# --- kill -9 right after close() of a large file: close waited for
@@ -243,10 +211,9 @@ while True:
 os.close(fd)
 os.kill(int(sys.argv[3]), signal.SIGKILL)
 PY
-	sleep 0.5
-	fusermount3 -u -z "$M" 2>/dev/null || true
+	t_umount_killed "$M"
 	rm -f "$T_ROOT/closed.got"
-	bucket_get closed.bin "$T_ROOT/closed.got" || t_fail "closed.bin not in the bucket after close"
+	t_store_cat closed.bin >"$T_ROOT/closed.got" || t_fail "closed.bin not in the bucket after close"
 	cmp "$T_ROOT/closed.got" "$T_ROOT/closed.bin" || t_fail "closed.bin in the bucket differs"
 	[ "$(meta_sha closed.bin)" = "$(sha256sum <"$T_ROOT/closed.bin" | cut -d' ' -f1)" ] ||
 		t_fail "closed.bin: sha256 metadata"

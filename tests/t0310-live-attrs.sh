@@ -123,10 +123,7 @@ for kind in $(t_backends); do
 	expect "ls -l of a link" "$(ls -l "$L/d" | awk '$NF == "f.txt" && $(NF-2) == "link" {print substr($1,1,1)}')" l
 	read -r m u g t <<<"$(stored_attrs d/link)"
 	expect "stored link mode" "$m" $((8#120777))
-	case $kind in
-	file) expect "stored link body" "$(cat "$T_STORE_DIR/d/link")" f.txt ;;
-	*) expect "stored link body" "$(s3_aws s3 cp "s3://$T_BUCKET/data/d/link" -)" f.txt ;;
-	esac
+	expect "stored link body" "$(t_store_cat d/link)" f.txt
 	ln -s f.txt "$L/d/link" 2>/dev/null && t_fail "ln -s over an existing name"
 
 	# A fresh mount reads them back.
@@ -154,8 +151,7 @@ os.fchmod(fd, 0o640)
 os.utime(fd, (int(sys.argv[3]), int(sys.argv[3])))
 os.kill(int(sys.argv[2]), signal.SIGKILL)
 PY
-	sleep 0.5
-	fusermount3 -u -z "$M" 2>/dev/null || true
+	t_umount_killed "$M"
 	t_mount "$M" stat_ttl=1 debug
 	grep -q "recovered d/crash.txt" "$T_LOG" || t_fail "recovery not logged"
 	expect "recovered with its attributes" "$(stored_attrs d/crash.txt)" "$((8#100640)) $(id -u) $(id -g) $T2"

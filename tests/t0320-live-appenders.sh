@@ -22,19 +22,6 @@ if [ "${T0320_BREAK:-0}" = 1 ]; then
 	sed -i '100s/line 100/line 1OO/' "$WANT/f3.txt"
 fi
 
-sums() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
-
-# The store's objects under app/, fetched with an independent client into DIR.
-bucket_copy() {
-	rm -rf "$1"
-	mkdir -p "$1"
-	case $T_KIND in
-	file) cp -a "$T_STORE_DIR/app/." "$1/" ;;
-	*) s3_aws s3 cp --recursive --quiet --only-show-errors \
-		"s3://$T_BUCKET/data/app/" "$1/" || t_fail "download bucket" ;;
-	esac
-}
-
 # compare DIR WHAT: DIR holds exactly the expected files, byte for byte.
 compare() {
 	local f
@@ -42,7 +29,7 @@ compare() {
 		cmp "$f" "$1/$(basename "$f")" >&2 ||
 			t_fail "$2: $(basename "$f") differs ($(wc -l <"$1/$(basename "$f")" 2>/dev/null || echo no) lines)"
 	done
-	[ "$(sums "$1")" = "$(sums "$WANT")" ] || t_fail "$2: file set differs: $(ls "$1" | tr '\n' ' ')"
+	[ "$(t_tree_sums "$1")" = "$(t_tree_sums "$WANT")" ] || t_fail "$2: file set differs: $(ls "$1" | tr '\n' ' ')"
 }
 
 for kind in $(t_backends); do
@@ -75,7 +62,7 @@ for kind in $(t_backends); do
 	[ "$(t_status "$M" uploads.failed)" = 0 ] || t_fail "uploads failed"
 
 	# Independent client.
-	bucket_copy "$T_ROOT/got"
+	t_store_copy app/ "$T_ROOT/got"
 	compare "$T_ROOT/got" "in the bucket"
 
 	# A fresh mount with an empty cache.

@@ -26,22 +26,6 @@ t_make_file "$BIG" $(((FS_MB + 16) << 20)) big || t_fail "make big.bin"
 t_make_file "$T_ROOT/old.bin" 1000000 old || t_fail "make old.bin"
 t_make_file "$T_ROOT/small.bin" 300000 small || t_fail "make small.bin"
 
-# The object KEY as the bucket has it, read with an independent client,
-# to stdout; fails when absent.
-bucket_cat() {
-	case $T_KIND in
-	file) cat "$T_STORE_DIR/$1" ;;
-	*) s3_aws s3 cp --quiet "s3://$T_BUCKET/data/$1" - ;;
-	esac
-}
-
-in_bucket() {
-	case $T_KIND in
-	file) [ -e "$T_STORE_DIR/$1" ] ;;
-	*) s3_aws s3api head-object --bucket "$T_BUCKET" --key "data/$1" >/dev/null 2>&1 ;;
-	esac
-}
-
 # The mount daemon is alive and answers.
 alive() {
 	kill -0 "$PID" 2>/dev/null || t_fail "dmfs died ($1)"
@@ -58,6 +42,42 @@ fill_disk() {
 	dd if=/dev/zero of="$T_ROOT/cache/filler" bs=64k 2>/dev/null
 	[ "$(df --output=avail -k "$T_ROOT/cache" | tail -1)" -lt 256 ] ||
 		t_fail "could not fill the disk"
+}
+
+# write_until_enospc NAME heal|kill: with about 12 MiB left free on the
+# cache disk, write big.bin into live/NAME until a write fails, which must
+# be with ENOSPC (writing all of it fails).  Then "heal": fsync fails with
+# ENOSPC as well, and the file cut to nothing takes a small write and
+# closes; "kill": kill -9 of the mount daemon ($PID), NAME still open.
+write_until_enospc() {
+	rm -f "$T_ROOT/cache/filler"
+	dd if=/dev/zero of="$T_ROOT/cache/filler" bs=1M count=$((FS_MB - 12)) 2>/dev/null
+	python3 - "$L/$1" "$BIG" "$2" "$PID" <<'PY'
+import errno, os, signal, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
+src = open(sys.argv[2], "rb")
+try:
+    while True:
+        b = src.read(1 << 20)
+        if not b:
+            raise SystemExit("wrote all of big.bin")
+        os.write(fd, b)
+except OSError as e:
+    assert e.errno == errno.ENOSPC, e
+if sys.argv[3] == "kill":
+    os.kill(int(sys.argv[4]), signal.SIGKILL)
+    raise SystemExit(0)
+assert sys.argv[3] == "heal", sys.argv[3]
+try:
+    os.fsync(fd)
+except OSError as e:
+    assert e.errno == errno.ENOSPC, e
+else:
+    raise SystemExit("fsync after ENOSPC succeeded")
+os.ftruncate(fd, 0)
+os.write(fd, b"whole again\n")
+os.close(fd)
+PY
 }
 
 for kind in $(t_backends); do
@@ -77,7 +97,7 @@ for kind in $(t_backends); do
 	grep -q "No space left on device" "$T_ROOT/cp.err" ||
 		t_fail "cp: not ENOSPC: $(cat "$T_ROOT/cp.err")"
 	alive "after (a)"
-	! in_bucket new.bin || t_fail "new.bin in the bucket after ENOSPC"
+	! t_in_store new.bin || t_fail "new.bin in the bucket after ENOSPC"
 	[ ! -e "$L/new.bin" ] || t_fail "new.bin shows in live/ after ENOSPC: $(ls -l "$L/new.bin")"
 	grep -qi "no space" "$M/.dmfs/last-error" ||
 		t_fail ".dmfs/last-error: $(cat "$M/.dmfs/last-error")"
@@ -92,13 +112,13 @@ for kind in $(t_backends); do
 	grep -q "No space left on device" "$T_ROOT/cp.err" ||
 		t_fail "cp over old.bin: not ENOSPC: $(cat "$T_ROOT/cp.err")"
 	alive "after (b)"
-	bucket_cat old.bin | cmp - "$T_ROOT/old.bin" || t_fail "old.bin changed in the bucket"
+	t_store_cat old.bin | cmp - "$T_ROOT/old.bin" || t_fail "old.bin changed in the bucket"
 	cmp "$L/old.bin" "$T_ROOT/old.bin" || t_fail "old.bin through the mount after ENOSPC"
 
 	# --- (c) the space is released ---
 	[ "$(staged)" = 0 ] || t_fail "staged copies left: $(ls -l "$T_ROOT/cache/staging")"
 	cp "$T_ROOT/small.bin" "$L/small.bin" || t_fail "small write after ENOSPC"
-	bucket_cat small.bin | cmp - "$T_ROOT/small.bin" || t_fail "small.bin in the bucket"
+	t_store_cat small.bin | cmp - "$T_ROOT/small.bin" || t_fail "small.bin in the bucket"
 	cmp "$L/small.bin" "$T_ROOT/small.bin" || t_fail "small.bin through the mount"
 
 	# --- (f) labels on a full disk ---
@@ -119,68 +139,29 @@ for kind in $(t_backends); do
 	fi
 	grep -q "No space left on device" "$T_ROOT/cp.err" ||
 		t_fail "cp onto a full disk: $(cat "$T_ROOT/cp.err")"
-	! in_bucket full.bin || t_fail "full.bin in the bucket"
+	! t_in_store full.bin || t_fail "full.bin in the bucket"
 	# an append needs the object's bytes staged first: no room for them
 	if echo more 2>"$T_ROOT/cp.err" >>"$L/old.bin"; then
 		t_fail "append to old.bin on a full disk succeeded"
 	fi
 	grep -q "No space left on device" "$T_ROOT/cp.err" ||
 		t_fail "append on a full disk: $(cat "$T_ROOT/cp.err")"
-	bucket_cat old.bin | cmp - "$T_ROOT/old.bin" || t_fail "old.bin changed by a failed append"
+	t_store_cat old.bin | cmp - "$T_ROOT/old.bin" || t_fail "old.bin changed by a failed append"
 	alive "after a write on a full disk"
 
 	# --- a copy cut before the failed write is whole again ---
-	rm -f "$T_ROOT/cache/filler"
-	dd if=/dev/zero of="$T_ROOT/cache/filler" bs=1M count=$((FS_MB - 12)) 2>/dev/null
-	python3 - "$L/healed.bin" "$BIG" <<'PY' || t_fail "write, ENOSPC, ftruncate, write again"
-import errno, os, sys
-fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
-src = open(sys.argv[2], "rb")
-try:
-    while True:
-        b = src.read(1 << 20)
-        if not b:
-            raise SystemExit("wrote all of big.bin")
-        os.write(fd, b)
-except OSError as e:
-    assert e.errno == errno.ENOSPC, e
-try:
-    os.fsync(fd)
-except OSError as e:
-    assert e.errno == errno.ENOSPC, e
-else:
-    raise SystemExit("fsync after ENOSPC succeeded")
-os.ftruncate(fd, 0)
-os.write(fd, b"whole again\n")
-os.close(fd)
-PY
-	[ "$(bucket_cat healed.bin)" = "whole again" ] || t_fail "healed.bin in the bucket: $(bucket_cat healed.bin | head -c 100)"
+	write_until_enospc healed.bin heal || t_fail "write, ENOSPC, ftruncate, write again"
+	[ "$(t_store_cat healed.bin)" = "whole again" ] || t_fail "healed.bin in the bucket: $(t_store_cat healed.bin | head -c 100)"
 	rm -f "$T_ROOT/cache/filler"
 
 	# --- (g) kill -9 after ENOSPC: nothing recovered ---
-	rm -f "$T_ROOT/cache/filler"
-	dd if=/dev/zero of="$T_ROOT/cache/filler" bs=1M count=$((FS_MB - 12)) 2>/dev/null
-	python3 - "$L/crash.bin" "$BIG" "$PID" <<'PY' || t_fail "write before kill"
-import errno, os, signal, sys
-fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
-src = open(sys.argv[2], "rb")
-try:
-    while True:
-        b = src.read(1 << 20)
-        if not b:
-            raise SystemExit("wrote all of big.bin")
-        os.write(fd, b)
-except OSError as e:
-    assert e.errno == errno.ENOSPC, e
-os.kill(int(sys.argv[3]), signal.SIGKILL)
-PY
-	sleep 0.5
-	fusermount3 -u -z "$M" 2>/dev/null || true
+	write_until_enospc crash.bin kill || t_fail "write before kill"
+	t_umount_killed "$M"
 	rm -f "$T_ROOT/cache/filler"
 	t_mount "$M" stat_ttl=30
 	PID=$(t_status "$M" pid)
 	sleep 0.5
-	! in_bucket crash.bin || t_fail "a file cut short by ENOSPC was uploaded by recovery"
+	! t_in_store crash.bin || t_fail "a file cut short by ENOSPC was uploaded by recovery"
 	! grep -q "recovered crash.bin" "$T_LOG" || t_fail "crash.bin recovered"
 	[ "$(staged)" = 0 ] || t_fail "staged copies left after recovery: $(ls -l "$T_ROOT/cache/staging")"
 
@@ -196,7 +177,7 @@ PY
 	t_log "cache: $(t_status "$M" cache.bytes) bytes; disk: $(df --output=used,avail -k "$T_ROOT/cache" | tail -1) KiB used, free"
 	# --- (h) ---
 	cp "$T_ROOT/small.bin" "$L/after.bin" || t_fail "write after reading more than the disk holds"
-	bucket_cat after.bin | cmp - "$T_ROOT/small.bin" || t_fail "after.bin in the bucket"
+	t_store_cat after.bin | cmp - "$T_ROOT/small.bin" || t_fail "after.bin in the bucket"
 	for f in "$T_ROOT"/cache/lock.mdb "$T_ROOT"/cache/*/lock.mdb; do
 		[ -e "$f" ] || continue
 		# shellcheck disable=SC2046

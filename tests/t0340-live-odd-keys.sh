@@ -47,6 +47,15 @@ bucket_keys() {
 for o in json.load(sys.stdin).get("Contents", []): print(json.dumps(o["Key"]))'
 }
 
+# A checksum of every name in the store (keys, or paths for file://), to
+# see that a step changed nothing there.
+store_keys_sum() {
+	case $T_KIND in
+	file) (cd "$T_STORE_DIR" && find . | LC_ALL=C sort | md5sum) ;;
+	*) bucket_keys | md5sum ;;
+	esac
+}
+
 # The long valid key: four 200-byte components and one of 214 (1019 bytes,
 # 1024 with the store's "data/").
 LONGKEY=$(python3 -c 'print("/".join(["k" * 200] * 4 + ["k" * 214]))')
@@ -60,6 +69,30 @@ unit_of() {
 	x/./y) echo x/./ ;; a//b) echo a// ;; //lead | /lead) echo / ;;
 	long/*) echo long/n ;; *) echo "$1" ;;
 	esac
+}
+
+# want_tree [PATH...]: the tree live/ must show (as tree_of prints it)
+# into $T_ROOT/want: the valid keys every store holds, plus PATHs.
+want_tree() {
+	{
+		cat <<'EOF'
+a
+a/keep
+b
+dir
+dir/f
+long
+long/short
+ok
+ok/back\\slash
+ok/new\nline
+ok/plain.txt
+trail
+x
+x/ok
+EOF
+		[ $# = 0 ] || printf '%s\n' "$@"
+	} | LC_ALL=C sort >"$T_ROOT/want"
 }
 
 # The odd objects of an S3 store (first, so that a server that would
@@ -104,22 +137,7 @@ line" "newline"
 	done
 	[ "${#ODD[@]}" -ge 3 ] || t_fail "$T_KIND took only ${#ODD[@]} odd keys"
 	HIDDEN=$(for k in "${ODD[@]}"; do unit_of "$k"; done | sort -u | wc -l)
-	cat >"$T_ROOT/want" <<'EOF'
-a
-a/keep
-b
-dir
-dir/f
-long
-long/short
-ok
-ok/back\\slash
-ok/new\nline
-ok/plain.txt
-trail
-x
-x/ok
-EOF
+	want_tree
 }
 
 # file://: what a local directory can hold (no '.', '..', empty or
@@ -149,23 +167,7 @@ put(b"ok/caf\xe9", b"ESCAPE-latin1")
 put(b"onlybad/\xff", b"ESCAPE-only-hidden")
 PY
 	HIDDEN=4
-	cat >"$T_ROOT/want" <<'EOF'
-a
-a/keep
-b
-dir
-dir/f
-long
-long/short
-ok
-ok/back\\slash
-ok/new\nline
-ok/plain.txt
-onlybad
-trail
-x
-x/ok
-EOF
+	want_tree onlybad
 }
 
 # Every path under DIR (relative, one a line, newlines as \n, the long
@@ -322,15 +324,9 @@ line")" = newline ] || t_fail "name with a newline"
 	t_log "hidden_keys = $got, one warning each"
 
 	# --- names that are not UTF-8 are refused, nothing reaches the bucket ---
-	case $kind in
-	file) before=$(cd "$T_STORE_DIR" && find . | LC_ALL=C sort | md5sum) ;;
-	*) before=$(bucket_keys | md5sum) ;;
-	esac
+	before=$(store_keys_sum)
 	python3 -c "$NAMES_PY" "$L" || t_fail "names that are not UTF-8"
-	case $kind in
-	file) after=$(cd "$T_STORE_DIR" && find . | LC_ALL=C sort | md5sum) ;;
-	*) after=$(bucket_keys | md5sum) ;;
-	esac
+	after=$(store_keys_sum)
 	[ "$before" = "$after" ] || t_fail "refused names changed the bucket"
 	t_log "names that are not UTF-8: EILSEQ, bucket unchanged"
 

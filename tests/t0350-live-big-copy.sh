@@ -35,27 +35,43 @@ v={"sha256": m.get("dmfs-sha256"), "mode": m.get("mode"),
 print("-" if v is None else v)' "$2" 2>/dev/null || echo none
 }
 
-# same_object KEY FILE SHA MODE: data/KEY in the bucket holds FILE's bytes,
-# sha256 SHA and mode MODE, and was made of 5 parts.
-same_object() {
+# same_bytes KEY FILE [WHY]: data/KEY in the bucket, read back with
+# awscli, holds FILE's bytes.
+same_bytes() {
 	local got=$T_ROOT/got.bin
 	rm -f "$got"
-	s3_aws s3 cp --quiet "s3://$T_BUCKET/data/$1" "$got" || t_fail "cannot read $1 back"
-	cmp -s "$got" "$2" || t_fail "$1: other bytes than $2"
-	[ "$(head_field "$1" sha256)" = "$3" ] || t_fail "$1: sha256 $(head_field "$1" sha256), want $3"
-	[ "$(head_field "$1" mode)" = "$4" ] || t_fail "$1: mode $(head_field "$1" mode), want $4"
+	s3_aws s3 cp --quiet "s3://$T_BUCKET/data/$1" "$got" || t_fail "cannot read $1 back${3:+ ($3)}"
+	cmp -s "$got" "$2" || t_fail "$1: other bytes than $2${3:+ ($3)}"
+}
+
+# in_5_parts KEY: data/KEY was made of 5 parts (its ETag says so).
+in_5_parts() {
 	case $(head_field "$1" etag) in
 	*-5) ;;
 	*) t_fail "$1: ETag $(head_field "$1" etag): not a copy in 5 parts" ;;
 	esac
 }
 
+# same_object KEY FILE SHA MODE: data/KEY in the bucket holds FILE's bytes,
+# sha256 SHA and mode MODE, and was made of 5 parts.
+same_object() {
+	same_bytes "$1" "$2"
+	[ "$(head_field "$1" sha256)" = "$3" ] || t_fail "$1: sha256 $(head_field "$1" sha256), want $3"
+	[ "$(head_field "$1" mode)" = "$4" ] || t_fail "$1: mode $(head_field "$1" mode), want $4"
+	in_5_parts "$1"
+}
+
+# How many multipart uploads the bucket holds; fails as
+# list-multipart-uploads does.
+upload_count() {
+	s3_aws s3api list-multipart-uploads --bucket "$T_BUCKET" \
+		--query 'length(Uploads || `[]`)' --output text
+}
+
 # No multipart upload left in the bucket.
 no_uploads() {
 	local n
-	n=$(s3_aws s3api list-multipart-uploads --bucket "$T_BUCKET" \
-		--query 'length(Uploads || `[]`)' --output text) ||
-		t_fail "list-multipart-uploads failed"
+	n=$(upload_count) || t_fail "list-multipart-uploads failed"
 	[ "$n" = 0 ] || t_fail "$n multipart uploads left: $(s3_aws s3api list-multipart-uploads --bucket "$T_BUCKET")"
 }
 
@@ -99,8 +115,7 @@ for kind in $(t_backends); do
 		# Small copies still go as one CopyObject.
 		mv "$L/d/small.txt" "$L/d/small2.txt" || t_fail "mv of a small file on s3rver"
 		[ "$(cat "$L/d/small2.txt")" = small ] || t_fail "small2.txt"
-		if n=$(s3_aws s3api list-multipart-uploads --bucket "$T_BUCKET" \
-			--query 'length(Uploads || `[]`)' --output text 2>/dev/null); then
+		if n=$(upload_count 2>/dev/null); then
 			[ "$n" = 0 ] || t_fail "$n multipart uploads left on s3rver"
 		else
 			t_log "s3rver cannot list multipart uploads; not checked"
@@ -137,11 +152,9 @@ for kind in $(t_backends); do
 	for s in "$sha1" "$sha2"; do
 		key=.dmfs/objects/sha256/${s:0:2}/${s:2}
 		[ "$(head_field "$key" sha256)" = "$s" ] || t_fail "$key: sha256 $(head_field "$key" sha256)"
-		case $(head_field "$key" etag) in *-5) ;; *) t_fail "$key: not copied in 5 parts" ;; esac
+		in_5_parts "$key"
 	done
-	rm -f "$T_ROOT/got.bin"
-	s3_aws s3 cp --quiet "s3://$T_BUCKET/data/.dmfs/objects/sha256/${sha1:0:2}/${sha1:2}" "$T_ROOT/got.bin" &&
-		cmp -s "$T_ROOT/got.bin" "$SRC/big.bin" || t_fail "content object of big.bin"
+	same_bytes ".dmfs/objects/sha256/${sha1:0:2}/${sha1:2}" "$SRC/big.bin" "content object of big.bin"
 	cmp "$M/snapshots/s1/a/moved.bin" "$SRC/big.bin" 2>/dev/null ||
 		{ sleep 2; cmp "$M/snapshots/s1/a/moved.bin" "$SRC/big.bin"; } || t_fail "snapshot read back"
 	no_uploads
@@ -167,8 +180,7 @@ for kind in $(t_backends); do
 		mv "$L/a/moved.bin" "$L/a/target.bin" 2>"$T_ROOT/mv.err" &
 		mv_pid=$!
 		for _ in $(seq 200); do
-			n=$(s3_aws s3api list-multipart-uploads --bucket "$T_BUCKET" \
-				--query 'length(Uploads || `[]`)' --output text)
+			n=$(upload_count)
 			[ "$n" != 0 ] && break
 			sleep 0.05
 		done
@@ -181,11 +193,8 @@ for kind in $(t_backends); do
 		t_log "why: $(grep -E "PreconditionFailed|changed during the copy" "$T_LOG" | head -1 | cut -c1-200)"
 		grep -q "MPU-ABORT" "$T_LOG" || t_fail "the upload was not aborted"
 		[ "$(head_field a/target.bin etag)" = "$target_etag" ] || t_fail "the destination changed"
-		rm -f "$T_ROOT/got.bin"
-		s3_aws s3 cp --quiet "s3://$T_BUCKET/data/a/target.bin" "$T_ROOT/got.bin" &&
-			cmp -s "$T_ROOT/got.bin" "$SRC/big2.bin" || t_fail "the destination's bytes changed"
-		s3_aws s3 cp --quiet "s3://$T_BUCKET/data/a/moved.bin" "$T_ROOT/got.bin" &&
-			cmp -s "$T_ROOT/got.bin" "$SRC/other.bin" || t_fail "the source is not the new one"
+		same_bytes a/target.bin "$SRC/big2.bin" "the destination's bytes changed"
+		same_bytes a/moved.bin "$SRC/other.bin" "the source is not the new one"
 		no_uploads
 		t_umount "$M"
 		kill "$PROXY_PID" 2>/dev/null

@@ -188,6 +188,44 @@ t_put_file() {
 	esac
 }
 
+# t_in_store KEY: whether KEY exists in the store (independent client:
+# awscli, or the store directory for file://).
+t_in_store() {
+	case $T_KIND in
+	file) [ -e "$T_STORE_DIR/$1" ] ;;
+	*) s3_aws s3api head-object --bucket "$T_BUCKET" --key "data/$1" >/dev/null 2>&1 ;;
+	esac
+}
+
+# t_store_cat KEY: the object KEY as the store has it, read with an
+# independent client, to stdout; fails when it is absent.
+t_store_cat() {
+	case $T_KIND in
+	file) cat "$T_STORE_DIR/$1" ;;
+	*) s3_aws s3 cp --quiet --only-show-errors "s3://$T_BUCKET/data/$1" - ;;
+	esac
+}
+
+# t_store_copy PREFIX DIR: the store's objects under PREFIX (a key prefix
+# ending in '/', or empty for all), fetched with an independent client
+# into a fresh DIR; dmfs's own .dmfs/ is left out.
+t_store_copy() {
+	rm -rf "$2"
+	mkdir -p "$2"
+	case $T_KIND in
+	file) cp -a "$T_STORE_DIR/$1." "$2/" || t_fail "copy the store's $1" ;;
+	*) s3_aws s3 cp --recursive --quiet --only-show-errors \
+		"s3://$T_BUCKET/data/$1" "$2/" || t_fail "download bucket $1" ;;
+	esac
+	rm -rf "$2/.dmfs"
+}
+
+# t_tree_sums DIR: "sha256  ./relpath" of every file under DIR, sorted by
+# path, to compare two trees byte for byte (names and contents).
+t_tree_sums() {
+	(cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
+}
+
 # t_mount MOUNTPOINT [OPT...]: mount the store with the test's cache and
 # log; extra mount options as separate arguments.
 t_mount() {
@@ -200,6 +238,14 @@ t_mount() {
 	T_MOUNTS+=("$mnt")
 	"$DMFS" mount "$T_STORE" "$mnt" -o "$opts" || t_fail "dmfs mount $T_STORE $mnt -o $opts"
 	mountpoint -q "$mnt" || t_fail "$mnt is not a mount point after dmfs mount returned"
+}
+
+# t_umount_killed MOUNTPOINT: after a kill -9 of the mount's daemon, give
+# it time to die, then detach the dead mount (a FUSE mount whose daemon is
+# gone stays, answering "Transport endpoint is not connected").
+t_umount_killed() {
+	sleep 0.5
+	fusermount3 -u -z "$1" 2>/dev/null || true
 }
 
 # t_tmpfs DIR SIZE: a tmpfs of SIZE (mount's size=, e.g. 48m) on DIR,
