@@ -43,7 +43,7 @@ print("-" if v is None else v)' "$2" || echo none
 object_is() {
 	local got=$T_ROOT/got.bin n
 	rm -f "$got"
-	s3_aws s3 cp --quiet --only-show-errors "s3://$T_BUCKET/data/$1" "$got" || t_fail "$1 is not in the bucket"
+	t_store_cat "$1" >"$got" || t_fail "$1 is not in the bucket"
 	cmp -s "$got" "$2" || t_fail "$1 in the bucket: other bytes than $2"
 	[ "$(meta "$1" sha256)" = "$(sha256sum <"$2" | cut -c1-64)" ] || t_fail "$1: sha256 metadata $(meta "$1" sha256)"
 	[ "$(meta "$1" stream)" = - ] || t_fail "$1: the stream marker is still on the object"
@@ -142,8 +142,7 @@ for kind in $(t_backends); do
 	t_mount "$M" multipart_size=5M debug=1
 	pid=$(t_status "$M" pid)
 	ops "$L/crash.bin" "$T_ROOT/crash.bin" w:0:$((17 * MIB)) kill:"$pid" || t_fail "write before kill"
-	sleep 0.5
-	fusermount3 -u -z "$M" 2>/dev/null || true
+	t_umount_killed "$M"
 	[ "$(meta crash.bin size)" = none ] || t_fail "crash.bin in the bucket before recovery"
 	t_mount "$M" multipart_size=5M debug=1
 	grep -q "recovered crash.bin" "$T_LOG" || t_fail "crash.bin: recovery not logged"
@@ -154,8 +153,7 @@ for kind in $(t_backends); do
 	for who in ours theirs; do
 		pid=$(t_status "$M" pid)
 		ops "$L/mark-$who.bin" "$T_ROOT/mark-$who.bin" w:0:$((17 * MIB)) kill:"$pid" || t_fail "write before kill ($who)"
-		sleep 0.5
-		fusermount3 -u -z "$M" 2>/dev/null || true
+		t_umount_killed "$M"
 		side=$(grep -l "\"mark-$who.bin\"" "$T_ROOT"/cache/staging/*.json) || t_fail "no sidecar for mark-$who.bin"
 		token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("stream", ""))' "$side")
 		[ ${#token} = 32 ] || t_fail "the sidecar of mark-$who.bin has no stream marker: $(cat "$side")"

@@ -4,13 +4,14 @@
 # of `make check`.
 #
 #   bash tests/bench/bench-write.sh [--server rgw|s3rver] [--latency MS]
-#                                   [--big-mb N] [--small N]
+#                                   [--big-mb N] [--small N] [--runs N]
 #
 # For each of dmfs (view=live), s3fs (default options) and
 # rclone mount --vfs-cache-mode writes it measures:
-#   one big file (1 GiB by default): `cp` from local disk into the mount,
-#   timed until cp (and so close) returns, then checked with
-#   `s3api head-object` (size in the bucket);
+#   one big file (1 GiB by default): `cp` from local disk into a fresh
+#   mount, timed until cp (and so close) returns, then checked with
+#   `s3api head-object` (size in the bucket); --runs times (3), the tools
+#   taking turns, the median counting;
 #   2 000 files of 256 KiB in 20 directories: `cp -r` of a local tree.
 # dmfs and s3fs upload on close, so cp returning means the data is in
 # the bucket.  rclone's writes mode uploads after close, in the
@@ -29,14 +30,15 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
 DMFS=${DMFS:-$SRC/dmfs}
-SERVER=rgw LATENCY=0 BIG_MB=1024 NSMALL=2000
+SERVER=rgw LATENCY=0 BIG_MB=1024 NSMALL=2000 RUNS=3
 while [ $# -gt 0 ]; do
 	case $1 in
 	--server) SERVER=$2; shift 2 ;;
 	--latency) LATENCY=${2%ms}; shift 2 ;;
 	--big-mb) BIG_MB=$2; shift 2 ;;
 	--small) NSMALL=$2; shift 2 ;;
-	*) echo "usage: $0 [--server rgw|s3rver] [--latency MS] [--big-mb N] [--small N]" >&2; exit 2 ;;
+	--runs) RUNS=$2; shift 2 ;;
+	*) echo "usage: $0 [--server rgw|s3rver] [--latency MS] [--big-mb N] [--small N] [--runs N]" >&2; exit 2 ;;
 	esac
 done
 [ "$(id -u)" = 0 ] || { echo "bench-write: run as root (drop_caches)" >&2; exit 1; }
@@ -114,32 +116,58 @@ head_size() {
 declare -A R
 mbps() { python3 -c "print(f'{$3/1e6/($2-$1):.0f}')"; }
 secs() { python3 -c "print(f'{$2 - $1:.2f}')"; }
-measure() {
-	local tool=$1 m=$W/mnt.$1 t0 t1 size
-	mkdir -p "$m"
-	"mount_${tool}" "$m" || { log "$tool: mount failed"; return 0; }
-	MOUNTS+=("$m")
-	mkdir -p "$m/$tool"
-	# The big file: page cache dropped so the source is read from disk by
-	# every tool alike.
+median() { python3 -c "import statistics,sys; print(f'{statistics.median(map(float, sys.argv[1:])):.2f}')" "$@"; }
+
+# mount_fresh TOOL: the bucket mounted with TOOL at MNT=$W/mnt.TOOL; MNT
+# empty when the mount failed.
+mount_fresh() {
+	MNT=$W/mnt.$1
+	mkdir -p "$MNT"
+	"mount_$1" "$MNT" || { log "$1: mount failed"; MNT=; return 0; }
+	MOUNTS+=("$MNT")
+	mkdir -p "$MNT/$1"
+}
+umount_tool() { fusermount3 -u "$1" || fusermount3 -uz "$1" || true; }
+
+# big_run TOOL RUN: one timed cp of the big file (page cache dropped, so
+# every tool reads its source from disk alike) into a fresh mount; the
+# seconds are appended to R[TOOL.big_runs], "bad" when the bucket does
+# not hold the whole file.  The object is deleted afterwards.
+big_run() {
+	local tool=$1 key=$1/big.$2.bin m t0 t1 size
+	mount_fresh "$tool"
+	m=$MNT
+	[ -n "$m" ] || return 0
 	drop
 	t0=$(now)
-	cp "$W/data/big.bin" "$m/$tool/big.bin" || { log "$tool: cp of the big file failed"; return 0; }
-	[ "$tool" = rclone ] && { wait_landed "$tool/big.bin" 1 "$BIG_BYTES" || return 0; }
-	t1=$(now)
-	sync
-	size=$(head_size "$tool/big.bin" || echo missing)
-	if [ "$size" != "$BIG_BYTES" ]; then
-		log "$tool: big.bin in the bucket has size $size, want $BIG_BYTES"
-		R[$tool.big]=bad
+	if cp "$W/data/big.bin" "$m/$key" &&
+		{ [ "$tool" != rclone ] || wait_landed "$key" 1 "$BIG_BYTES"; }; then
+		t1=$(now)
+		size=$(head_size "$key" || echo missing)
 	else
-		R[$tool.big]=$(mbps "$t0" "$t1" "$BIG_BYTES")
-		R[$tool.big_s]=$(secs "$t0" "$t1")
+		size="cp failed"
 	fi
+	if [ "$size" = "$BIG_BYTES" ]; then
+		R[$tool.big_runs]+=" $(secs "$t0" "$t1")"
+	else
+		log "$tool: big file run $2: in the bucket $size, want $BIG_BYTES"
+		R[$tool.big_runs]+=" bad"
+	fi
+	umount_tool "$m"
+	s3_aws s3 rm --quiet "s3://$B/$key" >/dev/null || true
+}
+
+# small_run TOOL: cp -r of the small files into a fresh mount, timed until
+# every object is in the bucket with its full size.
+small_run() {
+	local tool=$1 m t0 t1
+	mount_fresh "$tool"
+	m=$MNT
+	[ -n "$m" ] || return 0
 	drop
 	t0=$(now)
-	cp -r "$W/data/small" "$m/$tool/small" || { log "$tool: cp -r failed"; return 0; }
-	[ "$tool" = rclone ] && { wait_landed "$tool/small/" "$NSMALL" "$SMALL_BYTES" || return 0; }
+	cp -r "$W/data/small" "$m/$tool/small" || { log "$tool: cp -r failed"; umount_tool "$m"; return 0; }
+	[ "$tool" = rclone ] && { wait_landed "$tool/small/" "$NSMALL" "$SMALL_BYTES" || { umount_tool "$m"; return 0; }; }
 	t1=$(now)
 	sync
 	# Every tool is checked the same way: all files, full size, in the bucket.
@@ -149,21 +177,39 @@ measure() {
 	else
 		R[$tool.small]=bad
 	fi
-	fusermount3 -u "$m" || fusermount3 -uz "$m" || true
-	log "$tool: big ${R[$tool.big]} MB/s (${R[$tool.big_s]:--} s), small ${R[$tool.small]} MB/s (${R[$tool.small_s]:--} s)"
+	umount_tool "$m"
+	log "$tool: small ${R[$tool.small]} MB/s (${R[$tool.small_s]:--} s)"
 }
+
 TOOLS=(dmfs s3fs rclone)
-for t in "${TOOLS[@]}"; do measure "$t"; done
+# The big file RUNS times per tool, the tools taking turns within each
+# round (a server that slows down as it fills, as the in-memory RGW does,
+# then slows every tool alike); the median run counts.
+for run in $(seq "$RUNS"); do
+	for t in "${TOOLS[@]}"; do big_run "$t" "$run"; done
+done
+for t in "${TOOLS[@]}"; do
+	runs=${R[$t.big_runs]:-}
+	if [ -z "$runs" ] || [[ $runs == *bad* ]]; then
+		R[$t.big]=bad
+	else
+		R[$t.big_s]=$(median $runs)
+		R[$t.big]=$(python3 -c "print(f'{$BIG_BYTES/1e6/${R[$t.big_s]}:.0f}')")
+	fi
+	log "$t: big file runs (s):$runs; median ${R[$t.big_s]:--} s"
+done
+for t in "${TOOLS[@]}"; do small_run "$t"; done
 
 echo
 echo "dmfs write benchmark: server $SERVER, latency +${LATENCY} ms, $(nproc) cores, $(date -u +%Y-%m-%d)"
-echo "command: tests/bench/bench-write.sh --server $SERVER --latency $LATENCY --big-mb $BIG_MB --small $NSMALL"
+echo "command: tests/bench/bench-write.sh --server $SERVER --latency $LATENCY --big-mb $BIG_MB --small $NSMALL --runs $RUNS"
+for t in "${TOOLS[@]}"; do echo "big file runs, $t (s):${R[$t.big_runs]:-}"; done
 echo "ceiling: awscli s3 cp of the big file $CEIL MB/s"
 echo
-printf '| %-7s | %12s | %9s | %16s | %11s |\n' tool "big MB/s" "big s" "${NSMALL}x256K MB/s" "small s"
-printf '|%s|%s|%s|%s|%s|\n' --------- -------------- ----------- ------------------ -------------
+printf '| %-7s | %12s | %14s | %16s | %11s |\n' tool "big MB/s" "big s (median)" "${NSMALL}x256K MB/s" "small s"
+printf '|%s|%s|%s|%s|%s|\n' --------- -------------- ---------------- ------------------ -------------
 for t in "${TOOLS[@]}"; do
-	printf '| %-7s | %12s | %9s | %16s | %11s |\n' "$t" "${R[$t.big]:--}" "${R[$t.big_s]:--}" \
+	printf '| %-7s | %12s | %14s | %16s | %11s |\n' "$t" "${R[$t.big]:--}" "${R[$t.big_s]:--}" \
 		"${R[$t.small]:--}" "${R[$t.small_s]:--}"
 done
 echo
