@@ -22,7 +22,7 @@ typedef int (*part_pool_fn)(void *ctx, uint32_t idx,
 struct part_pool;
 
 /* Start nthreads (clamped to 1..64) threads calling fn(ctx, ...) for the
- * parts offered.  0, or DMFS_ERR_NOMEM.  When no thread can be created
+ * parts offered (ctx borrowed: it must outlive the pool).  0, or DMFS_ERR_NOMEM.  When no thread can be created
  * the parts are sent by part_pool_finish's caller. */
 int part_pool_start(int nthreads, part_pool_fn fn, void *ctx,
 		    struct part_pool **out)

@@ -98,6 +98,8 @@ struct stage_file {
 	struct upload_stream *stream; /* protected by lock: the upload
 				      begun while cp writes the file in
 				      order; NULL when none */
+	struct upload_stream *stream_gone; /* protected by lock: a cancelled
+				      one, to reap once the lock is let go */
 	int stream_refused;	   /* protected by lock: one could not
 				      start; none until the file is clean */
 	char stream_token[33];	   /* protected by lock: the marker of the
@@ -158,6 +160,7 @@ int stage_new(struct dmfs_store *st, const struct stage_opts *o,
 static void file_free(struct stage_file *f)
 {
 	upload_stream_cancel(f->stream);
+	upload_stream_cancel(f->stream_gone);
 	free(f->stream_id);
 	if (f->fd >= 0)
 		close(f->fd); /* drops the flock */
@@ -242,19 +245,31 @@ static int set_state(struct stage_file *f, enum st_state s)
 	return write_sidecar(f);
 }
 
-/* The bucket has the copy's bytes.  Under f->lock.  Cannot fail: when
- * the "clean" sidecar cannot be written (full disk), the old one is
- * unlinked instead, since a "dirty" one would make stage_recover upload
- * the same bytes again (and fail the stale check); without a sidecar
- * there is nothing to recover, which is right. */
 static struct dmfs_attrs upload_attrs(const struct stage_file *f);
 static struct upload_stream *stream_drop(struct stage_file *f);
 
 /* Give up the upload begun while writing (the file is sent whole at
- * close).  Under f->lock. */
+ * close).  Its abort, and the wait for the parts in flight, happen in
+ * unlock_reap: not while getattr and the other writers wait for f->lock.
+ * Under f->lock. */
 static void stream_cancel(struct stage_file *f)
 {
-	upload_stream_cancel(stream_drop(f));
+	struct upload_stream *s = stream_drop(f);
+
+	if (!s)
+		return;
+	upload_stream_cancel(f->stream_gone); /* NULL: reaped at each unlock */
+	f->stream_gone = s;
+}
+
+/* Let go of f->lock, then cancel the stream stream_cancel set aside. */
+static void unlock_reap(struct stage_file *f)
+{
+	struct upload_stream *s = f->stream_gone;
+
+	f->stream_gone = NULL;
+	pthread_mutex_unlock(&f->lock);
+	upload_stream_cancel(s);
 }
 
 /* Take the stream away from f, to finish it.  Under f->lock. */
@@ -307,6 +322,7 @@ static void stream_grow(struct stage_file *f)
 		}
 		snprintf(f->stream_token, sizeof(f->stream_token), "%s",
 			 upload_stream_token(f->stream));
+		free(f->stream_id);
 		f->stream_id = strdup(upload_stream_id(f->stream));
 		if (!f->stream_id || write_sidecar(f)) {
 			stream_cancel(f);
@@ -324,6 +340,11 @@ static void stream_grow(struct stage_file *f)
 	}
 }
 
+/* The bucket has the copy's bytes.  Under f->lock.  Cannot fail: when
+ * the "clean" sidecar cannot be written (full disk), the old one is
+ * unlinked instead, since a "dirty" one would make stage_recover upload
+ * the same bytes again (and fail the stale check); without a sidecar
+ * there is nothing to recover, which is right. */
 static void mark_clean(struct stage_file *f)
 {
 	char p[4096];
@@ -644,7 +665,7 @@ int stage_write(struct stage_file *f, const void *buf, size_t n, uint64_t off)
 		mark_broken(f, rc, off);
 	if (!rc)
 		stream_grow(f);
-	pthread_mutex_unlock(&f->lock);
+	unlock_reap(f);
 	return rc;
 }
 
@@ -709,7 +730,7 @@ int stage_truncate(struct stage_file *f, uint64_t size)
 				f->write_err_off = size;
 			}
 		}
-		pthread_mutex_unlock(&f->lock);
+		unlock_reap(f);
 		return rc;
 	}
 	if (f->stream && size < upload_stream_fixed(f->stream))
@@ -721,7 +742,7 @@ int stage_truncate(struct stage_file *f, uint64_t size)
 		f->size = size;
 		dmfs_sha256_run_truncate(f->hash, size);
 	}
-	pthread_mutex_unlock(&f->lock);
+	unlock_reap(f);
 	return rc;
 }
 
@@ -844,13 +865,25 @@ int stage_sync(struct stage_file *f, struct dmfs_obj_info *out)
 			 "kept at %s", f->key, p);
 		goto out;
 	}
-	if (rc) {
-		atomic_fetch_add(&sg->failed, 1);
+	if (rc && got.etag[0]) {
+		/* Our streamed object is in the bucket without its sha256:
+		 * the next upload replaces it, not "another writer's". */
+		snprintf(f->etag, sizeof(f->etag), "%s", got.etag);
+		f->check_stale = 1;
+		dmfs_log(DMFS_LOG_ERROR,
+			 "%s: upload failed: %s (HTTP %d %s); the bucket holds "
+			 "these bytes without their sha256 and attributes, the "
+			 "staged copy is at %s", f->key, dmfs_strerror(rc),
+			 d.http_status, d.s3_code[0] ? d.s3_code : "-", p);
+	} else if (rc) {
 		dmfs_log(DMFS_LOG_ERROR,
 			 "%s: upload failed: %s (HTTP %d %s); the object in "
 			 "the bucket is unchanged, the staged copy is at %s",
 			 f->key, dmfs_strerror(rc), d.http_status,
 			 d.s3_code[0] ? d.s3_code : "-", p);
+	}
+	if (rc) {
+		atomic_fetch_add(&sg->failed, 1);
 		if (f->state != ST_FAILED)
 			(void)set_state(f, ST_FAILED);
 		goto out;

@@ -92,8 +92,10 @@ void upload_abort(struct dmfs_store *st, const char *key,
 		  const char *upload_id)
 {
 	struct dmfs_err_detail ad = {0};
+	int rc = st->ops->mp_abort(st, key, upload_id, &ad);
 
-	if (st->ops->mp_abort(st, key, upload_id, &ad))
+	/* NoSuchUpload: completed or aborted already - nothing is left. */
+	if (rc && rc != DMFS_ERR_NOT_FOUND)
 		dmfs_log(DMFS_LOG_WARN, "upload %s: abort of multipart upload "
 			 "%s failed too (HTTP %d %s)", key, upload_id,
 			 ad.http_status, ad.s3_code[0] ? ad.s3_code : "-");
@@ -202,6 +204,59 @@ static int judge(const struct dmfs_obj_info *got, uint64_t len,
 	return 0;
 }
 
+struct judge_args {
+	uint64_t len;
+	const char *put_etag, *sha, *expect_etag;
+	int multipart;
+};
+
+static int judge_cb(const struct dmfs_obj_info *got, void *arg, char *why,
+		    size_t whysz)
+{
+	const struct judge_args *a = arg;
+
+	return judge(got, a->len, a->put_etag, a->multipart, a->sha,
+		     a->expect_etag, why, whysz);
+}
+
+int upload_head_settled(struct dmfs_store *st, const char *key,
+			upload_verdict_fn verdict, void *arg,
+			struct dmfs_obj_info *got, char *why, size_t whysz,
+			struct dmfs_err_detail *d)
+{
+	/* Some servers answer a write before the object is readable
+	 * (s3rver writes the bytes after its 200): a wrong answer is asked
+	 * again a few times, within about a second. */
+	static const unsigned wait_ms[] = {0, 20, 50, 100, 250, 500};
+	unsigned waited = 0;
+	int rc = 0;
+
+	for (unsigned i = 0; i < sizeof(wait_ms) / sizeof(wait_ms[0]); i++) {
+		if (wait_ms[i])
+			usleep(wait_ms[i] * 1000u);
+		waited += wait_ms[i];
+		dmfs_obj_info_clear(got);
+		rc = st->ops->head(st, key, got, d);
+		if (rc == DMFS_ERR_NOT_FOUND) {
+			snprintf(why, whysz, "the bucket has no object under "
+				 "the key after the upload");
+			rc = DMFS_ERR_PROTOCOL;
+			continue;
+		}
+		if (rc)
+			return rc;
+		rc = verdict(got, arg, why, whysz);
+		if (!rc) {
+			if (waited)
+				dmfs_log(DMFS_LOG_INFO, "upload %s: the bucket "
+					 "showed the object %u ms after the "
+					 "upload's answer", key, waited);
+			return 0;
+		}
+	}
+	return rc;
+}
+
 int upload_fd(struct dmfs_store *st, const char *key, int fd, uint64_t len,
 	      const char *sha256, const char *expect_etag,
 	      const struct dmfs_attrs *attrs, const struct upload_opts *o,
@@ -276,45 +331,27 @@ int upload_fd(struct dmfs_store *st, const char *key, int fd, uint64_t len,
 check:
 	if (rc)
 		goto out;
-	/* Step 4: what the bucket holds now.  Some servers answer the PUT
-	 * before the object is readable (s3rver writes the bytes after its
-	 * 200): a wrong answer is asked again a few times, within about a
-	 * second, before the upload is called failed. */
-	static const unsigned wait_ms[] = {0, 20, 50, 100, 250, 500};
+	/* Step 4: what the bucket holds now. */
+	struct judge_args ja = {.len = len,
+				.put_etag = multipart ? NULL : put.etag,
+				.multipart = multipart,
+				.sha = sha,
+				.expect_etag = expect_etag};
 	char why[256] = "";
-	unsigned waited = 0;
-	for (unsigned i = 0; i < sizeof(wait_ms) / sizeof(wait_ms[0]); i++) {
-		if (wait_ms[i])
-			usleep(wait_ms[i] * 1000u);
-		waited += wait_ms[i];
-		dmfs_obj_info_clear(&got);
-		rc = st->ops->head(st, key, &got, d);
-		if (rc == DMFS_ERR_NOT_FOUND) {
-			snprintf(why, sizeof(why), "the bucket has no object "
-				 "under the key after the upload");
-			rc = DMFS_ERR_PROTOCOL;
-			continue;
-		}
-		if (rc)
-			goto out;
-		rc = judge(&got, len, multipart ? NULL : put.etag, multipart,
-			   sha, expect_etag, why, sizeof(why));
-		if (!rc) {
-			if (waited)
-				dmfs_log(DMFS_LOG_INFO, "upload %s: the bucket "
-					 "showed the object %u ms after the "
-					 "upload's answer", key, waited);
-			break;
-		}
-	}
+	rc = upload_head_settled(st, key, judge_cb, &ja, &got, why,
+				 sizeof(why), d);
 	if (rc)
-		dmfs_log(DMFS_LOG_ERROR, "upload %s: %s", key, why);
+		dmfs_log(DMFS_LOG_ERROR, "upload %s: %s", key,
+			 why[0] ? why : dmfs_strerror(rc));
 	if (!rc && out) {
 		*out = got;
 		memset(&got, 0, sizeof(got));
 		snprintf(out->sha256, sizeof(out->sha256), "%s", sha);
 	}
 out:
+	/* The streamed object is ours, whatever failed after it landed. */
+	if (rc && out && ours[0])
+		snprintf(out->etag, sizeof(out->etag), "%s", ours);
 	dmfs_obj_info_clear(&put);
 	dmfs_obj_info_clear(&got);
 	return rc;

@@ -7,9 +7,11 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "dmfs/store.h"
+#include "upload_stream.h"
 
 /* What the uploads of one mount learnt about the store. */
 struct upload_caps {
@@ -44,8 +46,6 @@ int upload_cond_put(struct upload_caps *c, struct dmfs_store *st);
 /* The x-amz-meta- name of a streamed upload's marker (upload_stream.c). */
 #define UPLOAD_STREAM_META "dmfs-stream"
 
-struct upload_stream;
-
 /*
  * Upload len bytes of fd (borrowed; read with pread) to key, with its
  * sha256 as x-amz-meta-dmfs-sha256, then HEAD it: the size must match,
@@ -66,7 +66,9 @@ struct upload_stream;
  * cannot be, the file is sent whole.  token (may be NULL): the marker of
  * an earlier stream of this staged copy; an object carrying it is ours,
  * not another writer's.  streamed (may be NULL): set true when the
- * stream carried the upload to the end.
+ * stream carried the upload to the end.  When the upload fails after the
+ * stream's object landed (with the bytes, without its metadata),
+ * out->etag is that object's ETag: the key holds our own bytes.
  */
 int upload_fd(struct dmfs_store *st, const char *key, int fd, uint64_t len,
 	      const char *sha256, const char *expect_etag,
@@ -92,41 +94,19 @@ void upload_abort(struct dmfs_store *st, const char *key,
 bool upload_meta_has(const char *user_meta, const char *name,
 		     const char *value);
 
-/* --- upload_stream.c: parts sent while the file is written --- */
+/* Whether got (a HEAD's answer) is what the caller wrote: 0, or an
+ * error with the reason in why. */
+typedef int (*upload_verdict_fn)(const struct dmfs_obj_info *got, void *arg,
+				 char *why, size_t whysz);
 
-/* Create the multipart upload (with the marker and attrs) and the
- * threads that send its parts from fd (borrowed; must outlive the
- * stream).  0 with *out (freed by upload_stream_cancel or upload_fd),
- * DMFS_ERR_UNSUPPORTED for a store without multipart, or the store's
- * error (d filled). */
-int upload_stream_start(struct dmfs_store *st, const char *key, int fd,
-			const struct dmfs_attrs *attrs,
-			const struct upload_opts *o, struct upload_stream **out,
+/* HEAD key until verdict says 0, for about a second at most: some servers
+ * answer a write before the object is readable.  0 with *got filled
+ * (caller clears it either way); the verdict's last error (why filled),
+ * DMFS_ERR_PROTOCOL when the key stayed absent, or the HEAD's error. */
+int upload_head_settled(struct dmfs_store *st, const char *key,
+			upload_verdict_fn verdict, void *arg,
+			struct dmfs_obj_info *got, char *why, size_t whysz,
 			struct dmfs_err_detail *d)
-	__attribute__((warn_unused_result));
-/* Bytes [0, len) of fd are written and stay as they are: send the whole
- * parts in them.  0, or the error that stopped the stream (a failed part;
- * DMFS_ERR_TOO_BIG past S3's 10 000 parts): cancel it then. */
-int upload_stream_grow(struct upload_stream *s, uint64_t len)
-	__attribute__((warn_unused_result));
-/* Bytes handed to the upload: changing one of them must cancel it. */
-uint64_t upload_stream_fixed(const struct upload_stream *s);
-/* The marker's value (32 hex digits) and the multipart upload's id, for
- * the staged copy's sidecar (a crash leaves the upload to abort). */
-const char *upload_stream_token(const struct upload_stream *s);
-const char *upload_stream_id(const struct upload_stream *s);
-/* Stop sending, abort the multipart upload, free s.  NULL-safe. */
-void upload_stream_cancel(struct upload_stream *s);
-/* The rest of upload_fd's steps 2-3 for a stream (frees s): the last
- * parts, the stale check, the completion, the metadata.  0 when the key
- * holds the file with its metadata; DMFS_ERR_STALE; any other error: the
- * file must be sent whole, and ours_etag (else "") is the ETag of our
- * own streamed object, in place without its metadata. */
-int upload_stream_complete(struct upload_stream *s, uint64_t len,
-			   const char *sha, const char *expect_etag,
-			   const struct dmfs_attrs *attrs,
-			   char ours_etag[DMFS_ETAG_MAX],
-			   struct dmfs_err_detail *d)
 	__attribute__((warn_unused_result));
 
 #endif

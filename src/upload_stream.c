@@ -75,7 +75,7 @@ int upload_stream_start(struct dmfs_store *st, const char *key, int fd,
 			const struct upload_opts *o, struct upload_stream **out,
 			struct dmfs_err_detail *d)
 {
-	struct upload_stream *s = calloc(1, sizeof(*s));
+	struct upload_stream *s;
 	unsigned char rnd[16];
 	char meta[64];
 	int rc;
@@ -83,6 +83,7 @@ int upload_stream_start(struct dmfs_store *st, const char *key, int fd,
 	*out = NULL;
 	if (!st->ops->mp_create)
 		return DMFS_ERR_UNSUPPORTED;
+	s = calloc(1, sizeof(*s));
 	if (!s || !(s->key = strdup(key)) ||
 	    !(s->etags = calloc(S3_PARTS_MAX, sizeof(*s->etags)))) {
 		if (s)
@@ -152,10 +153,23 @@ void upload_stream_cancel(struct upload_stream *s)
 	stream_free(s);
 }
 
-/* Whether the object cur carries this stream's marker. */
-static bool carries_token(const struct dmfs_obj_info *cur, const char *token)
+struct ours_args {
+	const char *token;
+	uint64_t len;
+};
+
+/* The verdict: the key holds this stream's completed upload. */
+static int is_ours(const struct dmfs_obj_info *got, void *arg, char *why,
+		   size_t whysz)
 {
-	return upload_meta_has(cur->user_meta, UPLOAD_STREAM_META, token);
+	const struct ours_args *a = arg;
+
+	if (got->size == a->len &&
+	    upload_meta_has(got->user_meta, UPLOAD_STREAM_META, a->token))
+		return 0;
+	snprintf(why, whysz, "the bucket does not hold the streamed upload "
+		 "after its completion");
+	return DMFS_ERR_PROTOCOL;
 }
 
 int upload_stream_complete(struct upload_stream *s, uint64_t len,
@@ -179,13 +193,15 @@ int upload_stream_complete(struct upload_stream *s, uint64_t len,
 		upload_stream_cancel(s);
 		return DMFS_ERR_TOO_BIG;
 	}
-	/* The whole parts the writer left unoffered, then the tail: each
-	 * part s->part_size but the last, sent here by the caller. */
+	/* The whole parts the writer left unoffered, then the tail (sent
+	 * here: it may be shorter than s->part_size, which only the last
+	 * part may be), unless the file ends on a part's end and the pool
+	 * has sent it already. */
+	uint32_t pooled = s->offered == nparts ? nparts : nparts - 1;
 	uint64_t tail_off = (uint64_t)(nparts - 1) * s->part_size;
-	part_pool_offer(s->pool, nparts - 1);
-	rc = part_pool_finish(s->pool, nparts - 1, d);
+	rc = part_pool_finish(s->pool, pooled, d);
 	s->pool = NULL;
-	if (!rc)
+	if (!rc && pooled < nparts)
 		rc = st->ops->mp_part(st, s->key, s->upload_id, nparts, s->fd,
 				      tail_off, len - tail_off,
 				      s->etags[nparts - 1], d);
@@ -202,15 +218,16 @@ int upload_stream_complete(struct upload_stream *s, uint64_t len,
 	/* An answer lost on the way does not say whether the completion
 	 * happened: the marker does. */
 	struct dmfs_err_detail hd = {0};
-	int head = st->ops->head(st, s->key, &cur, &hd);
-	bool ours = !head && carries_token(&cur, s->token) && cur.size == len;
-	if (!ours) {
-		if (!rc)
-			rc = head ? head : DMFS_ERR_PROTOCOL;
-		if (rc == DMFS_ERR_PROTOCOL)
-			dmfs_log(DMFS_LOG_ERROR, "upload %s: the bucket does "
-				 "not hold the streamed upload after its "
-				 "completion", s->key);
+	struct ours_args oa = {.token = s->token, .len = len};
+	char why[160] = "";
+	int head = upload_head_settled(st, s->key, is_ours, &oa, &cur, why,
+				       sizeof(why), &hd);
+	if (head) {
+		if (!rc) {
+			rc = head;
+			dmfs_log(DMFS_LOG_WARN, "upload %s: %s", s->key,
+				 why[0] ? why : dmfs_strerror(head));
+		}
 		upload_abort(st, s->key, s->upload_id);
 		goto out;
 	}

@@ -23,18 +23,6 @@ t_make_file "$SRC/big2.bin" $SIZE big2
 t_make_file "$SRC/other.bin" $SIZE other
 echo small >"$SRC/small.txt"
 
-# head KEY FIELD: one field of head-object of data/KEY (sha256, mode,
-# etag, size), "-" when absent; "none" when the key is not there.
-head_field() {
-	s3_aws s3api head-object --bucket "$T_BUCKET" --key "data/$1" 2>/dev/null |
-		python3 -c 'import json,sys
-h=json.load(sys.stdin); m=h.get("Metadata", {})
-f=sys.argv[1]
-v={"sha256": m.get("dmfs-sha256"), "mode": m.get("mode"),
-   "etag": h.get("ETag", "").strip("\""), "size": h.get("ContentLength")}[f]
-print("-" if v is None else v)' "$2" 2>/dev/null || echo none
-}
-
 # same_bytes KEY FILE [WHY]: data/KEY in the bucket, read back with
 # awscli, holds FILE's bytes.
 same_bytes() {
@@ -46,9 +34,9 @@ same_bytes() {
 
 # in_5_parts KEY: data/KEY was made of 5 parts (its ETag says so).
 in_5_parts() {
-	case $(head_field "$1" etag) in
+	case $(t_s3_head "$1" etag) in
 	*-5) ;;
-	*) t_fail "$1: ETag $(head_field "$1" etag): not a copy in 5 parts" ;;
+	*) t_fail "$1: ETag $(t_s3_head "$1" etag): not a copy in 5 parts" ;;
 	esac
 }
 
@@ -56,8 +44,8 @@ in_5_parts() {
 # sha256 SHA and mode MODE, and was made of 5 parts.
 same_object() {
 	same_bytes "$1" "$2"
-	[ "$(head_field "$1" sha256)" = "$3" ] || t_fail "$1: sha256 $(head_field "$1" sha256), want $3"
-	[ "$(head_field "$1" mode)" = "$4" ] || t_fail "$1: mode $(head_field "$1" mode), want $4"
+	[ "$(t_s3_head "$1" sha256)" = "$3" ] || t_fail "$1: sha256 $(t_s3_head "$1" sha256), want $3"
+	[ "$(t_s3_head "$1" mode)" = "$4" ] || t_fail "$1: mode $(t_s3_head "$1" mode), want $4"
 	in_5_parts "$1"
 }
 
@@ -86,31 +74,31 @@ for kind in $(t_backends); do
 	cp "$SRC/big.bin" "$L/a/big.bin" || t_fail "write big.bin"
 	cp "$SRC/big2.bin" "$L/d/sub/big2.bin" || t_fail "write big2.bin"
 	cp "$SRC/small.txt" "$L/d/small.txt" || t_fail "write small.txt"
-	sha1=$(head_field a/big.bin sha256)
-	sha2=$(head_field d/sub/big2.bin sha256)
+	sha1=$(t_s3_head a/big.bin sha256)
+	sha2=$(t_s3_head d/sub/big2.bin sha256)
 	[ "$sha1" = "$(sha256sum <"$SRC/big.bin" | cut -c1-64)" ] || t_fail "big.bin stored with sha256 $sha1"
-	[ "$(head_field a/big.bin mode)" = $((8#100644)) ] || t_fail "big.bin stored with mode $(head_field a/big.bin mode)"
+	[ "$(t_s3_head a/big.bin mode)" = $((8#100644)) ] || t_fail "big.bin stored with mode $(t_s3_head a/big.bin mode)"
 
 	if [ "$kind" = s3rver ]; then
 		# s3rver 3.7.1 answers 501 NotImplemented to UploadPartCopy.
 		t_log "s3rver has no UploadPartCopy: checking that big copies fail cleanly"
 		T_ALLOW_ERRORS=1
-		etag1=$(head_field a/big.bin etag)
+		etag1=$(t_s3_head a/big.bin etag)
 		out=$(mv "$L/a/big.bin" "$L/a/moved.bin" 2>&1) && t_fail "mv of a big file worked on s3rver"
 		case $out in *"Operation not supported"*) ;; *) t_fail "mv: $out" ;; esac
 		grep -q "UploadPartCopy" "$M/.dmfs/last-error" || t_fail "last-error: $(cat "$M/.dmfs/last-error")"
 		t_log "mv said: $out; last-error: $(cat "$M/.dmfs/last-error")"
-		[ "$(head_field a/moved.bin size)" = none ] || t_fail "a/moved.bin exists after a failed mv"
-		[ "$(head_field a/big.bin etag)" = "$etag1" ] || t_fail "a/big.bin changed by a failed mv"
+		[ "$(t_s3_head a/moved.bin size)" = none ] || t_fail "a/moved.bin exists after a failed mv"
+		[ "$(t_s3_head a/big.bin etag)" = "$etag1" ] || t_fail "a/big.bin changed by a failed mv"
 		out=$(chmod 600 "$L/a/big.bin" 2>&1) && t_fail "chmod of a big file worked on s3rver"
 		case $out in *"Operation not supported"*) ;; *) t_fail "chmod: $out" ;; esac
 		grep -q "UploadPartCopy" "$M/.dmfs/last-error" || t_fail "last-error after chmod: $(cat "$M/.dmfs/last-error")"
-		[ "$(head_field a/big.bin etag)" = "$etag1" ] || t_fail "a/big.bin changed by a failed chmod"
-		[ "$(head_field a/big.bin mode)" = $((8#100644)) ] || t_fail "a/big.bin mode changed by a failed chmod"
+		[ "$(t_s3_head a/big.bin etag)" = "$etag1" ] || t_fail "a/big.bin changed by a failed chmod"
+		[ "$(t_s3_head a/big.bin mode)" = $((8#100644)) ] || t_fail "a/big.bin mode changed by a failed chmod"
 		out=$(t_dmfs snapshot --id s1 -o multipart_copy_size=5M 2>&1) && t_fail "snapshot worked on s3rver: $out"
 		echo "$out" | grep -qi "not supported" || t_fail "snapshot said: $out"
 		t_log "snapshot said: $(echo "$out" | tail -1)"
-		[ "$(head_field ".dmfs/objects/sha256/${sha1:0:2}/${sha1:2}" size)" = none ] ||
+		[ "$(t_s3_head ".dmfs/objects/sha256/${sha1:0:2}/${sha1:2}" size)" = none ] ||
 			t_fail "a content object of a failed snapshot exists"
 		# Small copies still go as one CopyObject.
 		mv "$L/d/small.txt" "$L/d/small2.txt" || t_fail "mv of a small file on s3rver"
@@ -129,13 +117,13 @@ for kind in $(t_backends); do
 
 	# mv of a file: copied in 5 parts, metadata and bytes as they were.
 	mv "$L/a/big.bin" "$L/a/moved.bin" || t_fail "mv big.bin"
-	[ "$(head_field a/big.bin size)" = none ] || t_fail "a/big.bin still there after mv"
+	[ "$(t_s3_head a/big.bin size)" = none ] || t_fail "a/big.bin still there after mv"
 	same_object a/moved.bin "$SRC/big.bin" "$sha1" $((8#100644))
 	grep -q "multipart copy .*a/big.bin.* in 5 parts" "$T_LOG" || t_fail "no multipart copy in the log"
 
 	# mv of a directory holding a big file (and a small one).
 	mv "$L/d" "$L/d2" || t_fail "mv d"
-	[ "$(head_field d/sub/big2.bin size)" = none ] || t_fail "d/sub/big2.bin still there after mv"
+	[ "$(t_s3_head d/sub/big2.bin size)" = none ] || t_fail "d/sub/big2.bin still there after mv"
 	same_object d2/sub/big2.bin "$SRC/big2.bin" "$sha2" $((8#100644))
 	[ "$(cat "$L/d2/small.txt")" = small ] || t_fail "d2/small.txt"
 
@@ -151,7 +139,7 @@ for kind in $(t_backends); do
 	t_log "snapshot: $(echo "$out" | head -1)"
 	for s in "$sha1" "$sha2"; do
 		key=.dmfs/objects/sha256/${s:0:2}/${s:2}
-		[ "$(head_field "$key" sha256)" = "$s" ] || t_fail "$key: sha256 $(head_field "$key" sha256)"
+		[ "$(t_s3_head "$key" sha256)" = "$s" ] || t_fail "$key: sha256 $(t_s3_head "$key" sha256)"
 		in_5_parts "$key"
 	done
 	same_bytes ".dmfs/objects/sha256/${sha1:0:2}/${sha1:2}" "$SRC/big.bin" "content object of big.bin"
@@ -176,7 +164,7 @@ for kind in $(t_backends); do
 			debug=1 "endpoint=http://127.0.0.1:$(cat "$T_ROOT/proxy.port")"
 		stat "$L/a/moved.bin" >/dev/null || t_fail "stat through the proxy"
 		s3_aws s3 cp --quiet "$SRC/big2.bin" "s3://$T_BUCKET/data/a/target.bin" || t_fail "put target.bin"
-		target_etag=$(head_field a/target.bin etag)
+		target_etag=$(t_s3_head a/target.bin etag)
 		mv "$L/a/moved.bin" "$L/a/target.bin" 2>"$T_ROOT/mv.err" &
 		mv_pid=$!
 		for _ in $(seq 200); do
@@ -192,7 +180,7 @@ for kind in $(t_backends); do
 			t_fail "the log does not say the source changed"
 		t_log "why: $(grep -E "PreconditionFailed|changed during the copy" "$T_LOG" | head -1 | cut -c1-200)"
 		grep -q "MPU-ABORT" "$T_LOG" || t_fail "the upload was not aborted"
-		[ "$(head_field a/target.bin etag)" = "$target_etag" ] || t_fail "the destination changed"
+		[ "$(t_s3_head a/target.bin etag)" = "$target_etag" ] || t_fail "the destination changed"
 		same_bytes a/target.bin "$SRC/big2.bin" "the destination's bytes changed"
 		same_bytes a/moved.bin "$SRC/other.bin" "the source is not the new one"
 		no_uploads

@@ -26,17 +26,6 @@ mkdir -p "$SRC"
 t_make_file "$SRC/big.bin" $SIZE big
 t_make_file "$SRC/other.bin" $SIZE other
 
-# meta KEY FIELD: a field of head-object of data/KEY ("-" when absent,
-# "none" when there is no such key): sha256, mode, stream, size.
-meta() {
-	s3_aws s3api head-object --bucket "$T_BUCKET" --key "data/$1" 2>/dev/null |
-		python3 -c 'import json,sys
-h=json.load(sys.stdin); m=h.get("Metadata", {})
-v={"sha256": m.get("dmfs-sha256"), "mode": m.get("mode"),
-   "stream": m.get("dmfs-stream"), "size": h.get("ContentLength")}[sys.argv[1]]
-print("-" if v is None else v)' "$2" || echo none
-}
-
 # object_is KEY FILE: data/KEY holds FILE's bytes with FILE's sha256 in
 # its metadata and no stream marker; no multipart upload is left over
 # (where the server can list them: not s3rver).
@@ -45,8 +34,8 @@ object_is() {
 	rm -f "$got"
 	t_store_cat "$1" >"$got" || t_fail "$1 is not in the bucket"
 	cmp -s "$got" "$2" || t_fail "$1 in the bucket: other bytes than $2"
-	[ "$(meta "$1" sha256)" = "$(sha256sum <"$2" | cut -c1-64)" ] || t_fail "$1: sha256 metadata $(meta "$1" sha256)"
-	[ "$(meta "$1" stream)" = - ] || t_fail "$1: the stream marker is still on the object"
+	[ "$(t_s3_head "$1" sha256)" = "$(sha256sum <"$2" | cut -c1-64)" ] || t_fail "$1: sha256 metadata $(t_s3_head "$1" sha256)"
+	[ "$(t_s3_head "$1" stream)" = - ] || t_fail "$1: the stream marker is still on the object"
 	[ "$T_KIND" = s3rver ] && return 0 # it cannot list multipart uploads
 	n=$(s3_aws s3api list-multipart-uploads --bucket "$T_BUCKET" --query 'length(Uploads || `[]`)' --output text) ||
 		t_fail "list-multipart-uploads failed"
@@ -105,7 +94,7 @@ for kind in $(t_backends); do
 	# --- in order: streamed ---
 	cp "$SRC/big.bin" "$L/big.bin" || t_fail "cp big.bin"
 	object_is big.bin "$SRC/big.bin"
-	[ "$(meta big.bin mode)" = $((8#100644)) ] || t_fail "big.bin: mode $(meta big.bin mode)"
+	[ "$(t_s3_head big.bin mode)" = $((8#100644)) ] || t_fail "big.bin: mode $(t_s3_head big.bin mode)"
 	grep -q "upload big.bin: [1-9][0-9]* of 5 parts sent while the file was written" "$T_LOG" ||
 		t_fail "big.bin was not streamed: $(grep 'big.bin' "$T_LOG" | tail -5)"
 	[ "$(t_status "$M" uploads.streamed)" = 1 ] || t_fail "uploads.streamed is $(t_status "$M" uploads.streamed)"
@@ -122,9 +111,9 @@ for kind in $(t_backends); do
 	object_is sync.bin "$T_ROOT/sync.bin"
 	ops "$L/before.bin" "$T_ROOT/renamed.bin" w:0:$((15 * MIB)) p:1 mv:"$L/renamed.bin" w:$((15 * MIB)):$((5 * MIB)) || t_fail "rename while open"
 	object_is renamed.bin "$T_ROOT/renamed.bin"
-	[ "$(meta before.bin size)" = none ] || t_fail "before.bin still in the bucket after the rename"
+	[ "$(t_s3_head before.bin size)" = none ] || t_fail "before.bin still in the bucket after the rename"
 	ops "$L/gone.bin" "$T_ROOT/gone.bin" w:0:$((15 * MIB)) p:1 rm w:$((15 * MIB)):$((5 * MIB)) || t_fail "unlink while open"
-	[ "$(meta gone.bin size)" = none ] || t_fail "gone.bin in the bucket after unlink"
+	[ "$(t_s3_head gone.bin size)" = none ] || t_fail "gone.bin in the bucket after unlink"
 	object_is big.bin "$SRC/big.bin" # and nothing left over from gone.bin
 	[ "$(t_status "$M" uploads.streamed)" -ge 2 ] || t_fail "no upload streamed but big.bin"
 	t_umount "$M"
@@ -143,7 +132,7 @@ for kind in $(t_backends); do
 	pid=$(t_status "$M" pid)
 	ops "$L/crash.bin" "$T_ROOT/crash.bin" w:0:$((17 * MIB)) kill:"$pid" || t_fail "write before kill"
 	t_umount_killed "$M"
-	[ "$(meta crash.bin size)" = none ] || t_fail "crash.bin in the bucket before recovery"
+	[ "$(t_s3_head crash.bin size)" = none ] || t_fail "crash.bin in the bucket before recovery"
 	t_mount "$M" multipart_size=5M debug=1
 	grep -q "recovered crash.bin" "$T_LOG" || t_fail "crash.bin: recovery not logged"
 	object_is crash.bin "$T_ROOT/crash.bin"
@@ -169,7 +158,7 @@ for kind in $(t_backends); do
 	grep -q "staged copy of mark-theirs.bin left by an earlier mount could not be uploaded (.*changed" "$T_LOG" ||
 		grep -q "mark-theirs.bin.*object changed in the bucket" "$T_LOG" ||
 		t_fail "mark-theirs.bin: no stale-writer refusal logged: $(grep mark-theirs "$T_LOG" | tail -3)"
-	[ "$(meta mark-theirs.bin stream)" = 00000000000000000000000000000000 ] ||
+	[ "$(t_s3_head mark-theirs.bin stream)" = 00000000000000000000000000000000 ] ||
 		t_fail "mark-theirs.bin: the other writer's object was replaced"
 	ls "$T_ROOT"/cache/staging/*.data | xargs grep -l . >/dev/null || t_fail "mark-theirs.bin: staged copy not kept"
 	t_log_reset

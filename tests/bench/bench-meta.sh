@@ -31,19 +31,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
 DMFS=${DMFS:-$SRC/dmfs}
 ROWS=1000000 NX=10000 SERVER=s3rver LATENCY=0
-while [ $# -gt 0 ]; do
-	case $1 in
-	--rows) ROWS=$2; shift 2 ;;
-	--xattr-files) NX=$2; shift 2 ;;
-	--server) SERVER=$2; shift 2 ;;
-	--latency) LATENCY=${2%ms}; shift 2 ;;
-	*) echo "usage: $0 [--rows N] [--xattr-files N] [--server rgw|s3rver] [--latency MS]" >&2; exit 2 ;;
-	esac
-done
-[ "$(id -u)" = 0 ] || { echo "bench: run as root" >&2; exit 1; }
-[ -x "$DMFS" ] || { echo "bench: build dmfs first ($DMFS)" >&2; exit 1; }
-
 . "$HERE/lib.sh"
+bench_args --rows=ROWS --xattr-files=NX --server=SERVER --latency=LATENCY -- "$@"
+
 bench_workdir dmfs-bench-meta
 secs() { python3 -c "print(f'{$2 - $1:.3f}')"; }
 rate() { python3 -c "print(f'{$1 / ($3 - $2):,.0f}')"; }

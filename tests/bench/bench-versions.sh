@@ -25,19 +25,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
 DMFS=${DMFS:-$SRC/dmfs}
 SERVER=rgw NFILES=10000 MB_TOTAL=1024 NLIST=1000000
-while [ $# -gt 0 ]; do
-	case $1 in
-	--server) SERVER=$2; shift 2 ;;
-	--files) NFILES=$2; shift 2 ;;
-	--mb-total) MB_TOTAL=$2; shift 2 ;;
-	--list-files) NLIST=$2; shift 2 ;;
-	*) echo "usage: $0 [--server rgw|s3rver] [--files N] [--mb-total N] [--list-files N]" >&2; exit 2 ;;
-	esac
-done
-[ "$(id -u)" = 0 ] || { echo "bench: run as root" >&2; exit 1; }
-[ -x "$DMFS" ] || { echo "bench: build dmfs first ($DMFS)" >&2; exit 1; }
-
 . "$HERE/lib.sh"
+bench_args --server=SERVER --files=NFILES --mb-total=MB_TOTAL --list-files=NLIST -- "$@"
+
 bench_workdir dmfs-bench-versions
 secs() { python3 -c "print(f'{$2 - $1:.2f}')"; }
 

@@ -25,26 +25,16 @@
 # failsafe engaged") and uploads would hang, so this script gives it
 # 12 GiB unless DMFS_RGW_MEMSTORE_BYTES says otherwise.
 # Needs root (drop_caches, FUSE) and the packages of tests/setup-deps.sh.
-# Prints a table and the dmfs/peer ratios (MB/s; > 1 means dmfs is faster).
+# Prints a table and the dmfs/peer ratios from the times (> 1 means dmfs
+# is faster).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
 DMFS=${DMFS:-$SRC/dmfs}
 SERVER=rgw LATENCY=0 BIG_MB=1024 NSMALL=2000 RUNS=3
-while [ $# -gt 0 ]; do
-	case $1 in
-	--server) SERVER=$2; shift 2 ;;
-	--latency) LATENCY=${2%ms}; shift 2 ;;
-	--big-mb) BIG_MB=$2; shift 2 ;;
-	--small) NSMALL=$2; shift 2 ;;
-	--runs) RUNS=$2; shift 2 ;;
-	*) echo "usage: $0 [--server rgw|s3rver] [--latency MS] [--big-mb N] [--small N] [--runs N]" >&2; exit 2 ;;
-	esac
-done
-[ "$(id -u)" = 0 ] || { echo "bench-write: run as root (drop_caches)" >&2; exit 1; }
-[ -x "$DMFS" ] || { echo "bench-write: build dmfs first ($DMFS)" >&2; exit 1; }
-
 . "$HERE/lib.sh"
+bench_args --server=SERVER --latency=LATENCY --big-mb=BIG_MB --small=NSMALL --runs=RUNS -- "$@"
+
 bench_workdir dmfs-bench-write
 
 export DMFS_RGW_MEMSTORE_BYTES=${DMFS_RGW_MEMSTORE_BYTES:-$((12 << 30))}

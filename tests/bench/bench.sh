@@ -26,20 +26,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
 DMFS=${DMFS:-$SRC/dmfs}
 SERVER=rgw LATENCY=0 BIG_MB=1024 NSMALL=2000 NTREE=10000
-while [ $# -gt 0 ]; do
-	case $1 in
-	--server) SERVER=$2; shift 2 ;;
-	--latency) LATENCY=${2%ms}; shift 2 ;;
-	--big-mb) BIG_MB=$2; shift 2 ;;
-	--small) NSMALL=$2; shift 2 ;;
-	--tree) NTREE=$2; shift 2 ;;
-	*) echo "usage: $0 [--server rgw|s3rver] [--latency MS] [--big-mb N] [--small N] [--tree N]" >&2; exit 2 ;;
-	esac
-done
-[ "$(id -u)" = 0 ] || { echo "bench: run as root (drop_caches)" >&2; exit 1; }
-[ -x "$DMFS" ] || { echo "bench: build dmfs first ($DMFS)" >&2; exit 1; }
-
 . "$HERE/lib.sh"
+bench_args --server=SERVER --latency=LATENCY --big-mb=BIG_MB --small=NSMALL --tree=NTREE -- "$@"
+
 bench_workdir dmfs-bench
 secs() { python3 -c "print(f'{$2 - $1:.3f}')"; }
 

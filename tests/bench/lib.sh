@@ -21,6 +21,34 @@ bench_cleanup() {
 }
 . "$SRC/tests/lib/s3server.sh"
 
+# bench_args --flag=VAR ... -- ARGS...: each "--flag VALUE" in ARGS sets
+# VAR (a trailing "ms" dropped from --latency); anything else prints the
+# usage and exits 2.  Then what every benchmark needs: root (drop_caches,
+# FUSE) and a built dmfs at $DMFS.
+bench_args() {
+	local specs=() spec name usage=
+	while [ "$1" != -- ]; do
+		specs+=("$1")
+		usage+=" [${1%%=*} ${1#*=}]"
+		shift
+	done
+	shift
+	while [ $# -gt 0 ]; do
+		name=
+		for spec in "${specs[@]}"; do
+			[ "${spec%%=*}" = "$1" ] && name=${spec#*=}
+		done
+		if [ -z "$name" ] || [ $# -lt 2 ]; then
+			echo "usage: $0$usage" >&2
+			exit 2
+		fi
+		if [ "$1" = --latency ]; then printf -v "$name" '%s' "${2%ms}"; else printf -v "$name" '%s' "$2"; fi
+		shift 2
+	done
+	[ "$(id -u)" = 0 ] || { echo "$(basename "$0"): run as root (drop_caches, FUSE)" >&2; exit 1; }
+	[ -x "$DMFS" ] || { echo "$(basename "$0"): build dmfs first ($DMFS)" >&2; exit 1; }
+}
+
 log() { echo "# $*" >&2; }
 now() { date +%s.%N; }
 drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }

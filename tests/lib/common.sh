@@ -220,6 +220,20 @@ t_store_copy() {
 	rm -rf "$2/.dmfs"
 }
 
+# t_s3_head KEY FIELD: one field of s3api head-object of KEY in the test
+# bucket's store prefix: sha256 (x-amz-meta-dmfs-sha256), mode, stream
+# (x-amz-meta-dmfs-stream), etag (unquoted), size; "-" when the object
+# lacks it, "none" when there is no such key.  S3 backends only.
+t_s3_head() {
+	s3_aws s3api head-object --bucket "$T_BUCKET" --key "data/$1" 2>/dev/null |
+		python3 -c 'import json,sys
+h=json.load(sys.stdin); m=h.get("Metadata", {})
+v={"sha256": m.get("dmfs-sha256"), "mode": m.get("mode"),
+   "stream": m.get("dmfs-stream"), "etag": h.get("ETag", "").strip("\""),
+   "size": h.get("ContentLength")}[sys.argv[1]]
+print("-" if v is None else v)' "$2" 2>/dev/null || echo none
+}
+
 # t_tree_sums DIR: "sha256  ./relpath" of every file under DIR, sorted by
 # path, to compare two trees byte for byte (names and contents).
 t_tree_sums() {
