@@ -20,11 +20,9 @@
 . "$(dirname "$0")/lib/common.sh"
 
 MIB=1048576
-SIZE=$((23 * MIB + 4321))
 SRC=$T_ROOT/src
 mkdir -p "$SRC"
-t_make_file "$SRC/big.bin" $SIZE big
-t_make_file "$SRC/other.bin" $SIZE other
+for f in big other; do t_make_file "$SRC/$f.bin" $((23 * MIB + 4321)) $f; done
 
 # object_is KEY FILE: data/KEY holds FILE's bytes with FILE's sha256 in
 # its metadata and no stream marker; no multipart upload is left over
@@ -44,8 +42,9 @@ object_is() {
 
 # ops.py MNTFILE LOCALFILE OP...: the same writes on a file in the mount and
 # on a local copy (the expected bytes).  OPs: w:OFF:LEN[:SRCOFF] (LEN
-# bytes of big.bin from SRCOFF, by default OFF, written at OFF), t:SIZE (ftruncate), s (fsync), p:SECS (pause: the
-# parts offered so far are sent meanwhile), mv:NEWPATH (rename the
+# bytes of big.bin from SRCOFF, by default OFF, written at OFF), t:SIZE
+# (ftruncate), s (fsync), p:SECS (pause: the parts offered so far are
+# sent meanwhile), mv:NEWPATH (rename the
 # mount's file; the local one keeps its name), rm (unlink the mount's
 # file; the local one too), kill:PID (SIGKILL, then stop).
 cat >"$T_ROOT/ops.py" <<'PY'
