@@ -307,11 +307,21 @@ int s3_perform(struct s3_store *s, const char *what, const char *key,
 	if (rc)
 		log_failure(what, label, rc, resp, d);
 	else
-		dmfs_log(DMFS_LOG_DEBUG, "S3 %s %s (host %s): HTTP %ld, %zu bytes",
-			 what, label, s->host, resp->status, resp->len);
+		dmfs_log(DMFS_LOG_DEBUG, "S3 %s %s (host %s): HTTP %ld, %zu "
+			 "bytes%s", what, label, s->host, resp->status,
+			 resp->len,
+			 r->payload_hash &&
+				 !strcmp(r->payload_hash, S3_UNSIGNED_PAYLOAD)
+			     ? ", body not hashed (TLS)"
+			     : "");
 	free(url);
 	free(path);
 	return rc;
+}
+
+bool s3_unsigned_body(const struct s3_store *s)
+{
+	return strcmp(s->scheme, "https") == 0;
 }
 
 char *s3_full_key(struct s3_store *s, const char *key)

@@ -43,12 +43,24 @@ struct s3_req {
 	const char *range;	       /* "bytes=a-b" or NULL */
 	const char *if_match;	       /* ETag without quotes, or NULL */
 	const char *payload_hash;      /* hex sha256 of the body; NULL:
-					  the empty body's */
+					  the empty body's; or
+					  S3_UNSIGNED_PAYLOAD */
 	const struct sigv4_kv *amz;    /* more x-amz-* headers, signed */
 	size_t namz;
 	const struct sigv4_kv *plain;  /* more headers, not signed */
 	size_t nplain;
 };
+
+/* The payload "hash" of a body not hashed for the signature (SigV4's
+ * UNSIGNED-PAYLOAD): only over TLS, which protects the body already. */
+#define S3_UNSIGNED_PAYLOAD "UNSIGNED-PAYLOAD"
+
+/* Whether bodies sent to s go unhashed: over https, where TLS guards
+ * them, as AWS's SDKs do (hashing a multipart upload's parts for the
+ * signature costs one more sha256 pass over every byte).  Over plain
+ * http the signed hash is the only check that the server got the bytes
+ * sent, so they are hashed. */
+bool s3_unsigned_body(const struct s3_store *s);
 
 /* One request: `key` names the object ("" for bucket-level requests such
  * as LIST); `label` is what the log shows.  Fills and frees nothing of r

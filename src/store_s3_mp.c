@@ -105,7 +105,11 @@ int s3_mp_part(struct dmfs_store *st, const char *key, const char *upload_id,
 	r.nquery = 2;
 	plain[r.nplain++] = (struct sigv4_kv){"Expect", ""};
 	r.plain = plain;
-	rc = dmfs_sha256_fd(fd, off, len, payload);
+	rc = 0;
+	if (s3_unsigned_body(s))
+		snprintf(payload, sizeof(payload), "%s", S3_UNSIGNED_PAYLOAD);
+	else
+		rc = dmfs_sha256_fd(fd, off, len, payload);
 	if (!rc)
 		rc = s3_perform(s, "MPU-PART", fk, fk, &r, &hr, &resp, d);
 	if (!rc && !resp.etag[0]) {
