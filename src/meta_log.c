@@ -143,11 +143,14 @@ static void names_free(struct names *ns)
 	memset(ns, 0, sizeof(*ns));
 }
 
-/* Add a copy of name.  0 or DMFS_ERR_NOMEM. */
+/* Add a copy of name.  0, DMFS_ERR_NOMEM, or DMFS_ERR_TOO_BIG once the
+ * list would pass LIST_MAX names. */
 static int names_add(struct names *ns, const char *name)
 {
 	if (ns->n == ns->cap) {
-		size_t nc = ns->cap ? 2 * ns->cap : 8;
+		size_t nc = ns->cap ? 2 * ns->cap : 64;
+		if (nc > LIST_MAX)
+			return DMFS_ERR_TOO_BIG;
 		void *p = realloc(ns->v, nc * sizeof(char *));
 		if (!p)
 			return DMFS_ERR_NOMEM;
@@ -682,21 +685,7 @@ static int list_one(void *ctx, const struct dmfs_obj_info *o)
 	if (strncmp(key, l->prefix, l->plen) || strchr(nm, '/') ||
 	    kl < l->plen + 7 || strcmp(key + kl - 6, ".jsonl"))
 		return 0;
-	if (ns->n == ns->cap) {
-		size_t nc = ns->cap ? 2 * ns->cap : 64;
-		void *np =
-		    nc > LIST_MAX ? NULL : realloc(ns->v, nc * sizeof(char *));
-		if (!np)
-			return nc > LIST_MAX ? DMFS_ERR_TOO_BIG
-					     : DMFS_ERR_NOMEM;
-		ns->v = np;
-		ns->cap = nc;
-	}
-	ns->v[ns->n] = strdup(nm);
-	if (!ns->v[ns->n])
-		return DMFS_ERR_NOMEM;
-	ns->n++;
-	return 0;
+	return names_add(ns, nm);
 }
 
 /* The names (without prefix) of the .jsonl objects under prefix, sorted. */

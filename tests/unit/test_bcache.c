@@ -945,12 +945,6 @@ static void bench(void)
 	free(blk);
 }
 
-static int rm_one(const char *path, const struct stat *sb, int flag,
-		  struct FTW *ftw)
-{
-	return remove(path);
-}
-
 /*
  * What a commit that failed for a full disk leaves (the file longer than
  * its last committed page) is cut off by bcache_db_trim, and the cache
@@ -1021,6 +1015,6 @@ int main(void)
 	test_trim();
 	if (getenv("BCACHE_BENCH"))
 		bench();
-	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	unit_rm_tree(root);
 	return unit_done("test_bcache");
 }

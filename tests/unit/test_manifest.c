@@ -82,15 +82,6 @@ static void sha256_hex(const void *p, size_t n, char out[65])
 		snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
 
-static int rm_one(const char *p, const struct stat *sb, int flag,
-		  struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 static int count_files(const char *dir)
 {
 	DIR *d = opendir(dir);
@@ -958,6 +949,6 @@ int main(void)
 	test_ref_names();
 	test_refs();
 	test_fetch();
-	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	unit_rm_tree(root);
 	return unit_done("test_manifest");
 }

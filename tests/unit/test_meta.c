@@ -919,13 +919,6 @@ static void test_big(struct meta *a, struct meta *b)
 	meta_batch_free(batch);
 }
 
-static int rm_cb(const char *p, const struct stat *sb, int flag,
-		 struct FTW *ftw)
-{
-	(void)sb, (void)flag, (void)ftw;
-	return remove(p);
-}
-
 int main(void)
 {
 	char msg[512] = "", dir[4100];
@@ -973,6 +966,6 @@ int main(void)
 	meta_close(a);
 	meta_close(b);
 	st->ops->destroy(st);
-	nftw(root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	unit_rm_tree(root);
 	return unit_done("test_meta");
 }

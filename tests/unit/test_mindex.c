@@ -651,12 +651,6 @@ static void test_big(void)
 	CHECK(before != (size_t)-1 && count_entries() == before);
 }
 
-static int rm_one(const char *path, const struct stat *sb, int flag,
-		  struct FTW *ftw)
-{
-	return remove(path);
-}
-
 int main(void)
 {
 	char hash[65];
@@ -684,6 +678,6 @@ int main(void)
 	test_threads(hash);
 	test_two_processes();
 	test_big();
-	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	unit_rm_tree(root);
 	return unit_done("test_mindex");
 }

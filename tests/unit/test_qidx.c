@@ -436,15 +436,6 @@ static void drop_index(const char *name)
 	mdb_env_close(env);
 }
 
-static int rm_cb(const char *p, const struct stat *sb, int flag,
-		 struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 int main(void)
 {
 	char msg[512] = "", p[4300];
@@ -522,6 +513,6 @@ int main(void)
 	meta_close(b);
 	meta_close(c);
 	st->ops->destroy(st);
-	nftw(root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	unit_rm_tree(root);
 	return unit_done("test_qidx");
 }
