@@ -55,7 +55,9 @@
  * the batch, the writer first evicts as many bytes as the batch brings,
  * so the batch reuses freed pages and the file stops growing (the cache
  * keeps its size; it gives way entirely when something else fills the
- * disk).  MDB_MAP_FULL, ENOSPC and EIO (LMDB's short write) abort the
+ * disk).  Pages a reader still pins are not reusable, so the file can
+ * grow all the same: below half the reserve no block is cached at all.
+ * MDB_MAP_FULL, ENOSPC and EIO (LMDB's short write) abort the
  * batch; the writer clears stale readers (they pin old pages), evicts
  * beyond the limit in a transaction of its own, and retries; then block
  * by block; a block that still does not fit is dropped and counted in
@@ -361,8 +363,9 @@ static uint64_t make_room(struct bcache *bc, uint64_t drop, const char *why)
 }
 
 /* Whether the disk under the cache keeps less than its reserve free
- * once `need` more bytes are written (see "Full map or disk"). */
-static int disk_short(struct bcache *bc, uint64_t need)
+ * once `need` more bytes are written (see "Full map or disk").  floor:
+ * half the reserve instead, the line a commit never crosses. */
+static int disk_short(struct bcache *bc, uint64_t need, int floor)
 {
 	struct statvfs sv;
 
@@ -373,6 +376,8 @@ static int disk_short(struct bcache *bc, uint64_t need)
 	uint64_t reserve = size / 10;
 	if (reserve > BC_DISK_RESERVE_MAX)
 		reserve = BC_DISK_RESERVE_MAX;
+	if (floor)
+		return avail < reserve / 2 + need;
 	if (avail >= reserve + need) {
 		bc->disk_logged = 0;
 		return 0;
@@ -436,7 +441,7 @@ static void batch_run(struct bcache *bc, struct op *ops)
 	/* A commit that runs out of disk leaves the file grown by what it
 	 * wrote (LMDB does not shrink it): near the reserve, never try a
 	 * whole batch. */
-	int short_disk = nputs && disk_short(bc, bytes);
+	int short_disk = nputs && disk_short(bc, bytes, 0);
 	rc = short_disk ? ENOSPC : batch_commit(bc, h, order, ops, n);
 	if (!short_disk && room_err(rc)) {
 		make_room(bc, 2 * bytes, room_why(rc));
@@ -452,9 +457,13 @@ static void batch_run(struct bcache *bc, struct op *ops)
 				continue;
 			/* Evicted pages are reused, so the file stays as it
 			 * is; with nothing to evict (the disk is full of
-			 * something else) the block is not cached. */
-			if (disk_short(bc, op->len) &&
-			    make_room(bc, op->len, NULL) < op->len) {
+			 * something else) the block is not cached.  Pages a
+			 * reader still pins cannot be reused, and the file
+			 * grows anyway: below half the reserve no block is
+			 * cached at all, so writers always find that much. */
+			if (disk_short(bc, op->len, 0) &&
+			    (make_room(bc, op->len, NULL) < op->len ||
+			     disk_short(bc, op->len, 1))) {
 				put_failed(bc, 1, ENOSPC);
 				rc = ENOSPC;
 				continue;
